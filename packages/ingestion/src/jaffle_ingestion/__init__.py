@@ -1,0 +1,1 @@
+"""Ingestion team: deterministic Jaffle Shop and marketing sources landed in the Parquet lake."""
