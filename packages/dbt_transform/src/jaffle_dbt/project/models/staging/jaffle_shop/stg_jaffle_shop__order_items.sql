@@ -1,0 +1,22 @@
+with
+
+source as (
+
+    select * from {{ source('jaffle_shop', 'order_items') }}
+
+),
+
+renamed as (
+
+    select
+        order_item_id,
+        order_id,
+        sku as product_id,
+        quantity,
+        unit_price / 100.0 as unit_price
+
+    from source
+
+)
+
+select * from renamed

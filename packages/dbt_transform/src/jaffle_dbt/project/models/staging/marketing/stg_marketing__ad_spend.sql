@@ -1,0 +1,23 @@
+with
+
+source as (
+
+    select * from {{ source('marketing', 'ad_spend') }}
+
+),
+
+renamed as (
+
+    select
+        cast(spend_date as date) as spend_date,
+        channel,
+        campaign,
+        utm_source,
+        utm_medium,
+        spend / 100.0 as spend
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+# A tiny lake in the ingestion team's contract layout, written with DuckDB (this environment has
+# neither pandas nor the ingestion package: that is the point of isolated environments).
+FIXTURES = {
+    "jaffle_shop/stores": """select * from (values
+        ('store-001', 'Philadelphia', timestamp '2016-09-01 08:00', 0.04),
+        ('store-002', 'Brooklyn', timestamp '2017-01-29 08:00', 0.06))
+        t(store_id, store_name, opened_at, tax_rate)""",
+    "jaffle_shop/products": """select * from (values
+        ('JAF-001', 'nutellaphone who dis?', 'jaffle', 1100, date '2020-01-01', date '2021-01-01'),
+        ('BEV-001', 'tangaroo', 'beverage', 600, date '2020-01-01', date '2021-01-01'))
+        t(sku, product_name, product_type, price, valid_from, valid_to)""",
+    "jaffle_shop/supplies": """select * from (values ('SUP-001', 'napkin', 4, false, 'JAF-001'))
+        t(supply_id, supply_name, cost, perishable, sku)""",
+    "jaffle_shop/customers/date=2020-03-01": """select * from (values
+        ('cust-1', 'Ava Adams', timestamp '2020-03-01'), ('cust-2', 'Ben Baker', timestamp '2020-03-01'))
+        t(customer_id, customer_name, first_seen_at)""",
+    "jaffle_shop/orders/date=2020-03-01": """select * from (values
+        ('ord-1', 'store-001', 'cust-1', timestamp '2020-03-01 12:00', 'sess-1', 1700, 68, 1768),
+        ('ord-2', 'store-002', 'cust-2', timestamp '2020-03-01 13:00', null, 1100, 66, 1166))
+        t(order_id, store_id, customer_id, ordered_at, session_id, subtotal, tax_paid, order_total)""",
+    "jaffle_shop/orders/date=2020-03-02": """select * from (values
+        ('ord-3', 'store-001', 'cust-1', timestamp '2020-03-02 18:00', 'sess-3', 600, 24, 624))
+        t(order_id, store_id, customer_id, ordered_at, session_id, subtotal, tax_paid, order_total)""",
+    "jaffle_shop/order_items/date=2020-03-01": """select * from (values
+        ('ord-1-0', 'ord-1', 'JAF-001', 1, 1100), ('ord-1-1', 'ord-1', 'BEV-001', 1, 600),
+        ('ord-2-0', 'ord-2', 'JAF-001', 1, 1100))
+        t(order_item_id, order_id, sku, quantity, unit_price)""",
+    "jaffle_shop/order_items/date=2020-03-02": """select * from (values
+        ('ord-3-0', 'ord-3', 'BEV-001', 1, 600)) t(order_item_id, order_id, sku, quantity, unit_price)""",
+    "marketing/ad_spend/date=2020-03-01": """select * from (values
+        (date '2020-03-01', 'paid_search', 'brand', 'google', 'cpc', 2500))
+        t(spend_date, channel, campaign, utm_source, utm_medium, spend)""",
+    "marketing/web_sessions/date=2020-03-01": """select * from (values
+        ('sess-0', timestamp '2020-02-29 10:00', 'paid_search', 'brand', 'google', 'cpc', 'brand', 'cust-1'),
+        ('sess-1', timestamp '2020-03-01 11:50', 'email', 'newsletter', 'mailchimp', 'email', 'newsletter', 'cust-1'),
+        ('sess-3', timestamp '2020-03-02 17:50', 'paid_search', 'brand', 'google', 'cpc', 'brand', null))
+        t(session_id, started_at, channel, campaign, utm_source, utm_medium, utm_campaign, customer_id)""",
+}
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    raw = tmp_path / "lake" / "raw"
+    for table, query in FIXTURES.items():
+        (raw / table).mkdir(parents=True)
+        duckdb.sql(f"copy ({query}) to '{raw / table / 'part-0.parquet'}' (format parquet)")
+    monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
+    return tmp_path
