@@ -1,0 +1,1 @@
+"""Dashboards team: a self-contained HTML dashboard of the marts and forecasts."""

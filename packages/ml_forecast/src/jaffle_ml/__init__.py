@@ -1,0 +1,1 @@
+"""ML team: per-store revenue forecasts from the warehouse marts."""
