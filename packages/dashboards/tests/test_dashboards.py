@@ -41,7 +41,7 @@ def test_dashboard_page_shows_the_window_and_works_offline(data_dir):
     assert "Brooklyn" in page
     # plotly.js is embedded exactly once and nothing is fetched from a CDN.
     assert page.count("<script>/**") == 1
-    assert "cdn.plot.ly" not in page
+    assert 'src="https://cdn.plot.ly' not in page
     assert not list((data_dir / "dashboards").glob("*.tmp"))
 
 
