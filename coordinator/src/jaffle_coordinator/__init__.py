@@ -1,0 +1,1 @@
+"""Platform team: the coordinator's parent flow and the local platform lifecycle."""

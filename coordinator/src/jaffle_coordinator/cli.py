@@ -1,0 +1,482 @@
+"""`jaffle-platform`: the local platform lifecycle, owned by the platform team.
+
+    up        start the Prefect server (SQLite), one process work pool and one worker per team, each
+              worker inside that team's own hatch environment; register every deployment
+    run       trigger the coordinator's parent deployment for a date range and follow its children
+    backfill  trigger the backfill deployment for a date range
+    status    what is up
+    deploy    register the deployments of some (default all) packages
+    down      stop exactly the processes `up` started; data stays
+    demo      up, then run the last four weeks
+
+Everything lives under the platform home (default `.platform/` in the checkout): the Prefect
+database, logs of the server and workers, pid files, and the data (lake, warehouse, dashboards).
+Team packages are found from the workspace's hatch environments that set `PLATFORM_PACKAGE`; no team
+code is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import yaml
+
+COORDINATOR_ENV = "platform"
+DEFAULT_PORT = 4200
+
+
+class PlatformError(RuntimeError):
+    """A problem the user can act on; printed without a traceback."""
+
+
+def repo_root() -> Path:
+    start = Path(os.environ.get("JAFFLE_REPO_ROOT", Path.cwd())).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").exists() and (folder / "coordinator").is_dir():
+            return folder
+    raise PlatformError(f"not inside the platform repository (looked upward from {start})")
+
+
+@dataclass(frozen=True)
+class Team:
+    env: str  # hatch environment
+    package: Path  # package folder holding prefect.yaml
+
+    @property
+    def pools(self) -> list[str]:
+        spec = yaml.safe_load((self.package / "prefect.yaml").read_text())
+        return sorted({d["work_pool"]["name"] for d in spec.get("deployments", [])})
+
+
+def teams(root: Path) -> list[Team]:
+    """Every team environment of the workspace, the coordinator's last."""
+    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
+    found = [Team(name, root / env["env-vars"]["PLATFORM_PACKAGE"])
+             for name, env in envs.items() if "PLATFORM_PACKAGE" in env.get("env-vars", {})]
+    return sorted(found, key=lambda t: (t.env == COORDINATOR_ENV, t.env))
+
+
+@dataclass
+class Platform:
+    root: Path
+    home: Path
+    port: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.home / "pids"
+
+    def environ(self, env_bin: Path | None = None, **extra: str) -> dict[str, str]:
+        """The environment of a process we start: this platform's API, data, and (for a team's
+        process) that team's interpreter first on PATH."""
+        env = clean_environ()
+        if env_bin:
+            env["PATH"] = f"{env_bin}{os.pathsep}{env['PATH']}"
+        env.update({
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_UI_URL": self.ui_url,
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+            "JAFFLE_DATA_DIR": str(self.data_dir),
+            "JAFFLE_REPO_ROOT": str(self.root),
+        })
+        env.update(extra)
+        return env
+
+    # --- processes ------------------------------------------------------------------------------
+    def pid_of(self, name: str) -> int | None:
+        path = self.pids / f"{name}.json"
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        return record["pid"] if _alive(record["pid"], record.get("started")) else None
+
+    def spawn(self, name: str, command: list[str], cwd: Path, env: dict[str, str]) -> int:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.pids.mkdir(parents=True, exist_ok=True)
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        record = {"pid": process.pid, "started": _start_time(process.pid), "command": command}
+        (self.pids / f"{name}.json").write_text(json.dumps(record))
+        return process.pid
+
+    def tracked(self) -> dict[str, int | None]:
+        if not self.pids.exists():
+            return {}
+        return {p.stem: self.pid_of(p.stem) for p in sorted(self.pids.glob("*.json"))}
+
+
+def clean_environ() -> dict[str, str]:
+    """Our environment without the platform's own interpreter or hatch/Prefect settings leaking in."""
+    own_bin = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "HATCH_ENV_")) and k not in {"VIRTUAL_ENV", "UV_CONSTRAINT",
+                                                                        "PLATFORM_PACKAGE", "PYTHONPATH"}}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != own_bin)
+    return env
+
+
+def _start_time(pid: int) -> str | None:
+    # The process start time guards against a recycled pid: we only ever signal what we started.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    if started is not None and _start_time(pid) != started:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "?"
+    return state != "Z"
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _healthy(platform: Platform) -> bool:
+    try:
+        return httpx.get(f"{platform.api_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(what: str, check, timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    tail = ""
+    if log and log.exists():
+        tail = "\n--- last lines of " + str(log) + " ---\n" + "\n".join(log.read_text().splitlines()[-30:])
+    raise PlatformError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def hatch_env_path(env: str) -> Path:
+    """Create (if needed, from its lock) and locate a team's hatch environment."""
+    clean = clean_environ()
+    subprocess.run(["hatch", "env", "create", env], check=True, stdout=subprocess.DEVNULL, env=clean)
+    found = subprocess.run(["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean)
+    return Path(found.stdout.strip())
+
+
+def _client(platform: Platform):
+    # main() pointed PREFECT_API_URL at this platform before anything imported prefect.
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+# --- commands -----------------------------------------------------------------------------------
+def start_server(platform: Platform) -> None:
+    pid = platform.pid_of("server")
+    if pid:
+        _wait("Prefect server", lambda: _healthy(platform), 120, platform.logs / "server.log")
+        print(f"server      reusing pid {pid} at {platform.ui_url}")
+        return
+    if _port_in_use(platform.port):
+        raise PlatformError(
+            f"port {platform.port} on 127.0.0.1 is taken by a process this platform did not start; "
+            f"stop it or choose another port with --port (or JAFFLE_PLATFORM_PORT)")
+    db = platform.home / "prefect" / "prefect.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    prefect = hatch_env_path(COORDINATOR_ENV) / "bin" / "prefect"
+    env = platform.environ(prefect.parent, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{db}",
+                           PREFECT_SERVER_API_HOST="127.0.0.1", PREFECT_SERVER_API_PORT=str(platform.port))
+    pid = platform.spawn("server", [str(prefect), "server", "start", "--host", "127.0.0.1",
+                                    "--port", str(platform.port)], platform.root, env)
+    _wait("Prefect server", lambda: _healthy(platform) or not platform.pid_of("server"), 180,
+          platform.logs / "server.log")
+    if not platform.pid_of("server"):
+        raise PlatformError(f"the Prefect server exited; see {platform.logs / 'server.log'}")
+    print(f"server      started pid {pid} at {platform.ui_url} (SQLite at {db})")
+
+
+def ensure_pools_and_limits(platform: Platform, all_teams: list[Team]) -> None:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    from jaffle_coordinator.settings import CoordinatorSettings
+
+    with _client(platform) as client:
+        for team in all_teams:
+            for pool in team.pools:
+                try:
+                    client.read_work_pool(pool)
+                except ObjectNotFound:
+                    client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+                    print(f"work pool   created {pool} (process)")
+        name = CoordinatorSettings().warehouse_limit
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+                print(f"limit       created global concurrency limit {name}=1")
+            except ObjectAlreadyExists:
+                pass
+
+
+def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> None:
+    """Register a package's deployments from its prefect.yaml, inside that team's environment."""
+    for team in selected:
+        env_bin = hatch_env_path(team.env) / "bin"
+        started = time.monotonic()
+        result = subprocess.run([str(env_bin / "prefect"), "--no-prompt", "deploy", "--all"],
+                                cwd=team.package, env=platform.environ(env_bin), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise PlatformError(f"deploying {team.package.name} failed:\n{result.stdout}\n{result.stderr}")
+        names = [d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]]
+        print(f"deployed    {team.package.name}: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
+    if paused:
+        with _client(platform) as client:
+            for deployment in client.read_deployments():
+                if deployment.schedules:
+                    client.pause_deployment(deployment.id)
+
+
+def start_workers(platform: Platform, all_teams: list[Team]) -> None:
+    for team in all_teams:
+        for pool in team.pools:
+            name = f"worker-{pool}"
+            pid = platform.pid_of(name)
+            if pid:
+                print(f"worker      reusing pid {pid} for pool {pool}")
+                continue
+            prefect = hatch_env_path(team.env) / "bin" / "prefect"
+            # Platform setting: poll the pool every second instead of every ten.
+            env = platform.environ(prefect.parent, PREFECT_WORKER_QUERY_SECONDS="1",
+                                   PREFECT_WORKER_PREFETCH_SECONDS="5")
+            pid = platform.spawn(name, [str(prefect), "worker", "start", "--pool", pool, "--type", "process",
+                                        "--name", f"{pool}-local"], team.package, env)
+            print(f"worker      started pid {pid} for pool {pool} in {prefect.parent.parent}")
+    with _client(platform) as client:
+        for team in all_teams:
+            for pool in team.pools:
+                def online(pool: str = pool) -> bool:
+                    if not platform.pid_of(f"worker-{pool}"):
+                        raise PlatformError(f"the worker for {pool} exited; see "
+                                            f"{platform.logs / f'worker-{pool}.log'}")
+                    workers = client.read_workers_for_work_pool(pool)
+                    return any(w.name == f"{pool}-local" and str(w.status).endswith("ONLINE") for w in workers)
+
+                _wait(f"worker for pool {pool}", online, 120, platform.logs / f"worker-{pool}.log")
+
+
+def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
+    all_teams = teams(platform.root)
+    start_server(platform)
+    ensure_pools_and_limits(platform, all_teams)
+    deploy(platform, all_teams, paused=args.paused_schedules)
+    start_workers(platform, all_teams)
+    print(f"\nThe platform is up. Prefect UI: {platform.ui_url}\nData: {platform.data_dir}\n"
+          f"Logs: {platform.logs}\nNext: ./dev run   (or ./dev down)")
+    return 0
+
+
+def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
+    if not _healthy(platform):
+        raise PlatformError(f"no Prefect server at {platform.api_url}: run ./dev up first")
+    all_teams = teams(platform.root)
+    selected = [t for t in all_teams if not args.teams or t.env in args.teams or t.package.name in args.teams]
+    unknown = set(args.teams) - {t.env for t in all_teams} - {t.package.name for t in all_teams}
+    if unknown:
+        raise PlatformError(f"unknown package(s) {sorted(unknown)}; known: {[t.env for t in all_teams]}")
+    ensure_pools_and_limits(platform, selected)
+    deploy(platform, selected, paused=args.paused_schedules)
+    return 0
+
+
+def _follow(platform: Platform, flow_run_id, poll: float = 1.0) -> int:
+    """Print each child run's name, state, duration and link as they change; return the exit code."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    seen: dict[str, str] = {}
+    with _client(platform) as client:
+        while True:
+            parent = client.read_flow_run(flow_run_id)
+            children = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"])))
+            for run in sorted(children, key=lambda r: r.expected_start_time or r.created):
+                state = run.state.name if run.state else "Unknown"
+                if seen.get(str(run.id)) != state:
+                    seen[str(run.id)] = state
+                    duration = run.total_run_time.total_seconds() if run.state and run.state.is_final() else (
+                        run.estimated_run_time.total_seconds())
+                    print(f"  {run.name:<42} {state:<10} {duration:7.1f}s  "
+                          f"{platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+            if parent.state and parent.state.is_final():
+                ok = parent.state.is_completed()
+                print(f"\n{parent.name}: {parent.state.name}"
+                      + ("" if ok else f"\n{parent.state.message}"), flush=True)
+                return 0 if ok else 1
+            time.sleep(poll)
+
+
+def _trigger(platform: Platform, deployment: str, parameters: dict, name: str) -> int:
+    if not _healthy(platform):
+        raise PlatformError(f"no Prefect server at {platform.api_url}: run ./dev up first")
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters=parameters, timeout=0, flow_run_name=name, as_subflow=False)
+    print(f"{name}: {platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+    return _follow(platform, run.id)
+
+
+def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_coordinator.plan import resolve_window
+
+    if args.days:
+        end = args.end or date.today() - timedelta(days=1)
+        args.start = end - timedelta(days=args.days - 1)
+        args.end = end
+    window = resolve_window(args.start, args.end)
+    parameters = {**window.parameters(), "fire_and_forget": args.fire_and_forget or []}
+    return _trigger(platform, "data-platform/data-platform", parameters, f"data-platform {window}")
+
+
+def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_coordinator.plan import resolve_window
+
+    window = resolve_window(args.start, args.end)
+    parameters = {**window.parameters(), "chunk_days": args.chunk_days,
+                  "max_concurrent_chunks": args.max_concurrent_chunks}
+    return _trigger(platform, "data-platform-backfill/data-platform-backfill", parameters,
+                    f"backfill {window}")
+
+
+def cmd_status(platform: Platform, args: argparse.Namespace) -> int:
+    tracked = platform.tracked()
+    server_ok = _healthy(platform)
+    print(f"home        {platform.home}")
+    print(f"server      {'up' if server_ok else 'down'} at {platform.ui_url}")
+    for name, pid in tracked.items():
+        print(f"{name:<24} {'running pid ' + str(pid) if pid else 'not running'}  log: "
+              f"{platform.logs / (name + '.log')}")
+    if server_ok:
+        with _client(platform) as client:
+            for team in teams(platform.root):
+                for pool in team.pools:
+                    workers = client.read_workers_for_work_pool(pool)
+                    states = ", ".join(f"{w.name} {str(w.status).rsplit('.', 1)[-1]}" for w in workers) or "none"
+                    print(f"pool {pool:<18} workers: {states}")
+    return 0 if server_ok and tracked and all(tracked.values()) else 1
+
+
+def cmd_down(platform: Platform, args: argparse.Namespace) -> int:
+    tracked = platform.tracked()
+    # Workers first, so they do not log a lost server on their way out.
+    for name in sorted(tracked, key=lambda n: n == "server"):
+        pid = tracked[name]
+        if pid:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while platform.pid_of(name) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if platform.pid_of(name):
+                os.killpg(pid, signal.SIGKILL)
+            print(f"stopped     {name} (pid {pid})")
+        (platform.pids / f"{name}.json").unlink(missing_ok=True)
+    print(f"data kept in {platform.data_dir}")
+    return 0
+
+
+def cmd_demo(platform: Platform, args: argparse.Namespace) -> int:
+    cmd_up(platform, args)
+    args.start = args.end = None
+    args.fire_and_forget = []
+    return cmd_run(platform, args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="jaffle-platform", description=__doc__.split("\n\n")[0])
+    top.add_argument("--home", type=Path, default=os.environ.get("JAFFLE_PLATFORM_HOME"),
+                     help="platform home (default: .platform/ in the checkout)")
+    top.add_argument("--port", type=int, default=int(os.environ.get("JAFFLE_PLATFORM_PORT", DEFAULT_PORT)))
+    sub = top.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start server, pools, deployments and workers")
+    up.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
+    dep = sub.add_parser("deploy", help="register deployments of some packages (default all)")
+    dep.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
+    dep.add_argument("--paused-schedules", action="store_true")
+    for name in ("run", "demo"):
+        run = sub.add_parser(name, help="run the platform for a date range and follow it")
+        run.add_argument("--start", type=date.fromisoformat)
+        run.add_argument("--end", type=date.fromisoformat)
+        run.add_argument("--days", type=int, default=28 if name == "demo" else None,
+                         help="the last N days up to --end (default yesterday)")
+        run.add_argument("--fire-and-forget", action="append", metavar="DEPLOYMENT",
+                         help="do not wait for this child (only the last stage, e.g. dashboards)")
+        run.add_argument("--paused-schedules", action="store_true")
+    back = sub.add_parser("backfill", help="backfill a date range in chunks")
+    back.add_argument("--start", type=date.fromisoformat, required=True)
+    back.add_argument("--end", type=date.fromisoformat, required=True)
+    back.add_argument("--chunk-days", type=int, default=7)
+    back.add_argument("--max-concurrent-chunks", type=int, default=2)
+    sub.add_parser("status", help="what is up")
+    sub.add_parser("down", help="stop what up started; keep data")
+    return top
+
+
+COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "run": cmd_run, "backfill": cmd_backfill,
+            "status": cmd_status, "down": cmd_down, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        root = repo_root()
+        platform = Platform(root=root, home=(args.home or root / ".platform").resolve(), port=args.port)
+        # Before anything imports prefect: this process talks to this platform's server.
+        os.environ.update({"PREFECT_API_URL": platform.api_url, "PREFECT_UI_URL": platform.ui_url,
+                           "PREFECT_HOME": str(platform.home / "prefect")})
+        return COMMANDS[args.command](platform, args)
+    except (PlatformError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

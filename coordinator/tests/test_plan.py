@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from jaffle_coordinator import plan
+
+
+def test_window_defaults_to_yesterday_at_call_time():
+    assert plan.resolve_window(None, None, today=date(2024, 3, 2)) == plan.Window(date(2024, 3, 1), date(2024, 3, 1))
+    assert plan.resolve_window(date(2024, 1, 5), None) == plan.Window(date(2024, 1, 5), date(2024, 1, 5))
+
+
+def test_end_before_start_is_rejected():
+    with pytest.raises(ValueError, match="end_date 2024-03-01 is before start_date 2024-03-05"):
+        plan.resolve_window(date(2024, 3, 5), date(2024, 3, 1))
+
+
+def test_chunks_cover_the_range_without_overlap():
+    window = plan.Window(date(2024, 1, 1), date(2024, 1, 17))
+    parts = plan.chunks(window, 7)
+    assert [(p.start.day, p.end.day) for p in parts] == [(1, 7), (8, 14), (15, 17)]
+    with pytest.raises(ValueError):
+        plan.chunks(window, 0)
+
+
+def test_stage_order_is_the_platform_contract():
+    assert [c.name for _, cs in plan.STAGES for c in cs] == [
+        "raw-data-jaffle-shop", "raw-data-marketing", "dbt-jaffle-shop", "dbt-attribution",
+        "sales-forecast", "dashboards"]
+    assert all(c.deployment == f"{c.name}/{c.name}" for _, cs in plan.STAGES for c in cs)
+
+
+def test_only_last_stage_children_can_be_fire_and_forget():
+    assert plan.check_fire_and_forget(["dashboards"]) == {"dashboards"}
+    with pytest.raises(ValueError, match="later stages depend on them"):
+        plan.check_fire_and_forget(["dbt-jaffle-shop"])
+    with pytest.raises(ValueError, match="unknown child"):
+        plan.check_fire_and_forget(["nope"])
+
+
+def test_failure_message_names_child_state_and_error():
+    exc = plan.ChildRunFailed([("raw-data-jaffle-shop/raw-data-jaffle-shop", "raw-data-jaffle-shop 2000-01-01",
+                                "Failed", "Flow run encountered an exception: ValueError: too early")])
+    assert str(exc) == ("child run 'raw-data-jaffle-shop 2000-01-01' of deployment "
+                        "raw-data-jaffle-shop/raw-data-jaffle-shop ended Failed: "
+                        "Flow run encountered an exception: ValueError: too early")

@@ -1,0 +1,62 @@
+"""Every deployment in a package's prefect.yaml loads, and its parameters validate.
+
+Runs inside each team's own environment (hatch sets PLATFORM_PACKAGE), because only there can the
+team's entrypoints import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+from prefect.utilities.callables import parameter_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / os.environ.get("PLATFORM_PACKAGE", "coordinator")
+SPEC = yaml.safe_load((PACKAGE / "prefect.yaml").read_text())
+DEPLOYMENTS = SPEC["deployments"]
+
+
+def test_package_declares_deployments():
+    assert DEPLOYMENTS, f"{PACKAGE / 'prefect.yaml'} declares no deployments"
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_entrypoint_loads_and_parameters_validate(deployment):
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    # The coordinator calls "<flow>/<deployment>": the two names are the contract.
+    assert flow.name == deployment["name"]
+    assert flow.description, "the flow's docstring is what the Prefect UI shows"
+    assert deployment["description"] and deployment["tags"] and deployment["work_pool"]["name"]
+    parameters = dict(deployment.get("parameters") or {})
+    schema = parameter_schema(flow).model_dump()
+    for name in schema.get("required", []):
+        # A required date is the user's to pick in the UI (e.g. a backfill's range); anything else
+        # required must come from the deployment.
+        if name not in parameters:
+            assert schema["properties"][name].get("format") == "date", f"{name} has no value"
+            parameters[name] = "2024-03-01"
+    validated = flow.validate_parameters(parameters)
+    assert set(validated) <= set(flow.parameters.properties)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_dates_are_typed_for_the_ui(deployment):
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    schema = parameter_schema(flow).model_dump()
+    for name in ("start_date", "end_date"):
+        prop = schema["properties"][name]
+        formats = {p.get("format") for p in prop.get("anyOf", [prop])}
+        assert "date" in formats, f"{deployment['name']}.{name} is not a date parameter: {prop}"
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_bad_parameters_are_rejected(deployment):
+    from prefect.exceptions import ParameterTypeError
+
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    with pytest.raises(ParameterTypeError):
+        flow.validate_parameters({"start_date": "not-a-date"})
