@@ -18,6 +18,7 @@ code is imported here.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -191,10 +192,13 @@ def _wait(what: str, check, timeout: float, log: Path | None = None) -> None:
     raise PlatformError(f"{what} not ready after {timeout:.0f}s{tail}")
 
 
+@functools.cache
 def hatch_env_path(env: str) -> Path:
     """Create (if needed, from its lock) and locate a team's hatch environment."""
     clean = clean_environ()
-    subprocess.run(["hatch", "env", "create", env], check=True, stdout=subprocess.DEVNULL, env=clean)
+    created = subprocess.run(["hatch", "env", "create", env], capture_output=True, text=True, env=clean)
+    if created.returncode != 0:
+        raise PlatformError(f"could not create the {env} environment:\n{created.stdout}{created.stderr}")
     found = subprocess.run(["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean)
     return Path(found.stdout.strip())
 

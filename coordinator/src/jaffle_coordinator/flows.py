@@ -81,15 +81,19 @@ async def run_stage(stage: str, children: tuple[plan.Child, ...], window: plan.W
     logger.info("Stage %s completed: %s", stage, ", ".join(r.name for r in results))
 
 
+def run_rows(runs: list[FlowRun]) -> list[dict]:
+    """Plain rows for the summary task (a FlowRun carries a state Prefect would take for a dependency)."""
+    return [{"name": r.name, "state": r.state.name if r.state else "Unknown",
+             "seconds": round(r.total_run_time.total_seconds(), 1), "link": _ui_link(r)} for r in runs]
+
+
 @task(name="summarize-platform-run")
-async def summarize(window: plan.Window, runs: list[FlowRun], failure: str | None) -> str:
+async def summarize(window: plan.Window, rows: list[dict], failure: str | None) -> str:
     """Always runs: record every child's state, duration and link, and the outcome, as an artifact."""
     lines = [f"# Data platform run {window}", "",
              f"**Outcome:** {'failed: ' + failure if failure else 'completed'}", "",
              "| child run | state | duration (s) | link |", "| --- | --- | --- | --- |"]
-    for run in runs:
-        state = run.state.name if run.state else "Unknown"
-        lines.append(f"| {run.name} | {state} | {run.total_run_time.total_seconds():.1f} | {_ui_link(run)} |")
+    lines += [f"| {r['name']} | {r['state']} | {r['seconds']} | {r['link']} |" for r in rows]
     await acreate_markdown_artifact(key="platform-run-summary", markdown="\n".join(lines),
                                     description=f"Children of the data platform run {window}")
     get_run_logger().info("Platform run %s %s", window, f"failed: {failure}" if failure else "completed")
@@ -120,7 +124,7 @@ async def data_platform(
     except plan.ChildRunFailed as exc:
         failure = exc
     finally:
-        await summarize(window, finished, str(failure) if failure else None)
+        await summarize(window, run_rows(finished), str(failure) if failure else None)
     if failure:
         raise failure
     return {"window": str(window), "children": {r.name: r.state.name for r in finished if r.state}}
@@ -151,7 +155,7 @@ async def data_platform_backfill(
     runs = await asyncio.gather(*(one(chunk) for chunk in plan.chunks(window, chunk_days)))
     failures = [(parent.deployment, r.name, r.state.name if r.state else "Unknown",
                  r.state.message if r.state else "") for r in runs if not (r.state and r.state.is_completed())]
-    await summarize(window, list(runs), str(plan.ChildRunFailed(failures)) if failures else None)
+    await summarize(window, run_rows(list(runs)), str(plan.ChildRunFailed(failures)) if failures else None)
     if failures:
         raise plan.ChildRunFailed(failures)
     return {"window": str(window), "chunks": {r.name: r.state.name for r in runs if r.state}}
