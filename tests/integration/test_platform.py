@@ -1,0 +1,154 @@
+"""The whole platform for real: server, one worker per team in its own environment, the parent flow."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+START, END = date(2024, 2, 1), date(2024, 2, 28)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    home, port = tmp_path_factory.mktemp("platform"), free_port()
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home),
+                               "--port", str(port), *args], cwd=ROOT, capture_output=True, text=True)
+
+    up = cli("up", "--paused-schedules")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield cli, home, port
+    cli("down")
+
+
+def client_for(port: int):
+    from prefect.client.orchestration import SyncPrefectClient
+
+    return SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+
+
+def children_of(client, parent_name: str):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
+
+    parent = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[parent_name])))[0]
+    kids = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent.id}"])))
+    return parent, kids
+
+
+def runtime_artifact(client, flow_run_id, key: str) -> dict:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    data = next(a.data for a in found if a.key == key)
+    return (json.loads(data) if isinstance(data, str) else data)[0]
+
+
+def locked(lock: str, package: str) -> str:
+    return re.search(rf"^{package}==(\S+)", (ROOT / lock).read_text(), re.MULTILINE).group(1)
+
+
+def test_up_again_reuses_what_is_running(platform):
+    cli, home, _ = platform
+    before = {p.name: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
+    again = cli("up", "--paused-schedules")
+    assert again.returncode == 0, again.stderr
+    assert "server      reusing pid" in again.stdout and again.stdout.count("worker      reusing pid") == 5
+    after = {p.name: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
+    assert before == after and len(after) == 6
+
+
+def test_parent_flow_runs_every_team_in_its_own_environment(platform):
+    cli, home, port = platform
+    run = cli("run", "--start", START.isoformat(), "--end", END.isoformat())
+    assert run.returncode == 0, run.stdout + run.stderr
+    name = f"data-platform {START}..{END}"
+    with client_for(port) as client:
+        parent, kids = children_of(client, name)
+        assert parent.state.is_completed()
+        states = {k.name.split(" ")[0]: k.state.name for k in kids}
+        assert states == dict.fromkeys(["raw-data-jaffle-shop", "raw-data-marketing", "dbt-jaffle-shop",
+                                        "dbt-attribution", "sales-forecast", "dashboards"], "Completed")
+        by_name = {k.name.split(" ")[0]: k for k in kids}
+        ml = runtime_artifact(client, by_name["sales-forecast"].id, "runtime-ml")
+        dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt")
+        ingestion = runtime_artifact(client, by_name["raw-data-jaffle-shop"].id, "runtime-ingestion")
+    assert ml["sys_prefix"] != dbt["sys_prefix"] != ingestion["sys_prefix"]
+    assert ml["pandas"] == locked("packages/ml_forecast/requirements.lock", "pandas")
+    assert ml["statsforecast"] == locked("packages/ml_forecast/requirements.lock", "statsforecast")
+    assert dbt["dbt-core"] == locked("packages/dbt_transform/requirements.lock", "dbt-core")
+    assert ingestion["pandas"] == locked("packages/ingestion/requirements.lock", "pandas")
+    assert ml["pandas"] != ingestion["pandas"]
+    for team, name in ((ml, "ml"), (dbt, "dbt"), (ingestion, "ingestion")):
+        assert team["sys_prefix"].endswith(f"/{name}"), team["sys_prefix"]
+
+    data = home / "data"
+    orders = sorted((data / "lake/raw/jaffle_shop/orders").iterdir())
+    assert len(orders) == 28 and orders[0].name == "date=2024-02-01"
+    assert len(list((data / "lake/raw/marketing/web_sessions").iterdir())) == 28
+    dbt_python = Path(dbt["sys_prefix"]) / "bin" / "python"
+    counts = subprocess.run([str(dbt_python), "-c", (
+        "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
+        "print(*[c.sql(f'select count(*) from {t}').fetchone()[0] for t in "
+        "('orders','customers','daily_store_revenue','attributed_orders','channel_performance')])"),
+        str(data / "warehouse/jaffle_shop.duckdb")], capture_output=True, text=True, check=True).stdout.split()
+    assert all(int(n) > 0 for n in counts), counts
+    assert (data / "lake/ml/revenue_forecast/as_of=2024-02-28/part-0.parquet").stat().st_size > 0
+    page = (data / "dashboards/index.html").read_text()
+    assert "Daily revenue per store" in page and "Revenue forecast as of 2024-02-28" in page
+    assert (home / "logs" / "server.log").stat().st_size > 0
+
+
+def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform):
+    cli, _, port = platform
+    run = cli("run", "--start", "2000-01-01", "--end", "2000-01-02")
+    assert run.returncode == 1
+    assert "raw-data-jaffle-shop 2000-01-01..2000-01-02' of deployment" in run.stdout
+    assert "before the first Jaffle Shop opened on 2016-09-01" in run.stdout
+    with client_for(port) as client:
+        parent, kids = children_of(client, "data-platform 2000-01-01..2000-01-02")
+        assert parent.state.is_failed() and "raw-data-jaffle-shop" in parent.state.message
+        assert {k.name.split(" ")[0] for k in kids} == {"raw-data-jaffle-shop", "raw-data-marketing"}
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])))
+    summary = next(a for a in artifacts if a.key == "platform-run-summary")
+    assert "failed: child run 'raw-data-jaffle-shop" in summary.data
+
+
+def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        up = subprocess.run([sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(tmp_path),
+                             "--port", str(port), "up"], cwd=ROOT, capture_output=True, text=True)
+    assert up.returncode == 2
+    assert f"port {port} on 127.0.0.1 is taken by a process this platform did not start" in up.stderr
+
+
+def test_down_stops_exactly_what_up_started_and_keeps_data(platform):
+    cli, home, _ = platform
+    pids = [json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")]
+    down = cli("down")
+    assert down.returncode == 0
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert (home / "data" / "warehouse" / "jaffle_shop.duckdb").exists()
+    assert cli("status").returncode == 1
