@@ -35,12 +35,12 @@ def _ui_link(flow_run: FlowRun) -> str:
     return f"{base}/runs/flow-run/{flow_run.id}" if base else str(flow_run.id)
 
 
-async def start_child(child: plan.Child, window: plan.Window, extra: dict | None = None) -> FlowRun:
+async def start_child(child: plan.Child, window: plan.Window) -> FlowRun:
     """Create the child's flow run and return at once (timeout=0); its worker picks it up."""
     try:
         return await arun_deployment(
             child.deployment,
-            parameters={**window.parameters(), **(extra or {})},
+            parameters=window.parameters(),
             flow_run_name=f"{child.name} {window}",
             timeout=0,
             tags=[parent_tag(), "platform"],
@@ -50,7 +50,7 @@ async def start_child(child: plan.Child, window: plan.Window, extra: dict | None
                                     "no such deployment: deploy its team's package")]) from None
 
 
-async def finish_child(child: plan.Child, flow_run: FlowRun, timeout: float) -> FlowRun:
+async def finish_child(flow_run: FlowRun, timeout: float) -> FlowRun:
     """Wait for the child's terminal state (event-driven, no polling)."""
     return await wait_for_flow_run(flow_run.id, timeout=int(timeout))
 
@@ -68,7 +68,7 @@ async def run_stage(stage: str, children: tuple[plan.Child, ...], window: plan.W
         if child.name in forget:
             logger.info("Not waiting for %s (fire and forget)", run.name)
             finished.append(run)
-    results = await asyncio.gather(*(finish_child(c, r, settings.child_timeout_seconds) for c, r in waited))
+    results = await asyncio.gather(*(finish_child(r, settings.child_timeout_seconds) for _, r in waited))
     finished.extend(results)
     failures = [
         (child.deployment, run.name, run.state.name if run.state else "Unknown",
