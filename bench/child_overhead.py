@@ -45,13 +45,23 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-prefect-"))
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_HOME": str(home),
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
     prefect = str(Path(sys.executable).parent / "prefect")
-    procs = [subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         import httpx
 
@@ -70,11 +80,22 @@ def main() -> int:
         from trivial import trivial
 
         for pool, extra in (("bench-stock", {}), ("bench-platform", {"PREFECT_WORKER_QUERY_SECONDS": "1"})):
-            subprocess.run([prefect, "work-pool", "create", pool, "--type", "process"], env=env,
-                           check=True, capture_output=True)
+            subprocess.run(
+                [prefect, "work-pool", "create", pool, "--type", "process"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             trivial.from_source(str(HERE), "trivial.py:trivial").deploy(name=pool, work_pool_name=pool)
-            procs.append(subprocess.Popen([prefect, "worker", "start", "--pool", pool], env={**env, **extra},
-                                          cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [prefect, "worker", "start", "--pool", pool],
+                    env={**env, **extra},
+                    cwd=HERE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         time.sleep(5)
 
         @flow(name="bench-stock-parent")
@@ -105,9 +126,11 @@ def main() -> int:
                 out.append(time.perf_counter() - t)
             return out
 
-        results = {"stock": stock_parent(args.children),
-                   "platform": asyncio.run(platform_parent(args.children)),
-                   "subflow": subflow_parent(args.children)}
+        results = {
+            "stock": stock_parent(args.children),
+            "platform": asyncio.run(platform_parent(args.children)),
+            "subflow": subflow_parent(args.children),
+        }
         base50, base90 = quantiles(results["subflow"])
         print(f"\nper-child orchestration overhead, {args.children} trivial children each")
         print(f"{'mode':<10} {'p50 s':>8} {'p90 s':>8} {'p50 / subflow':>14} {'p90 / subflow':>14}")

@@ -8,8 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-TEAM_LOCKS = {name: ROOT / env["lock-filename"] for name, env in ENVS.items()
-              if "PLATFORM_PACKAGE" in env.get("env-vars", {})}
+TEAM_LOCKS = {
+    name: ROOT / env["lock-filename"]
+    for name, env in ENVS.items()
+    if "PLATFORM_PACKAGE" in env.get("env-vars", {})
+}
 
 
 def pins(lock: Path) -> dict[str, str]:

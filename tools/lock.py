@@ -52,11 +52,19 @@ def compile_lock(name: str, env: dict, output: Path, upgrade: bool) -> None:
         handle.write("\n".join(requirements_for(env, lock_dir)) + "\n")
         requirements = Path(handle.name)
     command = [
-        "uv", "pip", "compile", requirements.name,
-        "--generate-hashes", "--no-header", "--quiet",
-        "--python-version", "3.11",
-        "--exclude-newer", exclude_newer(),
-        "--output-file", output.name,
+        "uv",
+        "pip",
+        "compile",
+        requirements.name,
+        "--generate-hashes",
+        "--no-header",
+        "--quiet",
+        "--python-version",
+        "3.11",
+        "--exclude-newer",
+        exclude_newer(),
+        "--output-file",
+        output.name,
     ]
     # The members themselves are installed editable from the checkout, not from the lock.
     for member in member_names(env):
@@ -80,8 +88,10 @@ def main() -> int:
     environments = locked_environments()
     unknown = set(args.envs) - set(environments)
     if unknown:
-        parser.error(f"no locked environment named {', '.join(sorted(unknown))}; "
-                     f"known: {', '.join(sorted(environments))}")
+        parser.error(
+            f"no locked environment named {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(environments))}"
+        )
     stale = []
     for name in args.envs or sorted(environments):
         env = environments[name]

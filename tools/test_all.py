@@ -1,6 +1,7 @@
-"""The full test suite: each team's tests in its own environment, then the platform's tests.
+"""The full test suite: lint, each team's tests in its own environment, then the platform's tests.
 
 Prints one closing line, 'N passed, N failed', summed over every suite (read from JUnit XML).
+Lint (ruff check and format --check) counts as one test.
 """
 
 from __future__ import annotations
@@ -18,12 +19,19 @@ SUITES = ["ingestion", "dbt", "ml", "dashboards", "platform"]
 def main() -> int:
     passed = failed = skipped = 0
     broken = []
+    print("===== lint: ruff check and ruff format --check =====", flush=True)
+    if subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0:
+        passed += 1
+    else:
+        broken.append("lint")
+        failed += 1
     with tempfile.TemporaryDirectory() as scratch:
         for env in SUITES:
             report = Path(scratch) / f"{env}.xml"
             print(f"\n===== {env}: tests in its own environment =====", flush=True)
-            code = subprocess.run(["hatch", "run", f"{env}:test", f"--junitxml={report}", *sys.argv[1:]],
-                                  cwd=ROOT).returncode
+            code = subprocess.run(
+                ["hatch", "run", f"{env}:test", f"--junitxml={report}", *sys.argv[1:]], cwd=ROOT
+            ).returncode
             if not report.exists():
                 broken.append(env)
                 failed += 1

@@ -4,11 +4,10 @@ import asyncio
 from datetime import date
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
-
 from jaffle_coordinator.flows import data_platform
 from jaffle_coordinator.plan import ChildRunFailed
+from prefect.client.orchestration import get_client
+from prefect.testing.utilities import prefect_test_harness
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,7 +35,9 @@ def test_end_before_start_fails_before_any_child_starts():
 
 
 def test_an_undeployed_child_fails_the_parent_by_name_and_the_summary_still_runs():
-    with pytest.raises(ChildRunFailed, match="raw-data-jaffle-shop 2024-03-01' of deployment .* ended NotDeployed"):
+    with pytest.raises(
+        ChildRunFailed, match=r"raw-data-jaffle-shop 2024-03-01' of deployment .* ended NotDeployed"
+    ):
         asyncio.run(data_platform(start_date=date(2024, 3, 1), end_date=date(2024, 3, 1)))
     summary = asyncio.run(_summary())
     assert summary and "failed: child run 'raw-data-jaffle-shop 2024-03-01'" in summary.data

@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from jaffle_coordinator import plan
 
 
 def test_window_defaults_to_yesterday_at_call_time():
-    assert plan.resolve_window(None, None, today=date(2024, 3, 2)) == plan.Window(date(2024, 3, 1), date(2024, 3, 1))
+    assert plan.resolve_window(None, None, today=date(2024, 3, 2)) == plan.Window(
+        date(2024, 3, 1), date(2024, 3, 1)
+    )
     assert plan.resolve_window(date(2024, 1, 5), None) == plan.Window(date(2024, 1, 5), date(2024, 1, 5))
 
 
@@ -27,8 +28,13 @@ def test_chunks_cover_the_range_without_overlap():
 
 def test_stage_order_is_the_platform_contract():
     assert [c.name for _, cs in plan.STAGES for c in cs] == [
-        "raw-data-jaffle-shop", "raw-data-marketing", "dbt-jaffle-shop", "dbt-attribution",
-        "sales-forecast", "dashboards"]
+        "raw-data-jaffle-shop",
+        "raw-data-marketing",
+        "dbt-jaffle-shop",
+        "dbt-attribution",
+        "sales-forecast",
+        "dashboards",
+    ]
     assert all(c.deployment == f"{c.name}/{c.name}" for _, cs in plan.STAGES for c in cs)
 
 
@@ -41,8 +47,18 @@ def test_only_last_stage_children_can_be_fire_and_forget():
 
 
 def test_failure_message_names_child_state_and_error():
-    exc = plan.ChildRunFailed([("raw-data-jaffle-shop/raw-data-jaffle-shop", "raw-data-jaffle-shop 2000-01-01",
-                                "Failed", "Flow run encountered an exception: ValueError: too early")])
-    assert str(exc) == ("child run 'raw-data-jaffle-shop 2000-01-01' of deployment "
-                        "raw-data-jaffle-shop/raw-data-jaffle-shop ended Failed: "
-                        "Flow run encountered an exception: ValueError: too early")
+    exc = plan.ChildRunFailed(
+        [
+            (
+                "raw-data-jaffle-shop/raw-data-jaffle-shop",
+                "raw-data-jaffle-shop 2000-01-01",
+                "Failed",
+                "Flow run encountered an exception: ValueError: too early",
+            )
+        ]
+    )
+    assert str(exc) == (
+        "child run 'raw-data-jaffle-shop 2000-01-01' of deployment "
+        "raw-data-jaffle-shop/raw-data-jaffle-shop ended Failed: "
+        "Flow run encountered an exception: ValueError: too early"
+    )

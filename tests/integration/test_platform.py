@@ -28,8 +28,12 @@ def platform(tmp_path_factory):
     home, port = tmp_path_factory.mktemp("platform"), free_port()
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home),
-                               "--port", str(port), *args], cwd=ROOT, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home), "--port", str(port), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
 
     up = cli("up", "--paused-schedules")
     assert up.returncode == 0, up.stdout + up.stderr
@@ -46,15 +50,21 @@ def client_for(port: int):
 def children_of(client, parent_name: str):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
 
-    parent = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[parent_name])))[0]
-    kids = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent.id}"])))
+    parent = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[parent_name])))[
+        0
+    ]
+    kids = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent.id}"]))
+    )
     return parent, kids
 
 
 def runtime_artifact(client, flow_run_id, key: str) -> dict:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    found = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+    )
     data = next(a.data for a in found if a.key == key)
     return (json.loads(data) if isinstance(data, str) else data)[0]
 
@@ -82,8 +92,17 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
         parent, kids = children_of(client, name)
         assert parent.state.is_completed()
         states = {k.name.split(" ")[0]: k.state.name for k in kids}
-        assert states == dict.fromkeys(["raw-data-jaffle-shop", "raw-data-marketing", "dbt-jaffle-shop",
-                                        "dbt-attribution", "sales-forecast", "dashboards"], "Completed")
+        assert states == dict.fromkeys(
+            [
+                "raw-data-jaffle-shop",
+                "raw-data-marketing",
+                "dbt-jaffle-shop",
+                "dbt-attribution",
+                "sales-forecast",
+                "dashboards",
+            ],
+            "Completed",
+        )
         by_name = {k.name.split(" ")[0]: k for k in kids}
         ml = runtime_artifact(client, by_name["sales-forecast"].id, "runtime-ml")
         dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt")
@@ -102,11 +121,21 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
     assert len(orders) == 28 and orders[0].name == "date=2024-02-01"
     assert len(list((data / "lake/raw/marketing/web_sessions").iterdir())) == 28
     dbt_python = Path(dbt["sys_prefix"]) / "bin" / "python"
-    counts = subprocess.run([str(dbt_python), "-c", (
-        "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
-        "print(*[c.sql(f'select count(*) from {t}').fetchone()[0] for t in "
-        "('orders','customers','daily_store_revenue','attributed_orders','channel_performance')])"),
-        str(data / "warehouse/jaffle_shop.duckdb")], capture_output=True, text=True, check=True).stdout.split()
+    counts = subprocess.run(
+        [
+            str(dbt_python),
+            "-c",
+            (
+                "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
+                "print(*[c.sql(f'select count(*) from {t}').fetchone()[0] for t in "
+                "('orders','customers','daily_store_revenue','attributed_orders','channel_performance')])"
+            ),
+            str(data / "warehouse/jaffle_shop.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert all(int(n) > 0 for n in counts), counts
     assert (data / "lake/ml/revenue_forecast/as_of=2024-02-28/part-0.parquet").stat().st_size > 0
     page = (data / "dashboards/index.html").read_text()
@@ -127,7 +156,8 @@ def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform):
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id])))
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id]))
+        )
     summary = next(a for a in artifacts if a.key == "platform-run-summary")
     assert "failed: child run 'raw-data-jaffle-shop" in summary.data
 
@@ -137,8 +167,21 @@ def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        up = subprocess.run([sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(tmp_path),
-                             "--port", str(port), "up"], cwd=ROOT, capture_output=True, text=True)
+        up = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jaffle_coordinator.cli",
+                "--home",
+                str(tmp_path),
+                "--port",
+                str(port),
+                "up",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     assert up.returncode == 2
     assert f"port {port} on 127.0.0.1 is taken by a process this platform did not start" in up.stderr
 

@@ -64,8 +64,11 @@ class Team:
 def teams(root: Path) -> list[Team]:
     """Every team environment of the workspace, the coordinator's last."""
     envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-    found = [Team(name, root / env["env-vars"]["PLATFORM_PACKAGE"])
-             for name, env in envs.items() if "PLATFORM_PACKAGE" in env.get("env-vars", {})]
+    found = [
+        Team(name, root / env["env-vars"]["PLATFORM_PACKAGE"])
+        for name, env in envs.items()
+        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
+    ]
     return sorted(found, key=lambda t: (t.env == COORDINATOR_ENV, t.env))
 
 
@@ -101,15 +104,17 @@ class Platform:
         env = clean_environ()
         if env_bin:
             env["PATH"] = f"{env_bin}{os.pathsep}{env['PATH']}"
-        env.update({
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_UI_URL": self.ui_url,
-            "PREFECT_HOME": str(self.home / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": "INFO",
-            "JAFFLE_DATA_DIR": str(self.data_dir),
-            "JAFFLE_REPO_ROOT": str(self.root),
-        })
+        env.update(
+            {
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_HOME": str(self.home / "prefect"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_LOGGING_LEVEL": "INFO",
+                "JAFFLE_DATA_DIR": str(self.data_dir),
+                "JAFFLE_REPO_ROOT": str(self.root),
+            }
+        )
         env.update(extra)
         return env
 
@@ -125,8 +130,15 @@ class Platform:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pids.mkdir(parents=True, exist_ok=True)
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         record = {"pid": process.pid, "started": _start_time(process.pid), "command": command}
         (self.pids / f"{name}.json").write_text(json.dumps(record))
         return process.pid
@@ -140,9 +152,12 @@ class Platform:
 def clean_environ() -> dict[str, str]:
     """Our environment without the platform's own interpreter or hatch/Prefect settings leaking in."""
     own_bin = str(Path(sys.executable).parent)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "HATCH_ENV_")) and k not in {"VIRTUAL_ENV", "UV_CONSTRAINT",
-                                                                        "PLATFORM_PACKAGE", "PYTHONPATH"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "HATCH_ENV_"))
+        and k not in {"VIRTUAL_ENV", "UV_CONSTRAINT", "PLATFORM_PACKAGE", "PYTHONPATH"}
+    }
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != own_bin)
     return env
 
@@ -164,7 +179,11 @@ def _alive(pid: int, started: str | None) -> bool:
         return False
     if started is not None and _start_time(pid) != started:
         return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() else "?"
+    state = (
+        Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if Path(f"/proc/{pid}").exists()
+        else "?"
+    )
     return state != "Z"
 
 
@@ -199,7 +218,9 @@ def hatch_env_path(env: str) -> Path:
     created = subprocess.run(["hatch", "env", "create", env], capture_output=True, text=True, env=clean)
     if created.returncode != 0:
         raise PlatformError(f"could not create the {env} environment:\n{created.stdout}{created.stderr}")
-    found = subprocess.run(["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean)
+    found = subprocess.run(
+        ["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean
+    )
     return Path(found.stdout.strip())
 
 
@@ -220,16 +241,29 @@ def start_server(platform: Platform) -> None:
     if _port_in_use(platform.port):
         raise PlatformError(
             f"port {platform.port} on 127.0.0.1 is taken by a process this platform did not start; "
-            f"stop it or choose another port with --port (or JAFFLE_PLATFORM_PORT)")
+            f"stop it or choose another port with --port (or JAFFLE_PLATFORM_PORT)"
+        )
     db = platform.home / "prefect" / "prefect.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     prefect = hatch_env_path(COORDINATOR_ENV) / "bin" / "prefect"
-    env = platform.environ(prefect.parent, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{db}",
-                           PREFECT_SERVER_API_HOST="127.0.0.1", PREFECT_SERVER_API_PORT=str(platform.port))
-    pid = platform.spawn("server", [str(prefect), "server", "start", "--host", "127.0.0.1",
-                                    "--port", str(platform.port)], platform.root, env)
-    _wait("Prefect server", lambda: _healthy(platform) or not platform.pid_of("server"), 180,
-          platform.logs / "server.log")
+    env = platform.environ(
+        prefect.parent,
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{db}",
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(platform.port),
+    )
+    pid = platform.spawn(
+        "server",
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(platform.port)],
+        platform.root,
+        env,
+    )
+    _wait(
+        "Prefect server",
+        lambda: _healthy(platform) or not platform.pid_of("server"),
+        180,
+        platform.logs / "server.log",
+    )
     if not platform.pid_of("server"):
         raise PlatformError(f"the Prefect server exited; see {platform.logs / 'server.log'}")
     print(f"server      started pid {pid} at {platform.ui_url} (SQLite at {db})")
@@ -265,11 +299,18 @@ def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> No
     for team in selected:
         env_bin = hatch_env_path(team.env) / "bin"
         started = time.monotonic()
-        result = subprocess.run([str(env_bin / "prefect"), "--no-prompt", "deploy", "--all"],
-                                cwd=team.package, env=platform.environ(env_bin), capture_output=True, text=True)
+        result = subprocess.run(
+            [str(env_bin / "prefect"), "--no-prompt", "deploy", "--all"],
+            cwd=team.package,
+            env=platform.environ(env_bin),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise PlatformError(f"deploying {team.package.name} failed:\n{result.stdout}\n{result.stderr}")
-        names = [d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]]
+        names = [
+            d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]
+        ]
         print(f"deployed    {team.package.name}: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
     if paused:
         with _client(platform) as client:
@@ -288,20 +329,39 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
                 continue
             prefect = hatch_env_path(team.env) / "bin" / "prefect"
             # Platform setting: poll the pool every second instead of every ten.
-            env = platform.environ(prefect.parent, PREFECT_WORKER_QUERY_SECONDS="1",
-                                   PREFECT_WORKER_PREFETCH_SECONDS="5")
-            pid = platform.spawn(name, [str(prefect), "worker", "start", "--pool", pool, "--type", "process",
-                                        "--name", f"{pool}-local"], team.package, env)
+            env = platform.environ(
+                prefect.parent, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5"
+            )
+            pid = platform.spawn(
+                name,
+                [
+                    str(prefect),
+                    "worker",
+                    "start",
+                    "--pool",
+                    pool,
+                    "--type",
+                    "process",
+                    "--name",
+                    f"{pool}-local",
+                ],
+                team.package,
+                env,
+            )
             print(f"worker      started pid {pid} for pool {pool} in {prefect.parent.parent}")
     with _client(platform) as client:
         for team in all_teams:
             for pool in team.pools:
+
                 def online(pool: str = pool) -> bool:
                     if not platform.pid_of(f"worker-{pool}"):
-                        raise PlatformError(f"the worker for {pool} exited; see "
-                                            f"{platform.logs / f'worker-{pool}.log'}")
+                        raise PlatformError(
+                            f"the worker for {pool} exited; see {platform.logs / f'worker-{pool}.log'}"
+                        )
                     workers = client.read_workers_for_work_pool(pool)
-                    return any(w.name == f"{pool}-local" and str(w.status).endswith("ONLINE") for w in workers)
+                    return any(
+                        w.name == f"{pool}-local" and str(w.status).endswith("ONLINE") for w in workers
+                    )
 
                 _wait(f"worker for pool {pool}", online, 120, platform.logs / f"worker-{pool}.log")
 
@@ -312,8 +372,10 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     ensure_pools_and_limits(platform, all_teams)
     deploy(platform, all_teams, paused=args.paused_schedules)
     start_workers(platform, all_teams)
-    print(f"\nThe platform is up. Prefect UI: {platform.ui_url}\nData: {platform.data_dir}\n"
-          f"Logs: {platform.logs}\nNext: ./dev run   (or ./dev down)")
+    print(
+        f"\nThe platform is up. Prefect UI: {platform.ui_url}\nData: {platform.data_dir}\n"
+        f"Logs: {platform.logs}\nNext: ./dev run   (or ./dev down)"
+    )
     return 0
 
 
@@ -339,19 +401,28 @@ def _follow(platform: Platform, flow_run_id, poll: float = 1.0) -> int:
         while True:
             parent = client.read_flow_run(flow_run_id)
             children = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"])))
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
+            )
             for run in sorted(children, key=lambda r: r.expected_start_time or r.created):
                 state = run.state.name if run.state else "Unknown"
                 if seen.get(str(run.id)) != state:
                     seen[str(run.id)] = state
-                    duration = run.total_run_time.total_seconds() if run.state and run.state.is_final() else (
-                        run.estimated_run_time.total_seconds())
-                    print(f"  {run.name:<42} {state:<10} {duration:7.1f}s  "
-                          f"{platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+                    duration = (
+                        run.total_run_time.total_seconds()
+                        if run.state and run.state.is_final()
+                        else (run.estimated_run_time.total_seconds())
+                    )
+                    print(
+                        f"  {run.name:<42} {state:<10} {duration:7.1f}s  "
+                        f"{platform.ui_url}/runs/flow-run/{run.id}",
+                        flush=True,
+                    )
             if parent.state and parent.state.is_final():
                 ok = parent.state.is_completed()
-                print(f"\n{parent.name}: {parent.state.name}"
-                      + ("" if ok else f"\n{parent.state.message}"), flush=True)
+                print(
+                    f"\n{parent.name}: {parent.state.name}" + ("" if ok else f"\n{parent.state.message}"),
+                    flush=True,
+                )
                 return 0 if ok else 1
             time.sleep(poll)
 
@@ -369,7 +440,7 @@ def _trigger(platform: Platform, deployment: str, parameters: dict, name: str) -
 def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
     from jaffle_coordinator.plan import resolve_window
 
-    if args.days:
+    if args.days and args.start is None:
         end = args.end or date.today() - timedelta(days=1)
         args.start = end - timedelta(days=args.days - 1)
         args.end = end
@@ -382,10 +453,14 @@ def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:
     from jaffle_coordinator.plan import resolve_window
 
     window = resolve_window(args.start, args.end)
-    parameters = {**window.parameters(), "chunk_days": args.chunk_days,
-                  "max_concurrent_chunks": args.max_concurrent_chunks}
-    return _trigger(platform, "data-platform-backfill/data-platform-backfill", parameters,
-                    f"backfill {window}")
+    parameters = {
+        **window.parameters(),
+        "chunk_days": args.chunk_days,
+        "max_concurrent_chunks": args.max_concurrent_chunks,
+    }
+    return _trigger(
+        platform, "data-platform-backfill/data-platform-backfill", parameters, f"backfill {window}"
+    )
 
 
 def cmd_status(platform: Platform, args: argparse.Namespace) -> int:
@@ -394,14 +469,18 @@ def cmd_status(platform: Platform, args: argparse.Namespace) -> int:
     print(f"home        {platform.home}")
     print(f"server      {'up' if server_ok else 'down'} at {platform.ui_url}")
     for name, pid in tracked.items():
-        print(f"{name:<24} {'running pid ' + str(pid) if pid else 'not running'}  log: "
-              f"{platform.logs / (name + '.log')}")
+        print(
+            f"{name:<24} {'running pid ' + str(pid) if pid else 'not running'}  log: "
+            f"{platform.logs / (name + '.log')}"
+        )
     if server_ok:
         with _client(platform) as client:
             for team in teams(platform.root):
                 for pool in team.pools:
                     workers = client.read_workers_for_work_pool(pool)
-                    states = ", ".join(f"{w.name} {str(w.status).rsplit('.', 1)[-1]}" for w in workers) or "none"
+                    states = (
+                        ", ".join(f"{w.name} {str(w.status).rsplit('.', 1)[-1]}" for w in workers) or "none"
+                    )
                     print(f"pool {pool:<18} workers: {states}")
     return 0 if server_ok and tracked and all(tracked.values()) else 1
 
@@ -426,15 +505,17 @@ def cmd_down(platform: Platform, args: argparse.Namespace) -> int:
 
 def cmd_demo(platform: Platform, args: argparse.Namespace) -> int:
     cmd_up(platform, args)
-    args.start = args.end = None
-    args.fire_and_forget = []
     return cmd_run(platform, args)
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="jaffle-platform", description=__doc__.split("\n\n")[0])
-    top.add_argument("--home", type=Path, default=os.environ.get("JAFFLE_PLATFORM_HOME"),
-                     help="platform home (default: .platform/ in the checkout)")
+    top.add_argument(
+        "--home",
+        type=Path,
+        default=os.environ.get("JAFFLE_PLATFORM_HOME"),
+        help="platform home (default: .platform/ in the checkout)",
+    )
     top.add_argument("--port", type=int, default=int(os.environ.get("JAFFLE_PLATFORM_PORT", DEFAULT_PORT)))
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
@@ -446,11 +527,20 @@ def parser() -> argparse.ArgumentParser:
         run = sub.add_parser(name, help="run the platform for a date range and follow it")
         run.add_argument("--start", type=date.fromisoformat)
         run.add_argument("--end", type=date.fromisoformat)
-        run.add_argument("--days", type=int, default=28 if name == "demo" else None,
-                         help="the last N days up to --end (default yesterday)")
-        run.add_argument("--fire-and-forget", action="append", metavar="DEPLOYMENT",
-                         help="do not wait for this child (only the last stage, e.g. dashboards)")
-        run.add_argument("--paused-schedules", action="store_true")
+        run.add_argument(
+            "--days",
+            type=int,
+            default=28 if name == "demo" else None,
+            help="the last N days up to --end (default yesterday)",
+        )
+        run.add_argument(
+            "--fire-and-forget",
+            action="append",
+            metavar="DEPLOYMENT",
+            help="do not wait for this child (only the last stage, e.g. dashboards)",
+        )
+        if name == "demo":
+            run.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
     back = sub.add_parser("backfill", help="backfill a date range in chunks")
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)
@@ -461,8 +551,15 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "run": cmd_run, "backfill": cmd_backfill,
-            "status": cmd_status, "down": cmd_down, "demo": cmd_demo}
+COMMANDS = {
+    "up": cmd_up,
+    "deploy": cmd_deploy,
+    "run": cmd_run,
+    "backfill": cmd_backfill,
+    "status": cmd_status,
+    "down": cmd_down,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,8 +568,13 @@ def main(argv: list[str] | None = None) -> int:
         root = repo_root()
         platform = Platform(root=root, home=(args.home or root / ".platform").resolve(), port=args.port)
         # Before anything imports prefect: this process talks to this platform's server.
-        os.environ.update({"PREFECT_API_URL": platform.api_url, "PREFECT_UI_URL": platform.ui_url,
-                           "PREFECT_HOME": str(platform.home / "prefect")})
+        os.environ.update(
+            {
+                "PREFECT_API_URL": platform.api_url,
+                "PREFECT_UI_URL": platform.ui_url,
+                "PREFECT_HOME": str(platform.home / "prefect"),
+            }
+        )
         return COMMANDS[args.command](platform, args)
     except (PlatformError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -46,8 +46,16 @@ async def start_child(child: plan.Child, window: plan.Window) -> FlowRun:
             tags=[parent_tag(), "platform"],
         )
     except ObjectNotFound:
-        raise plan.ChildRunFailed([(child.deployment, f"{child.name} {window}", "NotDeployed",
-                                    "no such deployment: deploy its team's package")]) from None
+        raise plan.ChildRunFailed(
+            [
+                (
+                    child.deployment,
+                    f"{child.name} {window}",
+                    "NotDeployed",
+                    "no such deployment: deploy its team's package",
+                )
+            ]
+        ) from None
 
 
 async def finish_child(flow_run: FlowRun, timeout: float) -> FlowRun:
@@ -55,24 +63,32 @@ async def finish_child(flow_run: FlowRun, timeout: float) -> FlowRun:
     return await wait_for_flow_run(flow_run.id, timeout=int(timeout))
 
 
-async def run_stage(stage: str, children: tuple[plan.Child, ...], window: plan.Window,
-                    forget: set[str], finished: list[FlowRun]) -> None:
+async def run_stage(
+    stage: str,
+    children: tuple[plan.Child, ...],
+    window: plan.Window,
+    forget: set[str],
+    finished: list[FlowRun],
+) -> None:
     """Run a stage's children concurrently; raise ChildRunFailed naming every one that failed."""
     settings = CoordinatorSettings()
     logger = get_run_logger()
     started = [(child, await start_child(child, window)) for child in children]
-    for child, run in started:
+    for _, run in started:
         logger.info("Started %s: %s", run.name, _ui_link(run))
     waited = [(c, r) for c, r in started if c.name not in forget]
-    for child, run in started:
-        if child.name in forget:
-            logger.info("Not waiting for %s (fire and forget)", run.name)
-            finished.append(run)
+    for run in (r for c, r in started if c.name in forget):
+        logger.info("Not waiting for %s (fire and forget)", run.name)
+        finished.append(run)
     results = await asyncio.gather(*(finish_child(r, settings.child_timeout_seconds) for _, r in waited))
     finished.extend(results)
     failures = [
-        (child.deployment, run.name, run.state.name if run.state else "Unknown",
-         run.state.message if run.state else "")
+        (
+            child.deployment,
+            run.name,
+            run.state.name if run.state else "Unknown",
+            run.state.message if run.state else "",
+        )
         for (child, _), run in zip(waited, results, strict=True)
         if not (run.state and run.state.is_completed())
     ]
@@ -83,19 +99,34 @@ async def run_stage(stage: str, children: tuple[plan.Child, ...], window: plan.W
 
 def run_rows(runs: list[FlowRun]) -> list[dict]:
     """Plain rows for the summary task (a FlowRun carries a state Prefect would take for a dependency)."""
-    return [{"name": r.name, "state": r.state.name if r.state else "Unknown",
-             "seconds": round(r.total_run_time.total_seconds(), 1), "link": _ui_link(r)} for r in runs]
+    return [
+        {
+            "name": r.name,
+            "state": r.state.name if r.state else "Unknown",
+            "seconds": round(r.total_run_time.total_seconds(), 1),
+            "link": _ui_link(r),
+        }
+        for r in runs
+    ]
 
 
 @task(name="summarize-platform-run")
 async def summarize(window: plan.Window, rows: list[dict], failure: str | None) -> str:
     """Always runs: record every child's state, duration and link, and the outcome, as an artifact."""
-    lines = [f"# Data platform run {window}", "",
-             f"**Outcome:** {'failed: ' + failure if failure else 'completed'}", "",
-             "| child run | state | duration (s) | link |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"# Data platform run {window}",
+        "",
+        f"**Outcome:** {'failed: ' + failure if failure else 'completed'}",
+        "",
+        "| child run | state | duration (s) | link |",
+        "| --- | --- | --- | --- |",
+    ]
     lines += [f"| {r['name']} | {r['state']} | {r['seconds']} | {r['link']} |" for r in rows]
-    await acreate_markdown_artifact(key="platform-run-summary", markdown="\n".join(lines),
-                                    description=f"Children of the data platform run {window}")
+    await acreate_markdown_artifact(
+        key="platform-run-summary",
+        markdown="\n".join(lines),
+        description=f"Children of the data platform run {window}",
+    )
     get_run_logger().info("Platform run %s %s", window, f"failed: {failure}" if failure else "completed")
     return "\n".join(lines)
 
@@ -118,8 +149,12 @@ async def data_platform(
                 await run_stage(stage, children, window, forget, finished)
                 continue
             # Warehouse writers and readers take turns across concurrent platform runs (backfills).
-            async with concurrency(settings.warehouse_limit, occupy=1, strict=True,
-                                   timeout_seconds=settings.child_timeout_seconds):
+            async with concurrency(
+                settings.warehouse_limit,
+                occupy=1,
+                strict=True,
+                timeout_seconds=settings.child_timeout_seconds,
+            ):
                 await run_stage(stage, children, window, forget, finished)
     except plan.ChildRunFailed as exc:
         failure = exc
@@ -147,14 +182,26 @@ async def data_platform_backfill(
 
     async def one(chunk: plan.Window) -> FlowRun:
         async with gate:
-            run = await arun_deployment(parent.deployment, parameters=chunk.parameters(),
-                                        flow_run_name=f"{parent.name} {chunk}", timeout=0,
-                                        tags=[parent_tag(), "platform", "backfill"])
+            run = await arun_deployment(
+                parent.deployment,
+                parameters=chunk.parameters(),
+                flow_run_name=f"{parent.name} {chunk}",
+                timeout=0,
+                tags=[parent_tag(), "platform", "backfill"],
+            )
             return await wait_for_flow_run(run.id, timeout=int(settings.child_timeout_seconds) * 6)
 
     runs = await asyncio.gather(*(one(chunk) for chunk in plan.chunks(window, chunk_days)))
-    failures = [(parent.deployment, r.name, r.state.name if r.state else "Unknown",
-                 r.state.message if r.state else "") for r in runs if not (r.state and r.state.is_completed())]
+    failures = [
+        (
+            parent.deployment,
+            r.name,
+            r.state.name if r.state else "Unknown",
+            r.state.message if r.state else "",
+        )
+        for r in runs
+        if not (r.state and r.state.is_completed())
+    ]
     await summarize(window, run_rows(list(runs)), str(plan.ChildRunFailed(failures)) if failures else None)
     if failures:
         raise plan.ChildRunFailed(failures)

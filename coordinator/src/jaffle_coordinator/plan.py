@@ -88,6 +88,9 @@ class ChildRunFailed(RuntimeError):
 
     def __init__(self, failures: list[tuple[str, str, str, str]]):
         self.failures = failures
-        super().__init__("; ".join(
-            f"child run '{run}' of deployment {child} ended {state}: {message or 'no message'}"
-            for child, run, state, message in failures))
+        super().__init__(
+            "; ".join(
+                f"child run '{run}' of deployment {child} ended {state}: {message or 'no message'}"
+                for child, run, state, message in failures
+            )
+        )

@@ -5,9 +5,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from jaffle_dashboards.flows import dashboards
+from prefect.testing.utilities import prefect_test_harness
 
 
 @pytest.fixture
@@ -26,8 +25,9 @@ def data_dir(tmp_path, monkeypatch):
             t(activity_date, channel, campaign, spend, count_sessions, count_orders, revenue)""")
     forecast_dir = tmp_path / "lake" / "ml" / "revenue_forecast" / "as_of=2020-03-02"
     forecast_dir.mkdir(parents=True)
-    pd.DataFrame({"location_id": ["store-001"], "forecast_date": [date(2020, 3, 3)],
-                  "revenue_forecast": [120.0]}).to_parquet(forecast_dir / "part-0.parquet")
+    pd.DataFrame(
+        {"location_id": ["store-001"], "forecast_date": [date(2020, 3, 3)], "revenue_forecast": [120.0]}
+    ).to_parquet(forecast_dir / "part-0.parquet")
     return tmp_path
 
 
@@ -35,8 +35,14 @@ def test_dashboard_page_shows_the_window_and_works_offline(data_dir):
     with prefect_test_harness():
         result = dashboards(date(2020, 3, 1), date(2020, 3, 2))
     page = (data_dir / "dashboards" / "index.html").read_text()
-    assert result["kpis"] == {"revenue": 290.5, "orders": 26, "stores": 2, "ad_spend": 25.0,
-                              "attributed_revenue": 35.0, "forecast_revenue": 120.0}
+    assert result["kpis"] == {
+        "revenue": 290.5,
+        "orders": 26,
+        "stores": 2,
+        "ad_spend": 25.0,
+        "attributed_revenue": 35.0,
+        "forecast_revenue": 120.0,
+    }
     assert "Daily revenue per store" in page and "Revenue forecast as of 2020-03-02" in page
     assert "Brooklyn" in page
     # plotly.js is embedded exactly once and nothing is fetched from a CDN.

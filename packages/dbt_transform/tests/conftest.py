@@ -37,7 +37,8 @@ FIXTURES = {
         t(spend_date, channel, campaign, utm_source, utm_medium, spend)""",
     "marketing/web_sessions/date=2020-03-01": """select * from (values
         ('sess-0', timestamp '2020-02-29 10:00', 'paid_search', 'brand', 'google', 'cpc', 'brand', 'cust-1'),
-        ('sess-1', timestamp '2020-03-01 11:50', 'email', 'newsletter', 'mailchimp', 'email', 'newsletter', 'cust-1'),
+        ('sess-1', timestamp '2020-03-01 11:50', 'email', 'newsletter', 'mailchimp', 'email', 'newsletter',
+         'cust-1'),
         ('sess-3', timestamp '2020-03-02 17:50', 'paid_search', 'brand', 'google', 'cpc', 'brand', null))
         t(session_id, started_at, channel, campaign, utm_source, utm_medium, utm_campaign, customer_id)""",
 }

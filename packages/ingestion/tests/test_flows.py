@@ -4,9 +4,8 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from jaffle_ingestion.flows import raw_data_jaffle_shop, raw_data_marketing
+from prefect.testing.utilities import prefect_test_harness
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,9 +29,18 @@ def test_jaffle_shop_lands_every_table_and_reruns_are_byte_identical(data_dir):
     result = raw_data_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3))
     lake = data_dir / "lake" / "raw" / "jaffle_shop"
     assert sorted(p.name for p in lake.iterdir()) == [
-        "customers", "order_items", "orders", "products", "stores", "supplies"]
+        "customers",
+        "order_items",
+        "orders",
+        "products",
+        "stores",
+        "supplies",
+    ]
     assert sorted(p.name for p in (lake / "orders").iterdir()) == [
-        "date=2020-03-01", "date=2020-03-02", "date=2020-03-03"]
+        "date=2020-03-01",
+        "date=2020-03-02",
+        "date=2020-03-03",
+    ]
     orders = pd.read_parquet(lake / "orders")
     assert len(orders) == result["rows"]["orders"] > 0
     first = _bytes(data_dir)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from jaffle_ingestion import synthetic
 
 CONFIG = synthetic.ShopConfig(seed=7, orders_per_day=60, stores=4)
@@ -48,7 +47,9 @@ def test_stores_open_over_time_and_weekends_sell_more():
 
 def test_customers_return():
     orders = synthetic.generate_day(CONFIG, date(2021, 4, 10)).orders
-    returning = orders["customer_id"].str.slice(5, 10).astype(int) < (date(2021, 4, 10) - synthetic.OPENING_DAY).days
+    returning = (
+        orders["customer_id"].str.slice(5, 10).astype(int) < (date(2021, 4, 10) - synthetic.OPENING_DAY).days
+    )
     assert 0.3 < returning.mean() < 0.9
 
 

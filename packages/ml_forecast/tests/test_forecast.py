@@ -6,10 +6,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from jaffle_ml import forecast
 from jaffle_ml.flows import sales_forecast
+from prefect.testing.utilities import prefect_test_harness
 
 START = date(2020, 1, 6)  # a Monday
 
@@ -35,7 +34,9 @@ def warehouse(tmp_path, monkeypatch):
 
 
 def test_seasonal_stores_get_a_weekly_shape_and_young_stores_an_average(warehouse):
-    history = forecast.load_history(warehouse / "warehouse" / "jaffle_shop.duckdb", START + timedelta(days=69))
+    history = forecast.load_history(
+        warehouse / "warehouse" / "jaffle_shop.duckdb", START + timedelta(days=69)
+    )
     result = forecast.forecast(history, 14)
     mature = result[result["location_id"] == "store-001"].set_index("forecast_date")
     assert len(mature) == 14 and set(mature["model_name"]) == {"AutoETS"}
@@ -48,7 +49,9 @@ def test_seasonal_stores_get_a_weekly_shape_and_young_stores_an_average(warehous
 
 
 def test_missing_days_count_as_zero_revenue():
-    history = pd.DataFrame({"unique_id": "s", "ds": pd.to_datetime(["2020-01-01", "2020-01-03"]), "y": [5.0, 7.0]})
+    history = pd.DataFrame(
+        {"unique_id": "s", "ds": pd.to_datetime(["2020-01-01", "2020-01-03"]), "y": [5.0, 7.0]}
+    )
     assert forecast.fill_gaps(history)["y"].tolist() == [5.0, 0.0, 7.0]
 
 

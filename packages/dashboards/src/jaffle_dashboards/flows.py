@@ -15,10 +15,14 @@ from jaffle_dashboards.settings import DashboardSettings
 
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {"sys_prefix": sys.prefix, "python": sys.version.split()[0],
-               **{lib: version(lib) for lib in ("prefect", "pandas", "plotly", "duckdb")}}
-    create_table_artifact(key="runtime-dashboards", table=[runtime],
-                          description="Interpreter and library versions of this run")
+    runtime = {
+        "sys_prefix": sys.prefix,
+        "python": sys.version.split()[0],
+        **{lib: version(lib) for lib in ("prefect", "pandas", "plotly", "duckdb")},
+    }
+    create_table_artifact(
+        key="runtime-dashboards", table=[runtime], description="Interpreter and library versions of this run"
+    )
     return runtime
 
 
@@ -31,9 +35,17 @@ def render_dashboard(start: date, end: date) -> dict:
     numbers = render.kpis(data)
     create_markdown_artifact(
         key="jaffle-shop-dashboard",
-        markdown="\n".join([f"# Jaffle Shop, {start} to {end}", "", "| measure | value |", "| --- | --- |",
-                            *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in numbers.items()],
-                            "", f"Dashboard: `{path.resolve()}`"]),
+        markdown="\n".join(
+            [
+                f"# Jaffle Shop, {start} to {end}",
+                "",
+                "| measure | value |",
+                "| --- | --- |",
+                *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in numbers.items()],
+                "",
+                f"Dashboard: `{path.resolve()}`",
+            ]
+        ),
         description="Headline numbers of the dashboard",
     )
     return {"path": str(path), "kpis": numbers}

@@ -30,15 +30,21 @@ def load(warehouse: Path, forecasts_dir: Path, start: date, end: date) -> Dashbo
         revenue = con.execute(
             """select order_date, location_id, location_name, revenue, count_orders
                from daily_store_revenue where order_date between ? and ? order by 1, 2""",
-            [start, end]).df()
+            [start, end],
+        ).df()
         has_attribution = con.execute(
             "select count(*) from information_schema.tables where table_name = 'channel_performance'"
         ).fetchone()[0]
-        channels = con.execute(
-            """select channel, sum(spend) as spend, sum(revenue) as revenue,
+        channels = (
+            con.execute(
+                """select channel, sum(spend) as spend, sum(revenue) as revenue,
                       sum(count_orders) as count_orders, sum(count_sessions) as count_sessions
                from channel_performance where activity_date between ? and ? group by 1 order by 1""",
-            [start, end]).df() if has_attribution else pd.DataFrame()
+                [start, end],
+            ).df()
+            if has_attribution
+            else pd.DataFrame()
+        )
     partitions = sorted(forecasts_dir.glob("as_of=*/part-0.parquet"))
     if partitions:
         forecast = pd.read_parquet(partitions[-1])
@@ -59,7 +65,8 @@ def kpis(data: DashboardData) -> dict[str, float]:
         "ad_spend": round(spend, 2),
         "attributed_revenue": round(attributed, 2),
         "forecast_revenue": round(float(data.forecast["revenue_forecast"].sum()), 2)
-        if not data.forecast.empty else 0.0,
+        if not data.forecast.empty
+        else 0.0,
     }
 
 
@@ -67,28 +74,53 @@ def render(data: DashboardData, start: date, end: date) -> str:
     """One self-contained HTML page: plotly.js is embedded once, so it opens offline."""
     figures = []
     if not data.revenue.empty:
-        figures.append(px.line(data.revenue, x="order_date", y="revenue", color="location_name",
-                               title="Daily revenue per store"))
+        figures.append(
+            px.line(
+                data.revenue,
+                x="order_date",
+                y="revenue",
+                color="location_name",
+                title="Daily revenue per store",
+            )
+        )
     if not data.forecast.empty:
-        fig = px.line(data.forecast, x="forecast_date", y="revenue_forecast", color="location_id",
-                      title=f"Revenue forecast as of {data.forecast_as_of}")
+        fig = px.line(
+            data.forecast,
+            x="forecast_date",
+            y="revenue_forecast",
+            color="location_id",
+            title=f"Revenue forecast as of {data.forecast_as_of}",
+        )
         figures.append(fig)
     if not data.channels.empty:
         long = data.channels.melt(id_vars="channel", value_vars=["spend", "revenue"], var_name="measure")
-        figures.append(px.bar(long, x="channel", y="value", color="measure", barmode="group",
-                              title="Ad spend and last-touch revenue per channel"))
-    charts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}")
-              for i, fig in enumerate(figures)]
+        figures.append(
+            px.bar(
+                long,
+                x="channel",
+                y="value",
+                color="measure",
+                barmode="group",
+                title="Ad spend and last-touch revenue per channel",
+            )
+        )
+    charts = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}")
+        for i, fig in enumerate(figures)
+    ]
     numbers = kpis(data)
     tiles = "".join(
         f'<div class="kpi" data-kpi="{html.escape(k)}"><span>{html.escape(k.replace("_", " "))}</span>'
-        f"<strong>{v:,}</strong></div>" for k, v in numbers.items())
+        f"<strong>{v:,}</strong></div>"
+        for k, v in numbers.items()
+    )
     empty = "" if figures else '<p class="empty">No data in this window yet.</p>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Jaffle Shop dashboard {start} to {end}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
-.kpis{{display:flex;gap:1rem;flex-wrap:wrap}}.kpi{{border:1px solid #ddd;border-radius:8px;padding:.75rem 1rem}}
+.kpis{{display:flex;gap:1rem;flex-wrap:wrap}}
+.kpi{{border:1px solid #ddd;border-radius:8px;padding:.75rem 1rem}}
 .kpi span{{display:block;font-size:.8rem;color:#666;text-transform:capitalize}}</style></head>
 <body><h1>Jaffle Shop</h1><p>{start} to {end}</p><div class="kpis">{tiles}</div>{empty}
 {"".join(charts)}

@@ -24,10 +24,14 @@ def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date
 
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {"sys_prefix": sys.prefix, "python": sys.version.split()[0],
-               **{lib: version(lib) for lib in ("prefect", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")}}
-    create_table_artifact(key="runtime-dbt", table=[runtime],
-                          description="Interpreter and library versions of this run")
+    runtime = {
+        "sys_prefix": sys.prefix,
+        "python": sys.version.split()[0],
+        **{lib: version(lib) for lib in ("prefect", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")},
+    }
+    create_table_artifact(
+        key="runtime-dbt", table=[runtime], description="Interpreter and library versions of this run"
+    )
     return runtime
 
 
@@ -36,8 +40,11 @@ def dbt_build(selection: str, start: date, end: date) -> list[dict]:
     """Run `dbt build` (models and their data tests) for one selection of the project."""
     results = runner.build(selection, start, end, DbtSettings())
     rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in results]
-    create_table_artifact(key=f"dbt-build-{selection.replace('_', '-')}", table=rows,
-                          description=f"dbt build {selection}: every model and test")
+    create_table_artifact(
+        key=f"dbt-build-{selection.replace('_', '-')}",
+        table=rows,
+        description=f"dbt build {selection}: every model and test",
+    )
     return rows
 
 
@@ -46,8 +53,14 @@ def _build(selection: str, start_date: date | None, end_date: date | None) -> di
     rows = dbt_build(selection, start, end)
     settings = DbtSettings()
     get_run_logger().info("Built %s nodes of %s into %s", len(rows), selection, settings.warehouse_path)
-    return {"selection": selection, "start_date": start.isoformat(), "end_date": end.isoformat(),
-            "warehouse": str(settings.warehouse_path), "nodes": rows, "runtime": record_runtime()}
+    return {
+        "selection": selection,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "warehouse": str(settings.warehouse_path),
+        "nodes": rows,
+        "runtime": record_runtime(),
+    }
 
 
 @flow(name="dbt-jaffle-shop")

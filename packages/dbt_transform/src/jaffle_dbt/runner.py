@@ -37,13 +37,20 @@ def build(selection: str, start: date, end: date, settings: DbtSettings | None =
     os.environ["JAFFLE_WAREHOUSE_PATH"] = str(settings.warehouse_path)
     args = [
         "build",
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
-        "--target", settings.dbt_target,
-        "--target-path", str(settings.artifacts_dir / "target" / selection),
-        "--log-path", str(settings.artifacts_dir / "logs"),
-        "--select", *SELECTIONS[selection],
-        "--vars", f"{{start_date: '{start.isoformat()}', end_date: '{end.isoformat()}'}}",
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target",
+        settings.dbt_target,
+        "--target-path",
+        str(settings.artifacts_dir / "target" / selection),
+        "--log-path",
+        str(settings.artifacts_dir / "logs"),
+        "--select",
+        *SELECTIONS[selection],
+        "--vars",
+        f"{{start_date: '{start.isoformat()}', end_date: '{end.isoformat()}'}}",
     ]
     outcome = dbtRunner().invoke(args)
     if outcome.exception is not None:

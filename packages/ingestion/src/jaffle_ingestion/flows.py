@@ -25,10 +25,14 @@ def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date
 
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {"sys_prefix": sys.prefix, "python": sys.version.split()[0],
-               **{lib: version(lib) for lib in ("prefect", "pandas", "pyarrow")}}
-    create_table_artifact(key="runtime-ingestion", table=[runtime],
-                          description="Interpreter and library versions of this run")
+    runtime = {
+        "sys_prefix": sys.prefix,
+        "python": sys.version.split()[0],
+        **{lib: version(lib) for lib in ("prefect", "pandas", "pyarrow")},
+    }
+    create_table_artifact(
+        key="runtime-ingestion", table=[runtime], description="Interpreter and library versions of this run"
+    )
     return runtime
 
 
@@ -47,8 +51,9 @@ def land_day(config: synthetic.ShopConfig, source: str, day: date) -> dict[str, 
 def _ingest(source: str, start_date: date | None, end_date: date | None) -> dict:
     start, end = resolve_window(start_date, end_date)
     settings = IngestionSettings()
-    config = synthetic.ShopConfig(seed=settings.seed, orders_per_day=settings.orders_per_day,
-                                  stores=settings.stores)
+    config = synthetic.ShopConfig(
+        seed=settings.seed, orders_per_day=settings.orders_per_day, stores=settings.stores
+    )
     totals: dict[str, int] = {}
     if source == "jaffle_shop":
         totals.update(land_reference(config))
@@ -56,11 +61,18 @@ def _ingest(source: str, start_date: date | None, end_date: date | None) -> dict
         for table, rows in land_day(config, source, day).items():
             totals[table] = totals.get(table, 0) + rows
     get_run_logger().info("Landed %s %s..%s in %s: %s", source, start, end, settings.lake_dir, totals)
-    create_table_artifact(key=f"landed-{source.replace('_', '-')}",
-                          table=[{"table": t, "rows": n} for t, n in totals.items()],
-                          description=f"Rows landed for {source}, {start} to {end}")
-    return {"source": source, "start_date": start.isoformat(), "end_date": end.isoformat(),
-            "rows": totals, "runtime": record_runtime()}
+    create_table_artifact(
+        key=f"landed-{source.replace('_', '-')}",
+        table=[{"table": t, "rows": n} for t, n in totals.items()],
+        description=f"Rows landed for {source}, {start} to {end}",
+    )
+    return {
+        "source": source,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "rows": totals,
+        "runtime": record_runtime(),
+    }
 
 
 @flow(name="raw-data-jaffle-shop")

@@ -17,8 +17,11 @@ DAILY_TABLES = {
 
 def land_reference(config: synthetic.ShopConfig, lake: Path) -> dict[str, int]:
     """Write the Jaffle Shop's reference tables; they do not depend on the date range."""
-    frames = {"stores": synthetic.stores(config), "products": synthetic.products(),
-              "supplies": synthetic.supplies()}
+    frames = {
+        "stores": synthetic.stores(config),
+        "products": synthetic.products(),
+        "supplies": synthetic.supplies(),
+    }
     for table, frame in frames.items():
         write_table(frame, partition_path(lake, "jaffle_shop", table))
     return {table: len(frame) for table, frame in frames.items()}

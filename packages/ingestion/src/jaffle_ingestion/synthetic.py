@@ -24,9 +24,26 @@ OPENING_DAY = date(2016, 9, 1)
 DAYS_BETWEEN_OPENINGS = 150
 
 CITIES = [
-    "Philadelphia", "Brooklyn", "Chicago", "San Francisco", "New Orleans", "Los Angeles",
-    "Seattle", "Austin", "Denver", "Boston", "Portland", "Atlanta", "Miami", "Minneapolis",
-    "Nashville", "San Diego", "Pittsburgh", "Detroit", "Phoenix", "Salt Lake City",
+    "Philadelphia",
+    "Brooklyn",
+    "Chicago",
+    "San Francisco",
+    "New Orleans",
+    "Los Angeles",
+    "Seattle",
+    "Austin",
+    "Denver",
+    "Boston",
+    "Portland",
+    "Atlanta",
+    "Miami",
+    "Minneapolis",
+    "Nashville",
+    "San Diego",
+    "Pittsburgh",
+    "Detroit",
+    "Phoenix",
+    "Salt Lake City",
 ]
 
 # sku, name, type, price in cents on the opening day, share of order lines
@@ -45,7 +62,13 @@ MENU = [
 
 # supply id, name, cost in cents, perishable, skus that use it
 SUPPLIES = [
-    ("SUP-001", "compostable cutlery - knife", 7, False, ["JAF-001", "JAF-002", "JAF-003", "JAF-004", "JAF-005"]),
+    (
+        "SUP-001",
+        "compostable cutlery - knife",
+        7,
+        False,
+        ["JAF-001", "JAF-002", "JAF-003", "JAF-004", "JAF-005"],
+    ),
     ("SUP-002", "cutlery - fork", 7, False, ["JAF-001", "JAF-002", "JAF-003", "JAF-004", "JAF-005"]),
     ("SUP-003", "serving boat", 11, False, ["JAF-001", "JAF-002", "JAF-003", "JAF-004", "JAF-005"]),
     ("SUP-004", "napkin", 4, False, ["JAF-001", "JAF-002", "JAF-003", "JAF-004", "JAF-005"]),
@@ -77,10 +100,48 @@ ORGANIC = [
     ("direct", None, None, None, 0.12),
     ("email", "newsletter", "mailchimp", "email", 0.09),
 ]
-FIRST_NAMES = ["Ava", "Ben", "Chloe", "Dan", "Elena", "Femi", "Grace", "Hiro", "Ines", "Jonas",
-               "Kira", "Luca", "Maya", "Nils", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara"]
-LAST_NAMES = ["Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito",
-              "Jensen", "Kowalski", "Lopez", "Moreau", "Nguyen", "Okafor", "Patel", "Rossi", "Singh"]
+FIRST_NAMES = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dan",
+    "Elena",
+    "Femi",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Maya",
+    "Nils",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+]
+LAST_NAMES = [
+    "Adams",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Rossi",
+    "Singh",
+]
 
 TAX_RATES = [0.04, 0.06, 0.0625, 0.07, 0.08, 0.0875]
 WEB_SHARE = 0.45  # share of orders placed online, where a web session precedes the order
@@ -123,12 +184,16 @@ def stores(config: ShopConfig) -> pd.DataFrame:
     for i in range(config.stores):
         city = CITIES[i % len(CITIES)]
         suffix = "" if i < len(CITIES) else f" {i // len(CITIES) + 1}"
-        rows.append({
-            "store_id": f"store-{i + 1:03d}",
-            "store_name": f"{city}{suffix}",
-            "opened_at": datetime.combine(OPENING_DAY + timedelta(days=i * DAYS_BETWEEN_OPENINGS), time(8)),
-            "tax_rate": TAX_RATES[i % len(TAX_RATES)],
-        })
+        rows.append(
+            {
+                "store_id": f"store-{i + 1:03d}",
+                "store_name": f"{city}{suffix}",
+                "opened_at": datetime.combine(
+                    OPENING_DAY + timedelta(days=i * DAYS_BETWEEN_OPENINGS), time(8)
+                ),
+                "tax_rate": TAX_RATES[i % len(TAX_RATES)],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -144,19 +209,27 @@ def products() -> pd.DataFrame:
     for sku, name, kind, base, _ in MENU:
         for year in range(OPENING_DAY.year, OPENING_DAY.year + 30):
             valid_from = max(date(year, 1, 1), OPENING_DAY)
-            rows.append({
-                "sku": sku, "product_name": name, "product_type": kind,
-                "price": price_cents(base, valid_from), "valid_from": valid_from,
-                "valid_to": date(year + 1, 1, 1),
-            })
+            rows.append(
+                {
+                    "sku": sku,
+                    "product_name": name,
+                    "product_type": kind,
+                    "price": price_cents(base, valid_from),
+                    "valid_from": valid_from,
+                    "valid_to": date(year + 1, 1, 1),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def supplies() -> pd.DataFrame:
     """What each product consumes and what it costs."""
     return pd.DataFrame(
-        [{"supply_id": sid, "supply_name": name, "cost": cost, "perishable": perishable, "sku": sku}
-         for sid, name, cost, perishable, skus in SUPPLIES for sku in skus]
+        [
+            {"supply_id": sid, "supply_name": name, "cost": cost, "perishable": perishable, "sku": sku}
+            for sid, name, cost, perishable, skus in SUPPLIES
+            for sku in skus
+        ]
     )
 
 
@@ -219,8 +292,11 @@ class Day:
 
 def _timestamps(rng: np.random.Generator, day: date, n: int, opening_hour: int = 7) -> list[datetime]:
     # Lunch and dinner peaks inside the opening hours.
-    hours = np.clip(np.where(rng.random(n) < 0.55, rng.normal(12.5, 1.3, n), rng.normal(18.5, 1.6, n)),
-                    opening_hour, 22.99)
+    hours = np.clip(
+        np.where(rng.random(n) < 0.55, rng.normal(12.5, 1.3, n), rng.normal(18.5, 1.6, n)),
+        opening_hour,
+        22.99,
+    )
     seconds = (hours * 3600).astype(int)
     start = datetime.combine(day, time())
     return sorted(start + timedelta(seconds=int(s)) for s in seconds)
@@ -243,8 +319,16 @@ def generate_day(config: ShopConfig, day: date) -> Day:
     for channel, campaign, source, medium, spend_per_store, cost_per_session, conversion in CAMPAIGNS:
         scale = open_mask.sum() * config.orders_per_day / ShopConfig.orders_per_day
         spend = int(spend_per_store * scale * rng.lognormal(0, 0.25))
-        spend_rows.append({"spend_date": day, "channel": channel, "campaign": campaign,
-                           "utm_source": source, "utm_medium": medium, "spend": spend})
+        spend_rows.append(
+            {
+                "spend_date": day,
+                "channel": channel,
+                "campaign": campaign,
+                "utm_source": source,
+                "utm_medium": medium,
+                "spend": spend,
+            }
+        )
         sessions = rng.poisson(spend / cost_per_session)
         session_rows.append((channel, campaign, source, medium, conversion, sessions))
     organic_orders = demand * WEB_SHARE * 0.5
@@ -256,10 +340,18 @@ def generate_day(config: ShopConfig, day: date) -> Day:
     for channel, campaign, source, medium, conversion, n in session_rows:
         if n == 0:
             continue
-        sessions_frames.append(pd.DataFrame({
-            "channel": channel, "campaign": campaign, "utm_source": source, "utm_medium": medium,
-            "utm_campaign": campaign, "converted": rng.random(n) < conversion,
-        }))
+        sessions_frames.append(
+            pd.DataFrame(
+                {
+                    "channel": channel,
+                    "campaign": campaign,
+                    "utm_source": source,
+                    "utm_medium": medium,
+                    "utm_campaign": campaign,
+                    "converted": rng.random(n) < conversion,
+                }
+            )
+        )
     web = pd.concat(sessions_frames, ignore_index=True) if sessions_frames else pd.DataFrame()
     web["started_at"] = _timestamps(rng, day, len(web))
     web = web.sort_values("started_at", kind="stable").reset_index(drop=True)
@@ -269,7 +361,9 @@ def generate_day(config: ShopConfig, day: date) -> Day:
     web_orders = web.loc[web["converted"]]
     walk_ins = int(rng.poisson(demand * (1 - WEB_SHARE)))
     n_orders = len(web_orders) + walk_ins
-    order_times = list(web_orders["started_at"] + pd.to_timedelta(rng.integers(60, 1800, len(web_orders)), "s"))
+    order_times = list(
+        web_orders["started_at"] + pd.to_timedelta(rng.integers(60, 1800, len(web_orders)), "s")
+    )
     order_times += _timestamps(rng, day, walk_ins)
     session_ids = list(web_orders["session_id"]) + [None] * walk_ins
 
@@ -277,16 +371,19 @@ def generate_day(config: ShopConfig, day: date) -> Day:
     new_ids = [_customer_id(day, i) for i in range(n_new)]
     returning = _pick_returning(config, day, rng, max(n_orders - n_new, 0))
     customer_ids = (new_ids + returning)[:n_orders]
-    customer_ids += [new_ids[i % n_new] if n_new else _customer_id(day, 0)
-                     for i in range(n_orders - len(customer_ids))]
+    customer_ids += [
+        new_ids[i % n_new] if n_new else _customer_id(day, 0) for i in range(n_orders - len(customer_ids))
+    ]
     customer_ids = list(rng.permutation(np.array(customer_ids, dtype=object))) if n_orders else []
 
-    orders = pd.DataFrame({
-        "store_id": rng.choice(open_ids, size=n_orders, p=open_weights) if n_orders else [],
-        "customer_id": customer_ids,
-        "ordered_at": order_times,
-        "session_id": session_ids,
-    })
+    orders = pd.DataFrame(
+        {
+            "store_id": rng.choice(open_ids, size=n_orders, p=open_weights) if n_orders else [],
+            "customer_id": customer_ids,
+            "ordered_at": order_times,
+            "session_id": session_ids,
+        }
+    )
     orders = orders.sort_values("ordered_at", kind="stable").reset_index(drop=True)
     orders.insert(0, "order_id", [f"ord-{day:%Y%m%d}-{i:06d}" for i in range(len(orders))])
 
@@ -304,27 +401,41 @@ def generate_day(config: ShopConfig, day: date) -> Day:
     lines_per_order = rng.integers(1, 5, len(orders))
     item_orders = np.repeat(orders["order_id"].to_numpy(), lines_per_order)
     item_skus = rng.choice(skus, size=len(item_orders), p=shares / shares.sum())
-    items = pd.DataFrame({
-        "order_item_id": [f"{oid}-{i}" for oid, n in zip(orders["order_id"], lines_per_order, strict=True)
-                          for i in range(n)],
-        "order_id": item_orders,
-        "sku": item_skus,
-        "quantity": rng.integers(1, 3, len(item_orders)),
-    })
+    items = pd.DataFrame(
+        {
+            "order_item_id": [
+                f"{oid}-{i}"
+                for oid, n in zip(orders["order_id"], lines_per_order, strict=True)
+                for i in range(n)
+            ],
+            "order_id": item_orders,
+            "sku": item_skus,
+            "quantity": rng.integers(1, 3, len(item_orders)),
+        }
+    )
     items["unit_price"] = items["sku"].map(prices).astype("int64")
     subtotal = (items["quantity"] * items["unit_price"]).groupby(items["order_id"]).sum()
     orders["subtotal"] = orders["order_id"].map(subtotal).astype("int64")
     orders["tax_paid"] = (orders["subtotal"] * orders["store_id"].map(tax)).round().astype("int64")
     orders["order_total"] = orders["subtotal"] + orders["tax_paid"]
 
-    customers = pd.DataFrame({
-        "customer_id": new_ids,
-        "customer_name": [f"{FIRST_NAMES[h % len(FIRST_NAMES)]} {LAST_NAMES[(h // 7) % len(LAST_NAMES)]}"
-                          for h in rng.integers(0, 1_000_000, n_new)],
-        "first_seen_at": datetime.combine(day, time()),
-    })
-    return Day(orders=orders, order_items=items, customers=customers, web_sessions=web,
-               ad_spend=pd.DataFrame(spend_rows))
+    customers = pd.DataFrame(
+        {
+            "customer_id": new_ids,
+            "customer_name": [
+                f"{FIRST_NAMES[h % len(FIRST_NAMES)]} {LAST_NAMES[(h // 7) % len(LAST_NAMES)]}"
+                for h in rng.integers(0, 1_000_000, n_new)
+            ],
+            "first_seen_at": datetime.combine(day, time()),
+        }
+    )
+    return Day(
+        orders=orders,
+        order_items=items,
+        customers=customers,
+        web_sessions=web,
+        ad_spend=pd.DataFrame(spend_rows),
+    )
 
 
 def days(start: date, end: date) -> list[date]:

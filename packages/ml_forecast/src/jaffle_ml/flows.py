@@ -15,10 +15,14 @@ from jaffle_ml.settings import MlSettings
 
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {"sys_prefix": sys.prefix, "python": sys.version.split()[0],
-               **{lib: version(lib) for lib in ("prefect", "pandas", "statsforecast", "duckdb")}}
-    create_table_artifact(key="runtime-ml", table=[runtime],
-                          description="Interpreter and library versions of this run")
+    runtime = {
+        "sys_prefix": sys.prefix,
+        "python": sys.version.split()[0],
+        **{lib: version(lib) for lib in ("prefect", "pandas", "statsforecast", "duckdb")},
+    }
+    create_table_artifact(
+        key="runtime-ml", table=[runtime], description="Interpreter and library versions of this run"
+    )
     return runtime
 
 
@@ -35,13 +39,18 @@ def forecast_revenue(as_of: date, horizon_days: int) -> dict:
         table=[{"store": s, "forecast_revenue": float(v), "days": horizon_days} for s, v in totals.items()],
         description=f"Revenue forecast per store for the {horizon_days} days after {as_of}",
     )
-    return {"path": str(path), "rows": len(predicted), "stores": int(predicted["location_id"].nunique()),
-            "models": sorted(predicted["model_name"].unique())}
+    return {
+        "path": str(path),
+        "rows": len(predicted),
+        "stores": int(predicted["location_id"].nunique()),
+        "models": sorted(predicted["model_name"].unique()),
+    }
 
 
 @flow(name="sales-forecast")
-def sales_forecast(start_date: date | None = None, end_date: date | None = None,
-                   horizon_days: int = 14) -> dict:
+def sales_forecast(
+    start_date: date | None = None, end_date: date | None = None, horizon_days: int = 14
+) -> dict:
     """Forecast each store's daily revenue for the `horizon_days` after `end_date` (default yesterday)."""
     as_of = end_date or date.today() - timedelta(days=1)
     if start_date and as_of < start_date:

@@ -60,18 +60,21 @@ def forecast(history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
         model = AutoETS(season_length=SEASON, alias="model") if seasonal else HistoricAverage(alias="model")
         subset = history[history["unique_id"].isin(stores.index)]
         predicted = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(
-            df=subset, h=horizon_days, level=[80])
+            df=subset, h=horizon_days, level=[80]
+        )
         predicted["model_name"] = "AutoETS" if seasonal else "HistoricAverage"
         outputs.append(predicted)
     result = pd.concat(outputs, ignore_index=True)
-    return pd.DataFrame({
-        "location_id": result["unique_id"],
-        "forecast_date": pd.to_datetime(result["ds"]).dt.date,
-        "model_name": result["model_name"],
-        "revenue_forecast": result["model"].clip(lower=0),
-        "revenue_lo_80": result["model-lo-80"].clip(lower=0),
-        "revenue_hi_80": result["model-hi-80"].clip(lower=0),
-    }).sort_values(["location_id", "forecast_date"], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "location_id": result["unique_id"],
+            "forecast_date": pd.to_datetime(result["ds"]).dt.date,
+            "model_name": result["model_name"],
+            "revenue_forecast": result["model"].clip(lower=0),
+            "revenue_lo_80": result["model-lo-80"].clip(lower=0),
+            "revenue_hi_80": result["model-hi-80"].clip(lower=0),
+        }
+    ).sort_values(["location_id", "forecast_date"], ignore_index=True)
 
 
 def write_forecast(frame: pd.DataFrame, forecasts_dir: Path, as_of: date) -> Path:
