@@ -3,8 +3,10 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+import pyarrow.dataset as ds
 import pytest
-from jaffle_ingestion.flows import raw_data_jaffle_shop, raw_data_marketing
+from jaffle_ingestion.flows import TooManyBadRows, raw_data_jaffle_shop, raw_data_marketing
+from jaffle_ingestion.landing import UnreadableFiles
 from prefect.testing.utilities import prefect_test_harness
 
 
@@ -17,7 +19,8 @@ def prefect_api():
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("JAFFLE_ORDERS_PER_DAY", "40")
+    monkeypatch.setenv("JAFFLE_ORDERS_PER_DAY", "200")
+    monkeypatch.setenv("JAFFLE_MAX_BAD_ROW_RATIO", "0.25")
     return tmp_path
 
 
@@ -25,27 +28,27 @@ def _bytes(root):
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
 
 
-def test_jaffle_shop_lands_every_table_and_reruns_are_byte_identical(data_dir):
+def _rows(path):
+    return ds.dataset(path, partitioning="hive").count_rows() if path.exists() else 0
+
+
+def test_jaffle_shop_lands_every_table_with_its_schema_and_reruns_are_identical(data_dir):
     result = raw_data_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3))
     lake = data_dir / "lake" / "raw" / "jaffle_shop"
-    assert sorted(p.name for p in lake.iterdir()) == [
-        "customers",
-        "order_items",
-        "orders",
-        "products",
-        "stores",
-        "supplies",
-    ]
+    tables = ["customers", "order_items", "orders", "products", "stores", "supplies"]
+    assert sorted(p.name for p in lake.iterdir()) == tables
+    assert all((lake / t / "_schema.json").exists() for t in tables)
     assert sorted(p.name for p in (lake / "orders").iterdir()) == [
+        "_schema.json",
         "date=2020-03-01",
         "date=2020-03-02",
         "date=2020-03-03",
     ]
-    orders = pd.read_parquet(lake / "orders")
-    assert len(orders) == result["rows"]["orders"] > 0
+    assert _rows(lake / "orders") == result["rows"]["orders"] > 0
     first = _bytes(data_dir)
-    raw_data_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2))
+    again = raw_data_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3))
     assert _bytes(data_dir) == first
+    assert again["rows"] == result["rows"]
     assert not list(data_dir.rglob("*.tmp"))
 
 
@@ -53,7 +56,7 @@ def test_marketing_lands_spend_and_sessions(data_dir):
     result = raw_data_marketing(date(2020, 3, 1), date(2020, 3, 1))
     spend = pd.read_parquet(data_dir / "lake" / "raw" / "marketing" / "ad_spend")
     sessions = pd.read_parquet(data_dir / "lake" / "raw" / "marketing" / "web_sessions")
-    assert len(spend) == result["rows"]["ad_spend"] == 5
+    assert len(spend) == result["rows"]["ad_spend"] >= 4
     assert {"session_id", "channel", "utm_source", "utm_campaign", "customer_id"} <= set(sessions.columns)
     assert result["runtime"]["pandas"] == pd.__version__
 
@@ -62,3 +65,125 @@ def test_end_before_start_is_rejected_before_writing(data_dir):
     with pytest.raises(ValueError, match="end_date 2020-03-01 is before start_date 2020-03-05"):
         raw_data_jaffle_shop(date(2020, 3, 5), date(2020, 3, 1))
     assert not (data_dir / "lake").exists()
+
+
+def test_a_range_over_the_maximum_is_rejected_before_writing(data_dir, monkeypatch):
+    monkeypatch.setenv("JAFFLE_MAX_DAYS", "31")
+    with pytest.raises(ValueError, match="is 32 days, more than the 31 one run may land"):
+        raw_data_marketing(date(2020, 3, 1), date(2020, 4, 1))
+    assert not (data_dir / "lake").exists()
+
+
+# --- the landing folder ---------------------------------------------------------------------------
+
+
+def _drop(data_dir, source, table, name, frame):
+    folder = data_dir / "landing" / source / table
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+STORES = pd.DataFrame(
+    {
+        "store_id": ["s1", "s2"],
+        "store_name": ["Lisbon", "Porto"],
+        "opened_at": ["2019-01-01 08:00", "2019-06-01 08:00"],
+        "tax_rate": [0.23, 0.23],
+    }
+)
+
+
+def _orders(n, day="2024-03-03", start=0):
+    return pd.DataFrame(
+        {
+            "order_id": [f"o{start + i}" for i in range(n)],
+            "store_id": ["s1" if i % 2 else "s2" for i in range(n)],
+            "customer_id": [f"c{i % 7}" for i in range(n)],
+            "ordered_at": [f"{day} {10 + i % 10}:00:00" for i in range(n)],
+            "session_id": [None] * n,
+            "subtotal": [1000 + i for i in range(n)],
+            "tax_paid": [230] * n,
+            "order_total": [1230 + i for i in range(n)],
+        }
+    )
+
+
+def test_landing_files_are_ingested_and_bad_rows_quarantined_with_reasons(data_dir):
+    _drop(data_dir, "jaffle_shop", "stores", "stores.csv", STORES)
+    good = _orders(20)
+    bad = _orders(2, start=100)
+    bad.loc[0, "store_id"] = "s9"
+    bad.loc[1, "subtotal"] = -5
+    _drop(data_dir, "jaffle_shop", "orders", "march.csv", pd.concat([good, bad]))
+    _drop(data_dir, "jaffle_shop", "orders", "more.parquet", _orders(5, day="2024-03-04", start=200))
+
+    result = raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 4), ingest_from="landing")
+
+    assert result["rows"]["orders"] == 25 and result["quarantined"]["orders"] == 2
+    lake = data_dir / "lake"
+    orders = pd.read_parquet(lake / "raw/jaffle_shop/orders/date=2024-03-03/part-0.parquet")
+    assert sorted(orders["order_id"]) == sorted(good["order_id"])
+    quarantined = pd.read_parquet(lake / "quarantine/jaffle_shop/orders/date=2024-03-03/part-0.parquet")
+    assert dict(zip(quarantined["order_id"], quarantined["_reason"], strict=True)) == {
+        "o100": "store_id 's9' is not a known store",
+        "o101": "subtotal -5 is below 0",
+    }
+    assert quarantined["_source_file"].str.endswith("march.csv").all()
+    assert _rows(lake / "raw/jaffle_shop/orders/date=2024-03-04") == 5
+    # Tables without landing files were left alone; the files stay in the landing folder.
+    assert not list((lake / "raw/jaffle_shop/customers").glob("date=*"))
+    assert (data_dir / "landing/jaffle_shop/orders/march.csv").exists()
+
+    # Fixing the file and re-running replaces the partition and clears its quarantine.
+    _drop(data_dir, "jaffle_shop", "orders", "march.csv", good)
+    raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 4), ingest_from="landing")
+    assert not (lake / "quarantine/jaffle_shop/orders/date=2024-03-03").exists()
+    assert _rows(lake / "raw/jaffle_shop/orders") == 25
+
+
+def test_too_many_bad_rows_fail_the_run_and_keep_the_landed_partition(data_dir):
+    _drop(data_dir, "jaffle_shop", "stores", "stores.csv", STORES)
+    path = _drop(data_dir, "jaffle_shop", "orders", "day.csv", _orders(10))
+    raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+    landed = data_dir / "lake/raw/jaffle_shop/orders/date=2024-03-03/part-0.parquet"
+    before = landed.read_bytes()
+
+    worse = _orders(10)
+    worse.loc[:4, "ordered_at"] = "2024-03-03 25:99"
+    worse.to_csv(path, index=False)
+    with pytest.raises(TooManyBadRows, match=r"jaffle_shop.orders 5 of 10.*jaffle_shop.orders 2024-03-03"):
+        raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+    assert landed.read_bytes() == before
+    undated = pd.read_parquet(data_dir / "lake/quarantine/jaffle_shop/orders/date=undated")
+    assert len(undated) == 5
+    assert undated["_reason"].str.contains("ordered_at '2024-03-03 25:99' is not a valid").all()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("broken.parquet", b"PAR1 this is not parquet", "ArrowInvalid"),
+        ("wrong.csv", b"id,amount\n1,2\n", "missing column(s) spend_date, channel"),
+    ],
+)
+def test_an_unreadable_file_fails_the_run_by_name_and_is_moved_aside(data_dir, name, content, problem):
+    raw_data_marketing(date(2024, 3, 3), date(2024, 3, 3))  # synthetic data already landed
+    before = _bytes(data_dir / "lake")
+    folder = data_dir / "landing/marketing/ad_spend"
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(content)
+
+    with pytest.raises(UnreadableFiles) as failure:
+        raw_data_marketing(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+
+    assert name in str(failure.value) and problem in str(failure.value)
+    assert _bytes(data_dir / "lake") == before
+    assert not (folder / name).exists()
+    rejected = data_dir / "landing/_rejected/marketing/ad_spend"
+    assert (rejected / name).read_bytes() == content
+    assert problem in (rejected / f"{name}.reason.txt").read_text()

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
+from faker.providers.person.en_US import Provider as PersonData
 from jaffle_ingestion import synthetic
 
 CONFIG = synthetic.ShopConfig(seed=7, orders_per_day=60, stores=4)
@@ -45,6 +47,38 @@ def test_stores_open_over_time_and_weekends_sell_more():
     assert saturdays > mondays * 1.2
 
 
+def test_volume_knobs_reach_a_hundred_thousand_orders_a_day():
+    config = synthetic.ShopConfig(orders_per_day=100_000, stores=50)
+    day = date(2024, 5, 4)
+    orders = synthetic.generate_day(config, day).orders
+    expected = synthetic.expected_orders(config, day)
+    assert expected > 100_000
+    assert 0.7 * expected < len(orders) < 1.3 * expected
+    assert orders["order_id"].is_unique
+
+
+def test_marketing_spend_drives_orders():
+    config = synthetic.ShopConfig(seed=3, orders_per_day=2000, stores=6)
+    spend, paid_orders = [], []
+    for day in synthetic.days(date(2023, 5, 1), date(2023, 6, 30)):
+        generated = synthetic.generate_day(config, day)
+        sessions = generated.web_sessions.set_index("session_id")
+        paid = generated.orders.dropna(subset=["session_id"])
+        medium = sessions.loc[paid["session_id"], "utm_medium"]
+        spend.append(generated.ad_spend["spend"].sum())
+        paid_orders.append(int(medium.isin(["cpc", "paid_social", "display"]).sum()))
+    assert np.corrcoef(spend, paid_orders)[0, 1] > 0.5
+
+
+def test_customer_names_come_from_faker_and_repeat_per_day():
+    first = synthetic.generate_day(CONFIG, date(2022, 2, 2)).customers
+    again = synthetic.generate_day(CONFIG, date(2022, 2, 2)).customers
+    assert first.equals(again)
+    given = first["customer_name"].str.split(" ").str[0]
+    assert given.isin(list(PersonData.first_names)).all()
+    assert first["customer_name"].nunique() > len(first) * 0.8
+
+
 def test_customers_return():
     orders = synthetic.generate_day(CONFIG, date(2021, 4, 10)).orders
     returning = (
@@ -66,7 +100,7 @@ def test_prices_rise_every_january():
     assert synthetic.price_cents(1100, date(2017, 1, 1)) == 1140
 
 
-@pytest.mark.parametrize("bad", [{"stores": 0}, {"orders_per_day": 0}])
+@pytest.mark.parametrize("bad", [{"stores": 0}, {"orders_per_day": 0}, {"orders_per_day": 2_000_000}])
 def test_bad_knobs_are_rejected(bad):
     with pytest.raises(ValueError):
         synthetic.ShopConfig(**bad)

@@ -8,19 +8,34 @@ from importlib.metadata import version
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from jaffle_ingestion import landing, synthetic
-from jaffle_ingestion.settings import IngestionSettings
+from jaffle_ingestion.lake import Lake
+from jaffle_ingestion.schemas import datasets_of
+from jaffle_ingestion.settings import IngestionSettings, Source
 
 
-def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date, date]:
-    """Default to yesterday, decided when the run starts (never at import time)."""
+class TooManyBadRows(RuntimeError):
+    """Some partitions had more rejected rows than allowed; they were left as they were."""
+
+
+def resolve_window(
+    start_date: date | None, end_date: date | None, max_days: int, source: Source
+) -> list[date]:
+    """The days to land. Default yesterday, decided when the run starts (never at import time)."""
     yesterday = date.today() - timedelta(days=1)
     start, end = start_date or end_date or yesterday, end_date or start_date or yesterday
     if end < start:
         raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
-    synthetic.check_day(start)
-    return start, end
+    if (end - start).days + 1 > max_days:
+        raise ValueError(
+            f"{start.isoformat()}..{end.isoformat()} is {(end - start).days + 1} days, more than the "
+            f"{max_days} one run may land (JAFFLE_MAX_DAYS); backfill it in chunks"
+        )
+    if source == "synthetic":
+        synthetic.check_day(start)
+    return synthetic.days(start, end)
 
 
 def record_runtime() -> dict[str, str]:
@@ -36,52 +51,110 @@ def record_runtime() -> dict[str, str]:
     return runtime
 
 
-@task(name="land-reference-tables")
-def land_reference(config: synthetic.ShopConfig) -> dict[str, int]:
-    """Write the stores, products and supplies reference tables."""
-    return landing.land_reference(config, IngestionSettings().lake_dir)
+@task(name="write-schemas", cache_policy=NO_CACHE)
+def write_schemas(lake: Lake, source: str) -> list[str]:
+    """Write each dataset's declared schema (`_schema.json`) beside its data."""
+    return landing.write_contracts(lake, source)
 
 
-@task(name="land-day", task_run_name="land-{source}-{day}")
-def land_day(config: synthetic.ShopConfig, source: str, day: date) -> dict[str, int]:
-    """Generate one day of a source and write its partitions atomically."""
-    return landing.land_day(config, IngestionSettings().lake_dir, source, day)
+@task(name="land-reference-tables", cache_policy=NO_CACHE)
+def land_reference(lake: Lake, config: synthetic.ShopConfig, max_ratio: float) -> list[landing.TableReport]:
+    """Generate and land the stores, products and supplies reference tables."""
+    return landing.land_synthetic_reference(lake, config, max_ratio)
 
 
-def _ingest(source: str, start_date: date | None, end_date: date | None) -> dict:
-    start, end = resolve_window(start_date, end_date)
+@task(name="land-day", task_run_name="land-{source}-{day}", cache_policy=NO_CACHE)
+def land_day(
+    lake: Lake, config: synthetic.ShopConfig, source: str, day: date, max_ratio: float
+) -> list[landing.TableReport]:
+    """Generate one day of a source and land its partitions atomically."""
+    return landing.land_synthetic_day(lake, config, source, day, max_ratio)
+
+
+@task(name="read-landing-files", task_run_name="read-landing-{source}", cache_policy=NO_CACHE)
+def read_landing(landing_folder: Lake, source: str) -> dict:
+    """Read every file in the source's landing folder; unreadable files are moved aside and fail the run."""
+    return landing.read_landing(landing_folder, source)
+
+
+@task(name="land-files", task_run_name="land-files-{table}", cache_policy=NO_CACHE)
+def land_files(
+    lake: Lake, table: str, source: str, files: list, days: list[date], max_ratio: float
+) -> landing.TableReport:
+    """Land one dataset from its landing files, a partition per day of the window."""
+    dataset = next(d for d in datasets_of(source) if d.table == table)
+    return landing.land_files(lake, dataset, files, days, landing.known_values(lake), max_ratio)
+
+
+def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_from: Source | None) -> dict:
     settings = IngestionSettings()
-    config = synthetic.ShopConfig(
-        seed=settings.seed, orders_per_day=settings.orders_per_day, stores=settings.stores
-    )
-    totals: dict[str, int] = {}
-    if source == "jaffle_shop":
-        totals.update(land_reference(config))
-    for day in synthetic.days(start, end):
-        for table, rows in land_day(config, source, day).items():
-            totals[table] = totals.get(table, 0) + rows
-    get_run_logger().info("Landed %s %s..%s in %s: %s", source, start, end, settings.lake_dir, totals)
+    ingest_from = ingest_from or settings.ingest_from
+    days = resolve_window(start_date, end_date, settings.max_days, ingest_from)
+    lake = Lake(settings.lake)
+    logger = get_run_logger()
+    reports = {d.name: landing.TableReport(d.name) for d in datasets_of(source)}
+    if ingest_from == "landing":
+        files = read_landing(Lake(settings.landing), source)
+        write_schemas(lake, source)
+        for dataset in datasets_of(source):  # reference tables first: orders check their stores
+            if dataset.table in files:
+                reports[dataset.name].add(
+                    land_files(
+                        lake, dataset.table, source, files[dataset.table], days, settings.max_bad_row_ratio
+                    )
+                )
+            else:
+                logger.info("No landing files for %s; its partitions are left as they are", dataset.name)
+    else:
+        config = synthetic.ShopConfig(
+            seed=settings.seed, orders_per_day=settings.orders_per_day, stores=settings.stores
+        )
+        write_schemas(lake, source)
+        parts = land_reference(lake, config, settings.max_bad_row_ratio) if source == "jaffle_shop" else []
+        for day in days:
+            parts += land_day(lake, config, source, day, settings.max_bad_row_ratio)
+        for part in parts:
+            reports[part.dataset].add(part)
+
+    rows = [r.row() for r in reports.values()]
     create_table_artifact(
         key=f"landed-{source.replace('_', '-')}",
-        table=[{"table": t, "rows": n} for t, n in totals.items()],
-        description=f"Rows landed for {source}, {start} to {end}",
+        table=rows,
+        description=f"{source} from {ingest_from}, {days[0]} to {days[-1]}: rows landed and quarantined",
     )
+    logger.info("Landed %s %s..%s from %s into %s", source, days[0], days[-1], ingest_from, lake.url)
+    refused = [f"{r.dataset} {', '.join(r.refused)}" for r in reports.values() if r.refused]
+    over = [r for r in reports.values() if r.bad_ratio > settings.max_bad_row_ratio]
+    if refused or over:
+        worst = ", ".join(f"{r.dataset} {r.quarantined} of {r.checked}" for r in over)
+        raise TooManyBadRows(
+            f"more than {settings.max_bad_row_ratio:.2%} of rows were rejected "
+            f"({worst or 'in some partitions'}); "
+            f"partitions left as they were: {'; '.join(refused) or 'none'}. "
+            f"Rejected rows and their reasons are in {lake.path('quarantine', source)}"
+        )
     return {
         "source": source,
-        "start_date": start.isoformat(),
-        "end_date": end.isoformat(),
-        "rows": totals,
+        "ingest_from": ingest_from,
+        "start_date": days[0].isoformat(),
+        "end_date": days[-1].isoformat(),
+        "rows": {r.dataset.split(".")[1]: r.landed for r in reports.values()},
+        "quarantined": {r.dataset.split(".")[1]: r.quarantined for r in reports.values()},
         "runtime": record_runtime(),
     }
 
 
 @flow(name="raw-data-jaffle-shop")
-def raw_data_jaffle_shop(start_date: date | None = None, end_date: date | None = None) -> dict:
+def raw_data_jaffle_shop(
+    start_date: date | None = None, end_date: date | None = None, ingest_from: Source | None = None
+) -> dict:
     """Land the Jaffle Shop's stores, customers, products, supplies, orders and order items."""
-    return _ingest("jaffle_shop", start_date, end_date)
+    return _ingest("jaffle_shop", start_date, end_date, ingest_from)
 
 
 @flow(name="raw-data-marketing")
-def raw_data_marketing(start_date: date | None = None, end_date: date | None = None) -> dict:
+def raw_data_marketing(
+    start_date: date | None = None, end_date: date | None = None, ingest_from: Source | None = None
+) -> dict:
     """Land marketing ad spend per channel and campaign, and web sessions, per day."""
-    return _ingest("marketing", start_date, end_date)
+    return _ingest("marketing", start_date, end_date, ingest_from)

@@ -1,39 +1,99 @@
-"""The raw layer of the lake: one Parquet file per table and day, written atomically.
+"""The lake: Parquet partitions on any fsspec filesystem, each written atomically.
 
 Layout (the contract other teams read):
-    <lake>/raw/<source>/<table>/date=YYYY-MM-DD/part-0.parquet   daily facts
-    <lake>/raw/<source>/<table>/part-0.parquet                    reference tables
-A partition is written to a temporary file beside its target and renamed over it, so a reader
-never sees half a file and a re-run of the same day replaces it with identical bytes.
+    <lake>/raw/<source>/<table>/_schema.json                       declared schema
+    <lake>/raw/<source>/<table>/date=YYYY-MM-DD/part-0.parquet     daily facts
+    <lake>/raw/<source>/<table>/part-0.parquet                     reference tables
+    <lake>/quarantine/<source>/<table>/date=YYYY-MM-DD/part-0.parquet   rejected rows, with reasons
+
+A partition is written to a hidden temporary file beside its target and then moved over it. On a local
+disk the move is a rename, so a reader sees the old file or the new one, never half of one, and a
+writer killed mid-write leaves only a `.part-*.tmp` file that readers ignore. On object stores
+(s3://, gs://) an object appears whole when its upload completes. Two runs writing the same partition
+each write their own temporary file; the last move wins, and both wrote the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import posixpath
+import uuid
 from datetime import date
-from pathlib import Path
 
-import pandas as pd
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from jaffle_ingestion.schemas import Dataset
 
 
-def partition_path(lake: Path, source: str, table: str, day: date | None = None) -> Path:
-    base = lake / "raw" / source / table
-    return (base / f"date={day.isoformat()}" if day else base) / "part-0.parquet"
+class Lake:
+    """A lake rooted at a local folder or any fsspec URL (memory://, s3://bucket/prefix, ...)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.root = self.root.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"Lake({self.url!r})"
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def partition(self, dataset: Dataset, day: date | None = None, zone: str = "raw") -> str:
+        base = self.path(zone, dataset.source, dataset.table)
+        return posixpath.join(base, f"date={day.isoformat()}" if day else "", "part-0.parquet")
+
+    def write(self, table: pa.Table, target: str) -> str:
+        """Write `table` to `target` atomically; the same table always gives the same bytes."""
+        parent = posixpath.dirname(target)
+        self.fs.makedirs(parent, exist_ok=True)
+        scratch = posixpath.join(parent, f".part-{uuid.uuid4().hex}.tmp")
+        try:
+            with self.fs.open(scratch, "wb") as out:
+                pq.write_table(table.replace_schema_metadata(None), out, compression="zstd")
+                if isinstance(self.fs, LocalFileSystem):
+                    out.flush()
+                    _fsync(out)
+            self.fs.mv(scratch, target)
+        except BaseException:
+            if self.fs.exists(scratch):
+                self.fs.rm(scratch)
+            raise
+        return target
+
+    def write_bytes(self, data: bytes, target: str) -> str:
+        """Write a small file (a schema document) atomically."""
+        parent = posixpath.dirname(target)
+        self.fs.makedirs(parent, exist_ok=True)
+        scratch = posixpath.join(parent, f".{posixpath.basename(target)}-{uuid.uuid4().hex}.tmp")
+        self.fs.pipe_file(scratch, data)
+        self.fs.mv(scratch, target)
+        return target
+
+    def remove(self, target: str) -> bool:
+        """Remove a partition file if it exists (a day that no longer has quarantined rows)."""
+        if not self.fs.exists(target):
+            return False
+        self.fs.rm(target)
+        if isinstance(self.fs, LocalFileSystem):  # object stores have no empty folders to leave behind
+            with contextlib.suppress(OSError):  # not empty: other files live there
+                os.rmdir(posixpath.dirname(target))
+        return True
+
+    def read(self, target: str) -> pa.Table:
+        with self.fs.open(target, "rb") as handle:
+            return pq.read_table(handle)
+
+    def exists(self, target: str) -> bool:
+        return self.fs.exists(target)
 
 
-def write_table(frame: pd.DataFrame, target: Path) -> Path:
-    """Write `frame` to `target` atomically; the same frame always gives the same bytes."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-    handle, scratch = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        pq.write_table(table, scratch, compression="zstd")
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return target
+def _fsync(handle: object) -> None:
+    fileno = getattr(handle, "fileno", None)
+    if fileno is not None:
+        with contextlib.suppress(OSError, ValueError):  # not a real file descriptor
+            os.fsync(fileno())

@@ -1,0 +1,147 @@
+"""Check rows against their dataset's declared schema; split them into good rows and quarantined rows.
+
+Every check is vectorized over the whole frame. A rejected row keeps its original values (as text,
+since a bad value may not fit the declared type) and gets a `_reason` naming every problem found,
+e.g. "store_id 'store-999' is not a known store; subtotal -120 is below 0".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from jaffle_ingestion.schemas import Column, Dataset
+
+
+class WrongColumns(ValueError):
+    """A file that does not have the dataset's columns: unreadable as this dataset."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of checking one frame: rows to land, rows to quarantine (with `_reason`)."""
+
+    good: pa.Table
+    bad: pd.DataFrame
+
+    @property
+    def bad_ratio(self) -> float:
+        total = self.good.num_rows + len(self.bad)
+        return len(self.bad) / total if total else 0.0
+
+
+def check_columns(frame: pd.DataFrame, dataset: Dataset) -> None:
+    """Raise WrongColumns naming what is missing; extra columns are allowed and dropped."""
+    missing = [c for c in dataset.column_names if c not in frame.columns]
+    if missing:
+        raise WrongColumns(
+            f"missing column(s) {', '.join(missing)} of {dataset.name}; "
+            f"found {', '.join(map(str, frame.columns)) or 'no columns'}"
+        )
+
+
+def _coerce(values: pd.Series, column: Column) -> pd.Series:
+    """Convert to the column's type; values that do not convert become missing."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        out = values.astype("string")
+        return out.where(out.str.len() > 0)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        if pd.api.types.is_datetime64_any_dtype(values):
+            out = values
+        else:
+            # Times with an offset land as UTC; times without one are taken as they are.
+            out = pd.to_datetime(values.astype("string"), errors="coerce", format="ISO8601", utc=True)
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        out = out.astype("datetime64[us]")
+        return out.dt.normalize() if pa.types.is_date(kind) else out
+    if pa.types.is_boolean(kind):
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("boolean")
+        text = values.astype("string").str.strip().str.lower()
+        return text.map({"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}).astype(
+            "boolean"
+        )
+    if pa.types.is_integer(kind):
+        numbers = pd.to_numeric(values, errors="coerce")
+        whole = numbers.where(numbers.isna() | (numbers == np.round(numbers)))
+        return whole.astype("Int64")
+    if pa.types.is_floating(kind):
+        return pd.to_numeric(values, errors="coerce").astype("Float64")
+    raise TypeError(f"no coercion for {kind} (column {column.name})")
+
+
+def _show(values: pd.Series) -> pd.Series:
+    return "'" + values.astype("string").fillna("") + "'"
+
+
+def check(
+    frame: pd.DataFrame,
+    dataset: Dataset,
+    known: dict[str, set[str]] | None = None,
+    source_file: str | pd.Series | None = None,
+) -> Checked:
+    """Split `frame` into rows that satisfy `dataset`'s schema and rows quarantined with reasons.
+
+    `known` maps a referenced "<source>.<table>.<column>" to the values that exist (e.g. store ids).
+    `source_file` names where the rows came from: one name, or one per row.
+    """
+    check_columns(frame, dataset)
+    frame = frame[dataset.column_names].reset_index(drop=True)
+    reasons = pd.Series("", index=frame.index, dtype="string")
+    typed: dict[str, pd.Series] = {}
+
+    def flag(mask: pd.Series, message: pd.Series | str) -> None:
+        nonlocal reasons
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            reasons = reasons.mask(mask, reasons + message + "; ")
+
+    for column in dataset.columns:
+        raw = frame[column.name]
+        value = _coerce(raw, column)
+        was_there = raw.notna() & (raw.astype("string").str.len() > 0)
+        flag(was_there & value.isna(), f"{column.name} " + _show(raw) + f" is not a valid {column.type}")
+        if not column.nullable:
+            flag(~was_there, f"{column.name} is missing")
+        if column.min is not None:
+            flag(value < column.min, f"{column.name} " + value.astype("string") + f" is below {column.min:g}")
+        if column.references and known is not None and column.references in known:
+            allowed = known[column.references]
+            what = column.references.split(".")[1].removesuffix("s")
+            flag(
+                value.notna() & ~value.isin(allowed),
+                f"{column.name} " + _show(raw) + f" is not a known {what}",
+            )
+        typed[column.name] = value
+
+    keys = pd.DataFrame({k: typed[k] for k in dataset.key})
+    flag(keys.duplicated(keep="first"), "duplicate " + ", ".join(dataset.key))
+
+    bad_mask = (reasons.str.len() > 0).to_numpy()
+    good = pd.DataFrame({name: series[~bad_mask] for name, series in typed.items()})
+    table = pa.Table.from_pandas(_for_arrow(good, dataset), schema=dataset.arrow_schema, preserve_index=False)
+    bad = frame[bad_mask].astype("string")
+    bad["_reason"] = reasons[bad_mask].str.removesuffix("; ")
+    if isinstance(source_file, pd.Series):
+        bad["_source_file"] = source_file.reset_index(drop=True)[bad_mask].astype("string").to_numpy()
+    else:
+        bad["_source_file"] = source_file or "synthetic"
+    return Checked(good=table, bad=bad.reset_index(drop=True))
+
+
+def _for_arrow(frame: pd.DataFrame, dataset: Dataset) -> pd.DataFrame:
+    out = frame.copy()
+    for column in dataset.columns:
+        if pa.types.is_date(column.type):
+            out[column.name] = out[column.name].dt.date
+    return out
+
+
+def quarantine_table(bad: pd.DataFrame) -> pa.Table:
+    """Rejected rows as text columns plus `_reason` and `_source_file`."""
+    return pa.Table.from_pandas(bad.astype("string"), preserve_index=False)
