@@ -117,9 +117,11 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
         assert team["sys_prefix"].endswith(f"/{name}"), team["sys_prefix"]
 
     data = home / "data"
-    orders = sorted((data / "lake/raw/jaffle_shop/orders").iterdir())
+    orders = sorted((data / "lake/raw/jaffle_shop/orders").glob("date=*"))
     assert len(orders) == 28 and orders[0].name == "date=2024-02-01"
-    assert len(list((data / "lake/raw/marketing/web_sessions").iterdir())) == 28
+    assert len(list((data / "lake/raw/marketing/web_sessions").glob("date=*"))) == 28
+    contract = json.loads((data / "lake/raw/jaffle_shop/orders/_schema.json").read_text())
+    assert contract["primary_key"] == ["order_id"]
     dbt_python = Path(dbt["sys_prefix"]) / "bin" / "python"
     counts = subprocess.run(
         [

@@ -48,7 +48,7 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         out = values.astype("string")
-        return out.where(out.str.len() > 0)
+        return out.mask(out.str.len() == 0)
     if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
         if pd.api.types.is_datetime64_any_dtype(values):
             out = values
@@ -67,6 +67,8 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
             "boolean"
         )
     if pa.types.is_integer(kind):
+        if pd.api.types.is_integer_dtype(values):
+            return values.astype("Int64")
         numbers = pd.to_numeric(values, errors="coerce")
         whole = numbers.where(numbers.isna() | (numbers == np.round(numbers)))
         return whole.astype("Int64")
@@ -75,8 +77,12 @@ def _coerce(values: pd.Series, column: Column) -> pd.Series:
     raise TypeError(f"no coercion for {kind} (column {column.name})")
 
 
-def _show(values: pd.Series) -> pd.Series:
-    return "'" + values.astype("string").fillna("") + "'"
+def _present(raw: pd.Series) -> pd.Series:
+    """Whether a value was given at all (an empty text counts as missing)."""
+    given = raw.notna()
+    if pd.api.types.is_string_dtype(raw) or raw.dtype == object:
+        given &= raw.astype("string").str.len() > 0
+    return given
 
 
 def check(
@@ -95,28 +101,34 @@ def check(
     reasons = pd.Series("", index=frame.index, dtype="string")
     typed: dict[str, pd.Series] = {}
 
-    def flag(mask: pd.Series, message: pd.Series | str) -> None:
+    def flag(mask: pd.Series, message: str, values: pd.Series | None = None, quote: bool = False) -> None:
+        # Messages are built only for the flagged rows: most rows of most frames are good.
         nonlocal reasons
         mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            reasons = reasons.mask(mask, reasons + message + "; ")
+        if not mask.any():
+            return
+        text: str | pd.Series = message
+        if values is not None:
+            before, after = message.split("{}")
+            shown = values[mask].astype("string").fillna("")
+            text = before + ("'" + shown + "'" if quote else shown) + after
+        reasons = reasons.copy()
+        reasons[mask] = reasons[mask] + text + "; "
 
     for column in dataset.columns:
         raw = frame[column.name]
         value = _coerce(raw, column)
-        was_there = raw.notna() & (raw.astype("string").str.len() > 0)
-        flag(was_there & value.isna(), f"{column.name} " + _show(raw) + f" is not a valid {column.type}")
+        was_there = _present(raw)
+        name = column.name
+        flag(was_there & value.isna(), name + " {} is not a valid " + str(column.type), raw, quote=True)
         if not column.nullable:
-            flag(~was_there, f"{column.name} is missing")
+            flag(~was_there, f"{name} is missing")
         if column.min is not None:
-            flag(value < column.min, f"{column.name} " + value.astype("string") + f" is below {column.min:g}")
+            flag(value < column.min, name + " {} is below " + f"{column.min:g}", value)
         if column.references and known is not None and column.references in known:
             allowed = known[column.references]
             what = column.references.split(".")[1].removesuffix("s")
-            flag(
-                value.notna() & ~value.isin(allowed),
-                f"{column.name} " + _show(raw) + f" is not a known {what}",
-            )
+            flag(value.notna() & ~value.isin(allowed), name + " {} is not a known " + what, raw, quote=True)
         typed[column.name] = value
 
     keys = pd.DataFrame({k: typed[k] for k in dataset.key})
