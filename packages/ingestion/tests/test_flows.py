@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -7,6 +8,7 @@ import pyarrow.dataset as ds
 import pytest
 from jaffle_ingestion.flows import TooManyBadRows, raw_data_jaffle_shop, raw_data_marketing
 from jaffle_ingestion.landing import UnreadableFiles
+from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
 
@@ -26,6 +28,11 @@ def data_dir(tmp_path, monkeypatch):
 
 def _bytes(root):
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*.parquet"))}
+
+
+def _artifact(key):
+    data = Artifact.get(key).data
+    return json.loads(data) if isinstance(data, str) else data
 
 
 def _rows(path):
@@ -135,6 +142,10 @@ def test_landing_files_are_ingested_and_bad_rows_quarantined_with_reasons(data_d
     }
     assert quarantined["_source_file"].str.endswith("march.csv").all()
     assert _rows(lake / "raw/jaffle_shop/orders/date=2024-03-04") == 5
+    report = {row["dataset"]: row for row in _artifact("landed-jaffle-shop")}
+    assert report["jaffle_shop.orders"]["rows landed"] == 25
+    assert report["jaffle_shop.orders"]["rows quarantined"] == 2
+    assert "1x store_id is not a known store" in report["jaffle_shop.orders"]["top reasons"]
     # Tables without landing files were left alone; the files stay in the landing folder.
     assert not list((lake / "raw/jaffle_shop/customers").glob("date=*"))
     assert (data_dir / "landing/jaffle_shop/orders/march.csv").exists()

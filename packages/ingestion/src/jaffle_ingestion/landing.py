@@ -85,7 +85,8 @@ def _reason_kinds(bad: pd.DataFrame) -> Counter:
     for reason, count in bad["_reason"].value_counts().items():
         for part in str(reason).split("; "):
             words = part.split(" ")
-            kinds[" ".join([words[0], *words[2:]]) if len(words) > 2 else part] += int(count)
+            has_value = len(words) > 2 and words[1] != "is" and words[0] != "duplicate"
+            kinds[" ".join([words[0], *words[2:]]) if has_value else part] += int(count)
     return kinds
 
 
