@@ -29,8 +29,8 @@ def _child(name: str) -> Child:
 STAGES: tuple[tuple[str, tuple[Child, ...]], ...] = (
     ("ingestion", (_child("raw-data-jaffle-shop"), _child("raw-data-marketing"))),
     ("warehouse", (_child("dbt-jaffle-shop"),)),
-    ("attribution", (_child("dbt-attribution"),)),
-    ("forecast", (_child("sales-forecast"),)),
+    # Both read the published jaffle_shop warehouse and write different things: run them side by side.
+    ("attribution and forecast", (_child("dbt-attribution"), _child("sales-forecast"))),
     ("dashboards", (_child("dashboards"),)),
 )
 CHILD_NAMES = tuple(child.name for _, children in STAGES for child in children)

@@ -20,9 +20,10 @@ def data_dir(tmp_path, monkeypatch):
             (date '2020-03-02', 'store-002', 'Brooklyn', 40.0, 4),
             (date '2020-04-01', 'store-002', 'Brooklyn', 999.0, 99))
             t(order_date, location_id, location_name, revenue, count_orders)""")
+    with duckdb.connect(str(tmp_path / "warehouse" / "attribution.duckdb")) as con:
         con.execute("""create table channel_performance as select * from (values
-            (date '2020-03-01', 'paid_search', 'brand', 25.0, 30, 2, 35.0))
-            t(activity_date, channel, campaign, spend, count_sessions, count_orders, revenue)""")
+            (date '2020-03-01', 'paid_search', 25.0, 30, 2.0, 35.0))
+            t(activity_date, channel, spend, count_sessions, linear_orders, linear_revenue)""")
     forecast_dir = tmp_path / "lake" / "ml" / "revenue_forecast" / "as_of=2020-03-02"
     forecast_dir.mkdir(parents=True)
     pd.DataFrame(

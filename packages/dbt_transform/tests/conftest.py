@@ -3,8 +3,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-# A tiny lake in the ingestion team's contract layout, written with DuckDB (this environment has
-# neither pandas nor the ingestion package: that is the point of isolated environments).
+# A tiny lake in the ingestion team's contract layout, written with DuckDB (this environment does
+# not have the ingestion package: that is the point of isolated environments). Small enough that the
+# attribution credits below can be worked out by hand.
 FIXTURES = {
     "jaffle_shop/stores": """select * from (values
         ('store-001', 'Philadelphia', timestamp '2016-09-01 08:00', 0.04),
@@ -27,11 +28,13 @@ FIXTURES = {
         ('ord-3', 'store-001', 'cust-1', timestamp '2020-03-02 18:00', 'sess-3', 600, 24, 624))
         t(order_id, store_id, customer_id, ordered_at, session_id, subtotal, tax_paid, order_total)""",
     "jaffle_shop/order_items/date=2020-03-01": """select * from (values
-        ('ord-1-0', 'ord-1', 'JAF-001', 1, 1100), ('ord-1-1', 'ord-1', 'BEV-001', 1, 600),
-        ('ord-2-0', 'ord-2', 'JAF-001', 1, 1100))
-        t(order_item_id, order_id, sku, quantity, unit_price)""",
+        ('ord-1-0', 'ord-1', 'JAF-001', 1, 1100, timestamp '2020-03-01 12:00'),
+        ('ord-1-1', 'ord-1', 'BEV-001', 1, 600, timestamp '2020-03-01 12:00'),
+        ('ord-2-0', 'ord-2', 'JAF-001', 1, 1100, timestamp '2020-03-01 13:00'))
+        t(order_item_id, order_id, sku, quantity, unit_price, ordered_at)""",
     "jaffle_shop/order_items/date=2020-03-02": """select * from (values
-        ('ord-3-0', 'ord-3', 'BEV-001', 1, 600)) t(order_item_id, order_id, sku, quantity, unit_price)""",
+        ('ord-3-0', 'ord-3', 'BEV-001', 1, 600, timestamp '2020-03-02 18:00'))
+        t(order_item_id, order_id, sku, quantity, unit_price, ordered_at)""",
     "marketing/ad_spend/date=2020-03-01": """select * from (values
         (date '2020-03-01', 'paid_search', 'brand', 'google', 'cpc', 2500))
         t(spend_date, channel, campaign, utm_source, utm_medium, spend)""",

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import date
 
 import duckdb
 import pytest
+from jaffle_dbt import runner
 from jaffle_dbt.flows import dbt_attribution, dbt_jaffle_shop
 from jaffle_dbt.runner import DbtBuildFailed
+from jaffle_dbt.settings import DbtSettings
+from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
 
@@ -15,63 +21,163 @@ def prefect_api():
         yield
 
 
-def _query(data_dir, sql):
-    # Same configuration as dbt-duckdb's connection, which stays open in this process.
-    with duckdb.connect(str(data_dir / "warehouse" / "jaffle_shop.duckdb")) as con:
+def _published(data_dir, project, sql):
+    with duckdb.connect(str(data_dir / "warehouse" / f"{project}.duckdb"), read_only=True) as con:
         return con.sql(sql).fetchall()
 
 
-def test_jaffle_shop_marts_are_built_and_tested(data_dir):
+def _raw(data_dir, sql):
+    """Independent numbers: DuckDB straight over the raw Parquet, no dbt involved."""
+    lake = data_dir / "lake" / "raw"
+    sql = sql.replace("{orders}", f"read_parquet('{lake}/jaffle_shop/orders/*/*.parquet')")
+    sql = sql.replace("{order_items}", f"read_parquet('{lake}/jaffle_shop/order_items/*/*.parquet')")
+    return duckdb.sql(sql).fetchall()
+
+
+def test_jaffle_shop_marts_match_numbers_computed_from_the_raw_lake(data_dir):
     result = dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2))
-    statuses = {n["node"]: n["status"] for n in result["nodes"]}
-    assert statuses["orders"] == statuses["daily_store_revenue"] == "success"
-    assert any(n["type"] == "test" and n["status"] == "pass" for n in result["nodes"])
-    assert _query(data_dir, "select order_id, count_items, customer_order_number from orders order by 1") == [
-        ("ord-1", 2, 1),
-        ("ord-2", 1, 1),
-        ("ord-3", 1, 2),
+
+    assert {n["type"] for n in result["nodes"]} >= {"model", "test"}
+    assert all(n["status"] in {"success", "pass"} for n in result["nodes"])
+    revenue = _published(
+        data_dir,
+        "jaffle_shop",
+        "select order_date, location_id, count_orders, count_items, revenue "
+        "from daily_store_revenue order by 1, 2",
+    )
+    expected = _raw(
+        data_dir,
+        """select cast(o.ordered_at as date), o.store_id, count(distinct o.order_id),
+                  sum(i.quantity), sum(distinct_sub.subtotal) / 100.0
+           from {orders} o
+           join (select order_id, subtotal from {orders}) distinct_sub using (order_id)
+           join (select order_id, sum(quantity) as quantity from {order_items} group by 1) i using (order_id)
+           group by 1, 2 order by 1, 2""",
+    )
+    assert revenue == expected
+    counts = _published(
+        data_dir,
+        "jaffle_shop",
+        "select (select count(*) from orders), (select count(*) from order_items), "
+        "(select count(*) from customers), (select count(*) from products), (select count(*) from stores)",
+    )
+    assert counts == [(3, 4, 2, 2, 2)]
+    assert _published(
+        data_dir, "jaffle_shop", "select lifetime_spend from customers where customer_id = 'cust-1'"
+    ) == [(23.92,)]
+    docs = Artifact.get("dbt-docs-jaffle-shop")
+    assert docs is not None and (data_dir / "dbt/jaffle_shop/docs/index.html").exists()
+
+
+def test_attribution_credits_first_last_and_linear_touch(data_dir):
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    result = dbt_attribution(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert any(n["type"] == "unit_test" for n in result["nodes"])
+
+    # ord-1 (17.00, own session sess-1 by email) was preceded by cust-1's paid_search sess-0;
+    # ord-3 (6.00, own anonymous paid_search sess-3) by cust-1's sess-0 and sess-1 in the last 7 days;
+    # ord-2 was a walk-in with no web touch.
+    touches = _published(
+        data_dir,
+        "attribution",
+        "select order_id, session_id, touch_number, count_touches, linear_revenue "
+        "from order_touchpoints order by 1, 3",
+    )
+    assert touches == [
+        ("ord-1", "sess-0", 1, 2, 8.5),
+        ("ord-1", "sess-1", 2, 2, 8.5),
+        ("ord-3", "sess-0", 1, 3, 2.0),
+        ("ord-3", "sess-1", 2, 3, 2.0),
+        ("ord-3", "sess-3", 3, 3, 2.0),
     ]
-    assert _query(
-        data_dir, "select order_date, location_id, revenue from daily_store_revenue order by 1, 2"
-    ) == [
-        (date(2020, 3, 1), "store-001", 17.0),
-        (date(2020, 3, 1), "store-002", 11.0),
-        (date(2020, 3, 2), "store-001", 6.0),
-    ]
-    assert _query(data_dir, "select customer_id, customer_type from customers order by 1") == [
-        ("cust-1", "returning"),
-        ("cust-2", "new"),
+    performance = _published(
+        data_dir,
+        "attribution",
+        "select activity_date, channel, spend, first_touch_revenue, last_touch_revenue, linear_revenue, "
+        "roas_linear from channel_performance order by 1, 2",
+    )
+    assert performance == [
+        (date(2020, 2, 29), "paid_search", 0, 0, 0, 0, None),
+        (date(2020, 3, 1), "email", 0, 0, 17.0, 8.5, None),
+        (date(2020, 3, 1), "paid_search", 25.0, 17.0, 0, 8.5, 0.34),
+        (date(2020, 3, 2), "email", 0, 0, 0, 2.0, None),
+        (date(2020, 3, 2), "paid_search", 0, 6.0, 6.0, 4.0, None),
     ]
 
 
-def test_attribution_credits_last_and_first_touch(data_dir):
-    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2))
-    dbt_attribution(date(2020, 3, 1), date(2020, 3, 2))
-    rows = _query(
-        data_dir,
-        """select order_id, first_touch_channel, last_touch_channel, count_touches
-                               from attributed_orders order by 1""",
+def test_attribution_before_any_jaffle_shop_build_names_what_to_run(data_dir):
+    with pytest.raises(DbtBuildFailed, match="run the dbt-jaffle-shop flow first"):
+        dbt_attribution(date(2020, 3, 1), date(2020, 3, 2))
+
+
+def _rewrite_orders(data_dir, day, subtotal):
+    part = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / f"date={day}" / "part-0.parquet"
+    duckdb.sql(
+        f"copy (select * replace ({subtotal} as subtotal) from read_parquet('{part}')) "
+        f"to '{part}.new' (format parquet)"
     )
-    assert rows == [("ord-1", "paid_search", "email", 2), ("ord-3", "paid_search", "paid_search", 3)]
-    perf = _query(
-        data_dir,
-        """select spend, count_orders from channel_performance
-                               where activity_date = '2020-03-01' and channel = 'paid_search'""",
-    )
-    assert perf == [(25.0, 0)]
+    (part.parent / "part-0.parquet.new").replace(part)
+
+
+def test_an_incremental_run_rebuilds_only_its_range_and_full_refresh_rebuilds_all(data_dir):
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    _rewrite_orders(data_dir, "2020-03-01", 9900)
+    _rewrite_orders(data_dir, "2020-03-02", 9900)
+    query = "select order_date, sum(revenue) from daily_store_revenue group by 1 order by 1"
+
+    dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), docs=False)
+    assert _published(data_dir, "jaffle_shop", query) == [(date(2020, 3, 1), 28.0), (date(2020, 3, 2), 99.0)]
+
+    dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), full_refresh=True, docs=False)
+    assert _published(data_dir, "jaffle_shop", query) == [(date(2020, 3, 1), 198.0), (date(2020, 3, 2), 99.0)]
 
 
 def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir):
-    # A duplicated order id breaks the `unique` test on stg_jaffle_shop__orders.
-    dup = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / "date=2020-03-03"
-    dup.mkdir()
-    duckdb.sql(f"""copy (select 'ord-1' as order_id, 'store-001' as store_id, 'cust-1' as customer_id,
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    before = _published(data_dir, "jaffle_shop", "select count(*) from orders")
+    # An order at a store nobody opened breaks the relationships test of the orders mart.
+    bad = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / "date=2020-03-03"
+    bad.mkdir()
+    duckdb.sql(f"""copy (select 'ord-9' as order_id, 'store-404' as store_id, 'cust-1' as customer_id,
                    timestamp '2020-03-03 12:00' as ordered_at, null as session_id, 1 as subtotal,
-                   0 as tax_paid, 1 as order_total) to '{dup / "part-0.parquet"}' (format parquet)""")
-    with pytest.raises(DbtBuildFailed, match="unique_stg_jaffle_shop__orders_order_id"):
-        dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3))
+                   0 as tax_paid, 1 as order_total) to '{bad / "part-0.parquet"}' (format parquet)""")
+    with pytest.raises(
+        DbtBuildFailed, match=r"test relationships_orders_location_id__location_id__ref_stores_: fail"
+    ):
+        dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3), docs=False)
+    # Readers still see the last good build: a failed build is never published.
+    assert _published(data_dir, "jaffle_shop", "select count(*) from orders") == before
 
 
 def test_end_before_start_is_rejected():
     with pytest.raises(ValueError, match="end_date 2020-03-01 is before start_date 2020-03-02"):
         dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 1))
+
+
+BUILD = """
+import sys
+from datetime import date
+from jaffle_dbt import runner
+runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False,
+           on_wait=lambda message: print("waited:", message, flush=True))
+print("built", flush=True)
+"""
+
+
+def test_concurrent_builds_and_readers_never_hit_a_duckdb_lock(data_dir):
+    runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    warehouse = DbtSettings().published("jaffle_shop")
+    builds = [
+        subprocess.Popen([sys.executable, "-c", BUILD], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    reads = 0
+    while any(b.poll() is None for b in builds):
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.sql("select count(*) from orders").fetchone()[0] == 3
+        reads += 1
+        time.sleep(0.05)
+    outputs = [b.communicate()[0] for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    assert all("built" in out for out in outputs)
+    assert any("waited: another jaffle_shop build holds" in out for out in outputs), outputs
+    assert reads > 0

@@ -30,7 +30,7 @@ def record_runtime() -> dict[str, str]:
 def render_dashboard(start: date, end: date) -> dict:
     """Read the marts and the latest forecast, and write the HTML dashboard atomically."""
     settings = DashboardSettings()
-    data = render.load(settings.warehouse_path, settings.forecasts_dir, start, end)
+    data = render.load(settings.warehouse_path, settings.forecasts_dir, start, end, settings.attribution_path)
     path = render.write_page(render.render(data, start, end), settings.output_path)
     numbers = render.kpis(data)
     create_markdown_artifact(

@@ -22,8 +22,13 @@ class DashboardData:
     forecast_as_of: date | None
 
 
-def load(warehouse: Path, forecasts_dir: Path, start: date, end: date) -> DashboardData:
-    """Read what the page shows; a missing warehouse is a clear error naming what to run first."""
+def load(
+    warehouse: Path, forecasts_dir: Path, start: date, end: date, attribution: Path | None = None
+) -> DashboardData:
+    """Read what the page shows; a missing warehouse is a clear error naming what to run first.
+
+    Both warehouses are the dbt team's published files, opened read-only; attribution is optional.
+    """
     if not warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run the dbt-jaffle-shop flow first")
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -32,19 +37,15 @@ def load(warehouse: Path, forecasts_dir: Path, start: date, end: date) -> Dashbo
                from daily_store_revenue where order_date between ? and ? order by 1, 2""",
             [start, end],
         ).df()
-        has_attribution = con.execute(
-            "select count(*) from information_schema.tables where table_name = 'channel_performance'"
-        ).fetchone()[0]
-        channels = (
-            con.execute(
-                """select channel, sum(spend) as spend, sum(revenue) as revenue,
-                      sum(count_orders) as count_orders, sum(count_sessions) as count_sessions
+    channels = pd.DataFrame()
+    if attribution is not None and attribution.exists():
+        with duckdb.connect(str(attribution), read_only=True) as con:
+            channels = con.execute(
+                """select channel, sum(spend) as spend, sum(linear_revenue) as revenue,
+                      sum(linear_orders) as count_orders, sum(count_sessions) as count_sessions
                from channel_performance where activity_date between ? and ? group by 1 order by 1""",
                 [start, end],
             ).df()
-            if has_attribution
-            else pd.DataFrame()
-        )
     partitions = sorted(forecasts_dir.glob("as_of=*/part-0.parquet"))
     if partitions:
         forecast = pd.read_parquet(partitions[-1])

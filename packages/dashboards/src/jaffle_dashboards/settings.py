@@ -19,6 +19,10 @@ class DashboardSettings(BaseSettings):
         return self.data_dir / "warehouse" / "jaffle_shop.duckdb"
 
     @property
+    def attribution_path(self) -> Path:
+        return self.data_dir / "warehouse" / "attribution.duckdb"
+
+    @property
     def forecasts_dir(self) -> Path:
         return self.data_dir / "lake" / "ml" / "revenue_forecast"
 

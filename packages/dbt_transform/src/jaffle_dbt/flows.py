@@ -1,4 +1,8 @@
-"""dbt flows: deployed as `dbt-jaffle-shop` and `dbt-attribution`."""
+"""dbt flows: deployed as `dbt-jaffle-shop` and `dbt-attribution`.
+
+Each runs `dbt build` through prefect-dbt's PrefectDbtRunner, so every model, test and unit test is
+its own task run in the Prefect UI, then publishes the warehouse for readers and links the dbt docs.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import sys
 from datetime import date, timedelta
 from importlib.metadata import version
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
 from jaffle_dbt import runner
-from jaffle_dbt.settings import DbtSettings
+from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
 
 
 def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date, date]:
@@ -27,7 +32,10 @@ def record_runtime() -> dict[str, str]:
     runtime = {
         "sys_prefix": sys.prefix,
         "python": sys.version.split()[0],
-        **{lib: version(lib) for lib in ("prefect", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")},
+        **{
+            lib: version(lib)
+            for lib in ("prefect", "prefect-dbt", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")
+        },
     }
     create_table_artifact(
         key="runtime-dbt", table=[runtime], description="Interpreter and library versions of this run"
@@ -35,41 +43,66 @@ def record_runtime() -> dict[str, str]:
     return runtime
 
 
-@task(name="dbt-build", task_run_name="dbt-build-{selection}")
-def dbt_build(selection: str, start: date, end: date) -> list[dict]:
-    """Run `dbt build` (models and their data tests) for one selection of the project."""
-    results = runner.build(selection, start, end, DbtSettings())
-    rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in results]
-    create_table_artifact(
-        key=f"dbt-build-{selection.replace('_', '-')}",
-        table=rows,
-        description=f"dbt build {selection}: every model and test",
-    )
-    return rows
-
-
-def _build(selection: str, start_date: date | None, end_date: date | None) -> dict:
+def _build(
+    project: str, start_date: date | None, end_date: date | None, full_refresh: bool, docs: bool
+) -> dict:
     start, end = resolve_window(start_date, end_date)
-    rows = dbt_build(selection, start, end)
     settings = DbtSettings()
-    get_run_logger().info("Built %s nodes of %s into %s", len(rows), selection, settings.warehouse_path)
+    logger = get_run_logger()
+    dbt = PrefectDbtRunner(
+        settings=PrefectDbtSettings(
+            project_dir=runner.project_dir(project),
+            profiles_dir=PROJECTS_DIR,
+            target_path=settings.artifacts_dir(project) / "target",
+        ),
+        raise_on_failure=False,  # runner.results_of names every failed node instead
+    )
+    outcome = runner.run(
+        project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, on_wait=logger.warning
+    )
+    rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in outcome.results]
+    create_table_artifact(
+        key=f"dbt-build-{project.replace('_', '-')}",
+        table=rows,
+        description=f"dbt build {project} {start}..{end}{' (full refresh)' if full_refresh else ''}",
+    )
+    if outcome.docs:
+        create_link_artifact(
+            key=f"dbt-docs-{project.replace('_', '-')}",
+            link=outcome.docs.as_uri(),
+            link_text=f"dbt docs: {project}",
+            description=f"Models, tests and lineage of the {project} dbt project (a static page)",
+        )
+    logger.info("Built %s dbt nodes of %s; published %s", len(rows), project, outcome.published)
     return {
-        "selection": selection,
+        "project": project,
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
-        "warehouse": str(settings.warehouse_path),
+        "full_refresh": full_refresh,
+        "warehouse": str(outcome.published),
+        "docs": str(outcome.docs) if outcome.docs else None,
         "nodes": rows,
         "runtime": record_runtime(),
     }
 
 
 @flow(name="dbt-jaffle-shop")
-def dbt_jaffle_shop(start_date: date | None = None, end_date: date | None = None) -> dict:
-    """Build the Jaffle Shop staging views and marts (orders, customers, daily store revenue)."""
-    return _build("jaffle_shop", start_date, end_date)
+def dbt_jaffle_shop(
+    start_date: date | None = None,
+    end_date: date | None = None,
+    full_refresh: bool = False,
+    docs: bool = True,
+) -> dict:
+    """Build the Jaffle Shop staging and marts: stores, products, orders, items, customers, daily revenue."""
+    return _build("jaffle_shop", start_date, end_date, full_refresh, docs)
 
 
 @flow(name="dbt-attribution")
-def dbt_attribution(start_date: date | None = None, end_date: date | None = None) -> dict:
-    """Build the marketing staging views and attribution marts (attributed orders, channel performance)."""
-    return _build("attribution", start_date, end_date)
+def dbt_attribution(
+    start_date: date | None = None,
+    end_date: date | None = None,
+    full_refresh: bool = False,
+    docs: bool = True,
+) -> dict:
+    """Build marketing staging and attribution marts: touchpoints, campaign attribution, channel ROAS."""
+    return _build("attribution", start_date, end_date, full_refresh, docs)

@@ -1,20 +1,32 @@
-"""Run dbt programmatically (dbtRunner) against the warehouse the settings point at."""
+"""Run the dbt projects: arguments, environment, the writer lock, results, publishing and docs.
+
+No Prefect here: the flows hand `build_args` to prefect-dbt's runner (so every dbt node is a task in
+the Prefect UI) and use the rest as plain functions.
+
+The handoff to readers: dbt builds into `warehouse/.build/<project>.duckdb` while holding a file lock
+(one writer per project at a time; a second backfill chunk waits), then copies the database into a
+temporary file and renames it over `warehouse/<project>.duckdb`. Readers (ML, dashboards, the
+attribution project) open the published file read-only, so a build never meets a reader's lock and a
+reader never sees a half-built mart.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
+import duckdb
 from dbt.cli.main import dbtRunner
+from filelock import FileLock, Timeout
 
-from jaffle_dbt.settings import PROJECT_DIR, DbtSettings
+from jaffle_dbt.settings import PROJECTS, PROJECTS_DIR, DbtSettings
 
-# What each dbt deployment builds: its staging layer and its marts.
-SELECTIONS = {
-    "jaffle_shop": ["path:models/staging/jaffle_shop", "path:models/marts/jaffle_shop"],
-    "attribution": ["path:models/staging/marketing", "path:models/marts/attribution"],
-}
+FAILED = {"error", "fail", "runtime error"}
 
 
 @dataclass(frozen=True)
@@ -26,41 +38,199 @@ class NodeResult:
 
 
 class DbtBuildFailed(RuntimeError):
-    """dbt finished but some models or tests did not pass."""
+    """dbt finished but some models or tests did not pass, or could not run at all."""
 
 
-def build(selection: str, start: date, end: date, settings: DbtSettings | None = None) -> list[NodeResult]:
-    """`dbt build` one selection; raises DbtBuildFailed naming every failed node."""
-    settings = settings or DbtSettings()
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["JAFFLE_LAKE_DIR"] = str(settings.lake_dir)
-    os.environ["JAFFLE_WAREHOUSE_PATH"] = str(settings.warehouse_path)
+def project_dir(project: str) -> Path:
+    if project not in PROJECTS:
+        raise ValueError(f"unknown dbt project {project!r}; expected one of {', '.join(PROJECTS)}")
+    return PROJECTS_DIR / project
+
+
+def check_inputs(project: str, settings: DbtSettings) -> None:
+    """Fail early, naming what to run first, when a project's upstream warehouse does not exist."""
+    if project == "attribution" and not settings.published("jaffle_shop").exists():
+        raise DbtBuildFailed(
+            f"no jaffle_shop warehouse at {settings.published('jaffle_shop')}: "
+            "run the dbt-jaffle-shop flow first (attribution reads its orders mart)"
+        )
+
+
+def build_args(project: str, start: date, end: date, full_refresh: bool, settings: DbtSettings) -> list[str]:
+    """`dbt build` arguments for one project and window."""
     args = [
         "build",
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_dir(project)),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        str(PROJECTS_DIR),
         "--target",
         settings.dbt_target,
         "--target-path",
-        str(settings.artifacts_dir / "target" / selection),
+        str(settings.artifacts_dir(project) / "target"),
         "--log-path",
-        str(settings.artifacts_dir / "logs"),
-        "--select",
-        *SELECTIONS[selection],
+        str(settings.artifacts_dir(project) / "logs"),
         "--vars",
         f"{{start_date: '{start.isoformat()}', end_date: '{end.isoformat()}'}}",
     ]
-    outcome = dbtRunner().invoke(args)
-    if outcome.exception is not None:
-        raise DbtBuildFailed(f"dbt build {selection} could not run: {outcome.exception}")
+    return [*args, "--full-refresh"] if full_refresh else args
+
+
+@contextlib.contextmanager
+def environment(project: str, settings: DbtSettings) -> Iterator[None]:
+    """The environment variables profiles.yml and the sources read."""
+    settings.build_path(project).parent.mkdir(parents=True, exist_ok=True)
+    values = {
+        "JAFFLE_LAKE_DIR": str(settings.lake_dir),
+        "JAFFLE_DBT_BUILD_PATH": str(settings.build_path(project)),
+        "JAFFLE_DBT_JAFFLE_SHOP_WAREHOUSE": str(settings.published("jaffle_shop")),
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def writer_lock(
+    project: str, settings: DbtSettings, on_wait: Callable[[str], None] = print
+) -> Iterator[None]:
+    """Hold the project's build lock; say so when another build holds it and wait for it."""
+    path = settings.lock_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        on_wait(
+            f"another {project} build holds {path}; waiting up to {settings.dbt_lock_timeout_seconds:.0f} s"
+        )
+        try:
+            lock.acquire(timeout=settings.dbt_lock_timeout_seconds)
+        except Timeout:
+            raise DbtBuildFailed(
+                f"gave up after {settings.dbt_lock_timeout_seconds:.0f} s waiting for the {project} "
+                f"build lock "
+                f"{path} (JAFFLE_DBT_LOCK_TIMEOUT_SECONDS)"
+            ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def results_of(project: str, outcome) -> list[NodeResult]:
+    """Every node dbt ran; raises DbtBuildFailed naming each model or test that failed."""
+    if outcome.exception is not None and outcome.result is None:
+        raise DbtBuildFailed(f"dbt build {project} could not run: {outcome.exception}")
     results = [
-        NodeResult(r.node.name, r.node.resource_type, str(r.status), r.message)
+        NodeResult(r.node.name, str(r.node.resource_type), str(r.status), r.message)
         for r in outcome.result.results
     ]
-    failed = [r for r in results if r.status in {"error", "fail", "runtime error"}]
+    failed = [r for r in results if r.status in FAILED]
     if failed or not outcome.success:
         detail = "; ".join(f"{r.resource_type} {r.name}: {r.status} ({r.message})" for r in failed)
-        raise DbtBuildFailed(f"dbt build {selection} failed: {detail or 'see dbt logs'}")
+        raise DbtBuildFailed(f"dbt build {project} failed: {detail or outcome.exception or 'see dbt logs'}")
     return results
+
+
+def publish(project: str, settings: DbtSettings) -> Path:
+    """Copy the built database to `warehouse/<project>.duckdb` atomically (copy, then rename)."""
+    target = settings.published(project)
+    scratch = target.with_name(f".{target.name}.publishing")
+    scratch.unlink(missing_ok=True)
+    # dbt-duckdb may still hold the build database open in this process; the same-process
+    # connection shares it, so this sees exactly what dbt committed.
+    with duckdb.connect(str(settings.build_path(project))) as con:
+        catalog = con.execute("select current_database()").fetchone()[0]
+        con.execute("checkpoint")
+        con.execute(f"attach '{scratch}' as publishing")
+        try:
+            con.execute(f'copy from database "{catalog}" to publishing')
+        finally:
+            con.execute("detach publishing")
+    os.replace(scratch, target)
+    return target
+
+
+def generate_docs(project: str, settings: DbtSettings) -> Path:
+    """`dbt docs generate --static`: one self-contained HTML page, copied beside the dbt artifacts."""
+    target = settings.artifacts_dir(project) / "target"
+    with environment(project, settings):
+        outcome = dbtRunner().invoke(
+            [
+                "docs",
+                "generate",
+                "--static",
+                "--project-dir",
+                str(project_dir(project)),
+                "--profiles-dir",
+                str(PROJECTS_DIR),
+                "--target",
+                settings.dbt_target,
+                "--target-path",
+                str(target),
+                "--log-path",
+                str(settings.artifacts_dir(project) / "logs"),
+                "--quiet",
+            ]
+        )
+    if not outcome.success:
+        raise DbtBuildFailed(f"dbt docs generate {project} failed: {outcome.exception}")
+    page = settings.artifacts_dir(project) / "docs" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target / "static_index.html", page)
+    return page
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    results: list[NodeResult]
+    published: Path
+    docs: Path | None
+
+
+def run(
+    project: str,
+    start: date,
+    end: date,
+    full_refresh: bool = False,
+    settings: DbtSettings | None = None,
+    invoke: Callable[[list[str]], object] | None = None,
+    docs: bool = True,
+    on_wait: Callable[[str], None] = print,
+) -> BuildOutcome:
+    """Build one project under its writer lock, publish it, and generate its docs.
+
+    `invoke` runs dbt (default: dbt's own runner; the flows pass prefect-dbt's).
+    """
+    settings = settings or DbtSettings()
+    check_inputs(project, settings)
+    invoke = invoke or (lambda args: dbtRunner().invoke(args))
+    with writer_lock(project, settings, on_wait=on_wait):
+        try:
+            with environment(project, settings):
+                outcome = invoke(build_args(project, start, end, full_refresh, settings))
+            results = results_of(project, outcome)
+            published = publish(project, settings)
+            page = generate_docs(project, settings) if docs else None
+        finally:
+            # Let go of the build database before the lock: the next writer may be another process.
+            release_duckdb()
+    return BuildOutcome(results, published, page)
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the life of the process."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        held, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if held is not None:
+        held.close()

@@ -1,30 +1,47 @@
-"""Where the dbt team reads and writes; one place, read from the environment."""
+"""Where the dbt team reads and writes; one place, read from `JAFFLE_*` environment variables."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).parent / "project"
+PROJECTS_DIR = Path(__file__).parent / "projects"
+PROJECTS = ("jaffle_shop", "attribution")
 
 
 class DbtSettings(BaseSettings):
-    """`JAFFLE_DATA_DIR` is the platform-wide data root: the lake and the warehouse live under it."""
+    """`JAFFLE_DATA_DIR` is the platform-wide data root: the lake and the warehouse live under it.
+
+    warehouse/<project>.duckdb          published: what readers open, read-only, replaced atomically
+    warehouse/.build/<project>.duckdb   where dbt builds (kept between runs: marts are incremental)
+    dbt/<project>/                      dbt's target folder, logs and generated docs
+    """
 
     model_config = SettingsConfigDict(env_prefix="JAFFLE_")
 
     data_dir: Path = Path("data")
     dbt_target: str = "local"
+    # How long a build waits for another build of the same project to finish.
+    dbt_lock_timeout_seconds: float = Field(3600, gt=0)
 
     @property
     def lake_dir(self) -> Path:
         return self.data_dir.resolve() / "lake"
 
     @property
-    def warehouse_path(self) -> Path:
-        return self.data_dir.resolve() / "warehouse" / "jaffle_shop.duckdb"
+    def warehouse_dir(self) -> Path:
+        return self.data_dir.resolve() / "warehouse"
 
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.data_dir.resolve() / "dbt"
+    def published(self, project: str) -> Path:
+        return self.warehouse_dir / f"{project}.duckdb"
+
+    def build_path(self, project: str) -> Path:
+        return self.warehouse_dir / ".build" / f"{project}.duckdb"
+
+    def lock_path(self, project: str) -> Path:
+        return self.warehouse_dir / ".build" / f"{project}.lock"
+
+    def artifacts_dir(self, project: str) -> Path:
+        return self.data_dir.resolve() / "dbt" / project

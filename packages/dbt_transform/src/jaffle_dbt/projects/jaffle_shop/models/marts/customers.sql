@@ -1,3 +1,5 @@
+-- One row per customer who ordered, with lifetime value. Rebuilt whole: it spans every day.
+
 with
 
 orders as (

@@ -1,14 +1,27 @@
+-- Orders, items and revenue per store and day: the ML team's forecasting input.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_date',
+    )
+}}
+
 with
 
 orders as (
 
     select * from {{ ref('orders') }}
+    {% if is_incremental() %}
+    where {{ in_run_window('order_date') }}
+    {% endif %}
 
 ),
 
 stores as (
 
-    select * from {{ ref('stg_jaffle_shop__stores') }}
+    select * from {{ ref('stores') }}
 
 ),
 
@@ -19,6 +32,7 @@ final as (
         orders.location_id,
         stores.location_name,
         count(*) as count_orders,
+        sum(orders.count_items) as count_items,
         sum(orders.subtotal) as revenue,
         sum(orders.order_total) as revenue_with_tax
 
