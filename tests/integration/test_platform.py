@@ -129,15 +129,19 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
             "-c",
             (
                 "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True);"
+                "c.sql(f\"attach '{sys.argv[2]}' as attribution (read_only)\");"
                 "print(*[c.sql(f'select count(*) from {t}').fetchone()[0] for t in "
-                "('orders','customers','daily_store_revenue','attributed_orders','channel_performance')])"
+                "('orders','order_items','customers','daily_store_revenue',"
+                "'attribution.order_touchpoints','attribution.channel_performance')])"
             ),
             str(data / "warehouse/jaffle_shop.duckdb"),
+            str(data / "warehouse/attribution.duckdb"),
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
+    assert len(counts) == 6
     assert all(int(n) > 0 for n in counts), counts
     assert (data / "lake/ml/revenue_forecast/as_of=2024-02-28/part-0.parquet").stat().st_size > 0
     page = (data / "dashboards/index.html").read_text()

@@ -55,3 +55,47 @@ def data_dir(tmp_path, monkeypatch):
         duckdb.sql(f"copy ({query}) to '{raw / table / 'part-0.parquet'}' (format parquet)")
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def postgres(monkeypatch):
+    """A fresh PostgreSQL database for one test, and the dbt target pointed at it.
+
+    Skips with the reason when no server answers, except in CI, where that is a failure.
+    """
+    import contextlib
+    import os
+    import uuid
+
+    import psycopg2
+
+    params = {
+        "host": os.environ.get("JAFFLE_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("JAFFLE_PG_PORT", "5432")),
+        "user": os.environ.get("JAFFLE_PG_USER", "jaffle"),
+        "password": os.environ.get("JAFFLE_PG_PASSWORD", "jaffle"),
+    }
+    try:
+        admin = psycopg2.connect(dbname=os.environ.get("JAFFLE_PG_DATABASE", "jaffle"), **params)
+    except psycopg2.OperationalError as error:
+        message = f"PostgreSQL not reachable as {params['user']}@{params['host']}:{params['port']}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    admin.autocommit = True
+    name = f"jaffle_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    monkeypatch.setenv("JAFFLE_DBT_TARGET", "postgres")
+    monkeypatch.setenv("JAFFLE_PG_PASSWORD", params["password"])
+    monkeypatch.setenv("JAFFLE_PG_DATABASE", name)
+
+    def query(sql):
+        with contextlib.closing(psycopg2.connect(dbname=name, **params)) as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    yield query
+    with admin.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}" with (force)')
+    admin.close()

@@ -11,6 +11,7 @@ from jaffle_dbt import runner
 from jaffle_dbt.flows import dbt_attribution, dbt_jaffle_shop
 from jaffle_dbt.runner import DbtBuildFailed
 from jaffle_dbt.settings import DbtSettings
+from prefect import get_client
 from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
@@ -65,6 +66,10 @@ def test_jaffle_shop_marts_match_numbers_computed_from_the_raw_lake(data_dir):
     assert _published(
         data_dir, "jaffle_shop", "select lifetime_spend from customers where customer_id = 'cust-1'"
     ) == [(23.92,)]
+    with get_client(sync_client=True) as client:
+        tasks = {t.name for t in client.read_task_runs()}
+    assert {"model daily_store_revenue", "model orders"} <= tasks  # each dbt node is its own task run
+    assert any(name.startswith("test unique_orders_order_id") for name in tasks), sorted(tasks)
     docs = Artifact.get("dbt-docs-jaffle-shop")
     assert docs is not None and (data_dir / "dbt/jaffle_shop/docs/index.html").exists()
 
@@ -181,3 +186,40 @@ def test_concurrent_builds_and_readers_never_hit_a_duckdb_lock(data_dir):
     assert all("built" in out for out in outputs)
     assert any("waited: another jaffle_shop build holds" in out for out in outputs), outputs
     assert reads > 0
+
+
+@pytest.mark.postgres
+def test_the_postgres_target_builds_the_same_marts_and_increments_by_range(data_dir, postgres):
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    result = dbt_attribution(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert all(n["status"] in {"success", "pass"} for n in result["nodes"])
+    assert not (data_dir / "warehouse" / "jaffle_shop.duckdb").exists()  # nothing went to DuckDB
+
+    revenue = (
+        "select order_date, location_id, count_orders, revenue::float "
+        "from jaffle_shop.daily_store_revenue order by 1, 2"
+    )
+    assert postgres(revenue) == [
+        (date(2020, 3, 1), "store-001", 1, 17.0),
+        (date(2020, 3, 1), "store-002", 1, 11.0),
+        (date(2020, 3, 2), "store-001", 1, 6.0),
+    ]
+    performance = postgres(
+        "select activity_date, channel, spend::float, linear_revenue::float, roas_linear::float "
+        "from attribution.channel_performance order by 1, 2"
+    )
+    assert performance == [
+        (date(2020, 2, 29), "paid_search", 0.0, 0.0, None),
+        (date(2020, 3, 1), "email", 0.0, 8.5, None),
+        (date(2020, 3, 1), "paid_search", 25.0, 8.5, 0.34),
+        (date(2020, 3, 2), "email", 0.0, 2.0, None),
+        (date(2020, 3, 2), "paid_search", 0.0, 4.0, None),
+    ]
+
+    _rewrite_orders(data_dir, "2020-03-01", 9900)
+    _rewrite_orders(data_dir, "2020-03-02", 9900)
+    dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), docs=False)
+    daily = (
+        "select order_date, sum(revenue)::float from jaffle_shop.daily_store_revenue group by 1 order by 1"
+    )
+    assert postgres(daily) == [(date(2020, 3, 1), 28.0), (date(2020, 3, 2), 99.0)]

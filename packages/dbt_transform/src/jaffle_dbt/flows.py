@@ -73,13 +73,13 @@ def _build(
             link_text=f"dbt docs: {project}",
             description=f"Models, tests and lineage of the {project} dbt project (a static page)",
         )
-    logger.info("Built %s dbt nodes of %s; published %s", len(rows), project, outcome.published)
+    logger.info("Built %s dbt nodes of %s (%s target)", len(rows), project, settings.dbt_target)
     return {
         "project": project,
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
         "full_refresh": full_refresh,
-        "warehouse": str(outcome.published),
+        "warehouse": str(outcome.published or f"postgres database {settings.pg_database}"),
         "docs": str(outcome.docs) if outcome.docs else None,
         "nodes": rows,
         "runtime": record_runtime(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,9 +25,13 @@ import duckdb
 from dbt.cli.main import dbtRunner
 from filelock import FileLock, Timeout
 
+from jaffle_dbt import pg_load
 from jaffle_dbt.settings import PROJECTS, PROJECTS_DIR, DbtSettings
 
 FAILED = {"error", "fail", "runtime error"}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The raw sources each project reads from the lake.
+RAW_SOURCES = {"jaffle_shop": ("jaffle_shop",), "attribution": ("marketing",)}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ def project_dir(project: str) -> Path:
 
 def check_inputs(project: str, settings: DbtSettings) -> None:
     """Fail early, naming what to run first, when a project's upstream warehouse does not exist."""
-    if project == "attribution" and not settings.published("jaffle_shop").exists():
+    on_duckdb = settings.dbt_target == "local"
+    if project == "attribution" and on_duckdb and not settings.published("jaffle_shop").exists():
         raise DbtBuildFailed(
             f"no jaffle_shop warehouse at {settings.published('jaffle_shop')}: "
             "run the dbt-jaffle-shop flow first (attribution reads its orders mart)"
@@ -130,7 +136,9 @@ def results_of(project: str, outcome) -> list[NodeResult]:
     if outcome.exception is not None and outcome.result is None:
         raise DbtBuildFailed(f"dbt build {project} could not run: {outcome.exception}")
     results = [
-        NodeResult(r.node.name, str(r.node.resource_type), str(r.status), r.message)
+        NodeResult(
+            r.node.name, str(r.node.resource_type), str(r.status), ANSI.sub("", r.message or "") or None
+        )
         for r in outcome.result.results
     ]
     failed = [r for r in results if r.status in FAILED]
@@ -192,7 +200,7 @@ def generate_docs(project: str, settings: DbtSettings) -> Path:
 @dataclass(frozen=True)
 class BuildOutcome:
     results: list[NodeResult]
-    published: Path
+    published: Path | None  # the DuckDB file readers open; None on PostgreSQL
     docs: Path | None
 
 
@@ -215,10 +223,15 @@ def run(
     invoke = invoke or (lambda args: dbtRunner().invoke(args))
     with writer_lock(project, settings, on_wait=on_wait):
         try:
+            if settings.dbt_target == "postgres":
+                pg_load.load(
+                    settings.lake_dir, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
+                )
             with environment(project, settings):
                 outcome = invoke(build_args(project, start, end, full_refresh, settings))
             results = results_of(project, outcome)
-            published = publish(project, settings)
+            # PostgreSQL needs no handoff copy: dbt swaps its tables in transactions readers never see.
+            published = publish(project, settings) if settings.dbt_target == "local" else None
             page = generate_docs(project, settings) if docs else None
         finally:
             # Let go of the build database before the lock: the next writer may be another process.

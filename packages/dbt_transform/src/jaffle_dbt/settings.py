@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECTS_DIR = Path(__file__).parent / "projects"
@@ -22,9 +23,22 @@ class DbtSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JAFFLE_")
 
     data_dir: Path = Path("data")
-    dbt_target: str = "local"
+    # `local`: DuckDB files under the data folder. `postgres`: the same projects on PostgreSQL.
+    dbt_target: Literal["local", "postgres"] = "local"
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5432
+    pg_user: str = "jaffle"
+    pg_password: SecretStr = SecretStr("")
+    pg_database: str = "jaffle"
     # How long a build waits for another build of the same project to finish.
     dbt_lock_timeout_seconds: float = Field(3600, gt=0)
+
+    @property
+    def pg_dsn(self) -> str:
+        return (
+            f"host={self.pg_host} port={self.pg_port} user={self.pg_user} "
+            f"password={self.pg_password.get_secret_value()} dbname={self.pg_database}"
+        )
 
     @property
     def lake_dir(self) -> Path:

@@ -16,7 +16,7 @@ spend as (
     select
         spend_date as activity_date,
         channel,
-        sum(spend) as spend
+        cast(sum(spend) as double precision) as spend
 
     from {{ ref('stg_marketing__ad_spend') }}
     {% if is_incremental() %}

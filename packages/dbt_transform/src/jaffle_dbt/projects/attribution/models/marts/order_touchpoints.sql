@@ -76,12 +76,14 @@ final as (
         campaign,
         touch_number,
         count_touches,
-        case when touch_number = 1 then 1.0 else 0.0 end as first_touch_credit,
-        case when touch_number = count_touches then 1.0 else 0.0 end as last_touch_credit,
-        1.0 / count_touches as linear_credit,
-        case when touch_number = 1 then order_revenue else 0 end as first_touch_revenue,
-        case when touch_number = count_touches then order_revenue else 0 end as last_touch_revenue,
-        order_revenue / count_touches as linear_revenue
+        -- double precision on every warehouse, so credits compare and sum the same everywhere
+        cast(case when touch_number = 1 then 1 else 0 end as double precision) as first_touch_credit,
+        cast(case when touch_number = count_touches then 1 else 0 end as double precision) as last_touch_credit,
+        cast(1.0 / count_touches as double precision) as linear_credit,
+        cast(case when touch_number = 1 then order_revenue else 0 end as double precision) as first_touch_revenue,
+        cast(case when touch_number = count_touches then order_revenue else 0 end as double precision)
+            as last_touch_revenue,
+        cast(order_revenue as double precision) / count_touches as linear_revenue
 
     from numbered
 
