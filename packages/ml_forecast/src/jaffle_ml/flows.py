@@ -6,10 +6,11 @@ import sys
 from datetime import date, timedelta
 from importlib.metadata import version
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from jaffle_ml import forecast
+from jaffle_ml import datasets, forecast
 from jaffle_ml.settings import MlSettings
 
 
@@ -27,34 +28,72 @@ def record_runtime() -> dict[str, str]:
 
 
 @task(name="forecast-revenue")
-def forecast_revenue(as_of: date, horizon_days: int) -> dict:
-    """Fit a model per store on the warehouse's daily revenue and write the forecast to the lake."""
+def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -> dict:
+    """Backtest the candidate models per store, forecast with the best, and write both datasets."""
     settings = MlSettings()
-    history = forecast.load_history(settings.warehouse_path, as_of)
-    predicted = forecast.forecast(history, horizon_days)
-    path = forecast.write_forecast(predicted, settings.forecasts_dir, as_of)
-    totals = predicted.groupby("location_id")["revenue_forecast"].sum().round(2)
+    history = forecast.load_history(settings.warehouse_path, as_of, stores)
+    predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
+    path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
+    datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
+    table = (
+        metrics.pivot_table(index="location_id", columns="model_name", values="mase", dropna=False)
+        .round(3)
+        .add_prefix("MASE ")
+    )
+    chosen = metrics[metrics["chosen"]].set_index("location_id")
+    rows = [
+        {
+            "store": store,
+            "chosen model": chosen.loc[store, "model_name"],
+            **{k: (None if pd.isna(v) else float(v)) for k, v in table.loc[store].items()},
+            "forecast revenue": round(
+                float(predicted.loc[predicted["location_id"] == store, "revenue_forecast"].sum()), 2
+            ),
+            "reason": chosen.loc[store, "reason"],
+        }
+        for store in sorted(chosen.index)
+    ]
     create_table_artifact(
         key="sales-forecast",
-        table=[{"store": s, "forecast_revenue": float(v), "days": horizon_days} for s, v in totals.items()],
-        description=f"Revenue forecast per store for the {horizon_days} days after {as_of}",
+        table=rows,
+        description=(
+            f"Backtest MASE per store and model (lower is better; below 1 beats a seasonal-naive forecast "
+            f"in-sample), the chosen model, and its {horizon_days}-day revenue forecast after {as_of}"
+        ),
     )
+    scored = metrics.dropna(subset=["mase"])
+    baseline = scored.loc[scored["model_name"] == forecast.BASELINE, "mase"].mean()
+    best = scored.loc[scored["chosen"], "mase"].mean()
     return {
         "path": str(path),
         "rows": len(predicted),
         "stores": int(predicted["location_id"].nunique()),
         "models": sorted(predicted["model_name"].unique()),
+        "mean_mase_chosen": None if pd.isna(best) else round(float(best), 4),
+        "mean_mase_baseline": None if pd.isna(baseline) else round(float(baseline), 4),
     }
 
 
 @flow(name="sales-forecast")
 def sales_forecast(
-    start_date: date | None = None, end_date: date | None = None, horizon_days: int = 14
+    start_date: date | None = None,
+    end_date: date | None = None,
+    horizon_days: int = 28,
+    stores: list[str] | None = None,
 ) -> dict:
     """Forecast each store's daily revenue for the `horizon_days` after `end_date` (default yesterday)."""
     as_of = end_date or date.today() - timedelta(days=1)
     if start_date and as_of < start_date:
         raise ValueError(f"end_date {as_of.isoformat()} is before start_date {start_date.isoformat()}")
-    written = forecast_revenue(as_of, horizon_days)
-    get_run_logger().info("Forecast %s stores as of %s: %s", written["stores"], as_of, written["path"])
+    if not 1 <= horizon_days <= 366:
+        raise ValueError(f"horizon_days must be between 1 and 366, got {horizon_days}")
+    written = forecast_revenue(as_of, horizon_days, stores or None)
+    get_run_logger().info(
+        "Forecast %s stores as of %s (mean MASE chosen %s vs seasonal naive %s): %s",
+        written["stores"],
+        as_of,
+        written["mean_mase_chosen"],
+        written["mean_mase_baseline"],
+        written["path"],
+    )
     return {"as_of": as_of.isoformat(), **written, "runtime": record_runtime()}

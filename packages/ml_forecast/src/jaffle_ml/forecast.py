@@ -1,92 +1,226 @@
-"""Per-store daily revenue forecasts with statsforecast; plain functions, no orchestration."""
+"""Per-store daily revenue forecasts with model selection by backtest; plain functions, no Prefect.
+
+For every store: a seasonal-naive baseline and two statsforecast models with weekly seasonality
+(AutoETS, AutoTheta) are scored by rolling-origin cross-validation (3 windows of up to 14 days),
+the one with the lowest MASE is chosen, and it forecasts the horizon with 80% and 95% intervals.
+Stores that cannot be backtested (too little history, a constant series) get a simple model and the
+reason, in the metrics; one odd store never fails the run.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
-from statsforecast.models import AutoETS, HistoricAverage
+from statsforecast.models import AutoETS, AutoTheta, HistoricAverage, SeasonalNaive
 
 SEASON = 7  # weekly seasonality dominates daily store revenue
-MIN_SEASONAL_HISTORY = 3 * SEASON
+LEVELS = [80, 95]
+BASELINE = "SeasonalNaive"
+CANDIDATES = (BASELINE, "AutoETS", "AutoTheta")
+BACKTEST_WINDOWS = 3
+MAX_BACKTEST_HORIZON = 14
+# Models train on the last 52 weeks: recent behaviour is what a 4-week forecast needs, and it bounds
+# the cost per series (measured in bench/forecast.py).
+TRAIN_DAYS = 364
 
 
 class NoHistoryError(LookupError):
     """The warehouse has no revenue to learn from."""
 
 
-def load_history(warehouse: Path, as_of: date) -> pd.DataFrame:
-    """Daily revenue per store up to `as_of`, in statsforecast's long format (unique_id, ds, y)."""
+def _model(name: str):
+    return {
+        "SeasonalNaive": lambda: SeasonalNaive(season_length=SEASON, alias=name),
+        # additive weekly season; error and trend chosen by AICc (a full ZZZ search costs 3x more)
+        "AutoETS": lambda: AutoETS(season_length=SEASON, model="ZZA", alias=name),
+        "AutoTheta": lambda: AutoTheta(season_length=SEASON, alias=name),
+        "HistoricAverage": lambda: HistoricAverage(alias=name),
+    }[name]()
+
+
+def load_history(warehouse: Path, as_of: date, stores: list[str] | None = None) -> pd.DataFrame:
+    """Daily revenue per store up to `as_of`, in statsforecast's long format (unique_id, ds, y).
+
+    Reads the dbt team's published warehouse read-only, so it never blocks or breaks a dbt build.
+    """
     if not warehouse.exists():
         raise NoHistoryError(f"no warehouse at {warehouse}: run the dbt-jaffle-shop flow first")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         history = con.execute(
-            """select location_id as unique_id, cast(order_date as timestamp) as ds, revenue as y
-               from daily_store_revenue where order_date <= ? order by 1, 2""",
-            [as_of],
+            """select location_id as unique_id, cast(order_date as timestamp) as ds,
+                      cast(revenue as double) as y
+               from daily_store_revenue
+               where order_date <= ? and (? is null or list_contains(?, location_id))
+               order by 1, 2""",
+            [as_of, stores, stores],
         ).df()
     if history.empty:
-        raise NoHistoryError(f"daily_store_revenue has no rows up to {as_of.isoformat()}")
+        wanted = f" for stores {', '.join(stores)}" if stores else ""
+        raise NoHistoryError(f"daily_store_revenue has no rows up to {as_of.isoformat()}{wanted}")
     return history
 
 
-def fill_gaps(history: pd.DataFrame) -> pd.DataFrame:
-    """Give every store a row for every day since its first sale (a day without orders earned 0)."""
-    frames = []
-    for store, series in history.groupby("unique_id"):
+def fill_gaps(history: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Give every store a row for every day since its first sale (a day without orders earned 0).
+
+    Returns the filled series and the number of days filled per store.
+    """
+    frames, filled = [], {}
+    for store, series in history.groupby("unique_id", sort=True):
         days = pd.date_range(series["ds"].min(), series["ds"].max(), freq="D")
-        filled = series.set_index("ds")["y"].reindex(days, fill_value=0.0)
-        frames.append(pd.DataFrame({"unique_id": store, "ds": days, "y": filled.to_numpy()}))
-    return pd.concat(frames, ignore_index=True)
+        values = series.set_index("ds")["y"].reindex(days)
+        filled[store] = int(values.isna().sum())
+        frames.append(pd.DataFrame({"unique_id": store, "ds": days, "y": values.fillna(0.0).to_numpy()}))
+    return pd.concat(frames, ignore_index=True), pd.Series(filled, name="gaps")
 
 
-def forecast(history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """Forecast each store `horizon_days` ahead with an 80% interval.
+@dataclass(frozen=True)
+class Backtest:
+    horizon: int
+    windows: int
 
-    Stores with three weeks of history get a seasonal exponential-smoothing model; younger stores
-    (or a platform asked about a single day) fall back to their historic average.
+    @property
+    def min_history(self) -> int:
+        # every window needs two seasons of training before its cutoff
+        return self.horizon * self.windows + 2 * SEASON
+
+
+def backtest_for(horizon_days: int) -> Backtest:
+    return Backtest(horizon=min(horizon_days, MAX_BACKTEST_HORIZON), windows=BACKTEST_WINDOWS)
+
+
+def score(cv: pd.DataFrame, history: pd.DataFrame, models: tuple[str, ...]) -> pd.DataFrame:
+    """MASE and sMAPE per store and model from cross-validation output.
+
+    MASE scales each store's error by the in-sample mean absolute weekly difference before its first
+    cutoff, so it compares across stores of any size; below 1 beats a seasonal-naive forecast in-sample.
+    """
+    first_cutoff = cv.groupby("unique_id")["cutoff"].min()
+    train = history[history["ds"] <= history["unique_id"].map(first_cutoff)]
+    weekly_diff = train.groupby("unique_id")["y"].diff(SEASON).abs()
+    scale = weekly_diff.groupby(train["unique_id"]).mean()
+    rows = []
+    for model in models:
+        error = (cv[model] - cv["y"]).abs()
+        denominator = cv[model].abs() + cv["y"].abs()
+        ape = np.where(denominator > 0, 2 * error / denominator.where(denominator > 0, 1), 0.0)
+        per_store = pd.DataFrame({"unique_id": cv["unique_id"], "ae": error, "ape": ape}).groupby("unique_id")
+        mae, smape = per_store["ae"].mean(), per_store["ape"].mean()
+        mase = (mae / scale.reindex(mae.index)).replace([np.inf, -np.inf], np.nan)
+        rows.append(
+            pd.DataFrame({"location_id": mae.index, "model_name": model, "mase": mase, "smape": smape})
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def choose(metrics: pd.DataFrame) -> pd.Series:
+    """The model with the lowest MASE per store; the baseline when no model could be scored."""
+    scored = metrics.dropna(subset=["mase"])
+    best = scored.loc[scored.groupby("location_id")["mase"].idxmin()].set_index("location_id")["model_name"]
+    return best.reindex(metrics["location_id"].unique()).fillna(BASELINE)
+
+
+def _triage(series: pd.DataFrame, backtest: Backtest) -> pd.DataFrame:
+    """Per store: how much history, and which path it takes (backtest, or a simple model and why)."""
+    stats = series.groupby("unique_id")["y"].agg(
+        history_days="size", spread=lambda y: float(y.max() - y.min())
+    )
+    path = pd.Series("backtest", index=stats.index)
+    reason = pd.Series("", index=stats.index)
+    short = stats["history_days"] < backtest.min_history
+    constant = stats["spread"] == 0
+    path[short] = BASELINE
+    reason[short] = (
+        "only "
+        + stats["history_days"][short].astype(str)
+        + f" days of history; a backtest needs {backtest.min_history}: {BASELINE} without backtest"
+    )
+    path[constant] = BASELINE
+    reason[constant] = f"constant series: {BASELINE} (repeats it) without backtest"
+    too_short = stats["history_days"] < SEASON
+    path[too_short] = "HistoricAverage"
+    reason[too_short] = (
+        "only " + stats["history_days"][too_short].astype(str) + " days, less than a week: HistoricAverage"
+    )
+    return stats.assign(path=path, reason=reason)
+
+
+def forecast(history: pd.DataFrame, horizon_days: int, n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Choose a model per store by backtest and forecast `horizon_days` ahead.
+
+    Returns (forecast rows with 80% and 95% intervals, metrics per store and model with the reason).
     """
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    history = fill_gaps(history)
-    lengths = history.groupby("unique_id").size()
-    outputs = []
-    for seasonal, stores in lengths.groupby(lengths >= MIN_SEASONAL_HISTORY):
-        model = AutoETS(season_length=SEASON, alias="model") if seasonal else HistoricAverage(alias="model")
-        subset = history[history["unique_id"].isin(stores.index)]
-        predicted = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(
-            df=subset, h=horizon_days, level=[80]
+    series, gaps = fill_gaps(history)
+    backtest = backtest_for(horizon_days)
+    triage = _triage(series, backtest)
+    metrics = []
+
+    testable = triage.index[triage["path"] == "backtest"]
+    chosen = triage["path"].where(triage["path"] != "backtest")
+    if len(testable):
+        subset = series[series["unique_id"].isin(testable)]
+        engine = StatsForecast(models=[_model(m) for m in CANDIDATES], freq="D", n_jobs=n_jobs)
+        cv = engine.cross_validation(
+            df=subset,
+            h=backtest.horizon,
+            n_windows=backtest.windows,
+            step_size=backtest.horizon,
+            input_size=TRAIN_DAYS,
         )
-        predicted["model_name"] = "AutoETS" if seasonal else "HistoricAverage"
-        outputs.append(predicted)
+        scored = score(cv, subset, CANDIDATES)
+        best = choose(scored)
+        chosen[best.index] = best
+        scored["reason"] = ""
+        metrics.append(scored)
+    for store, row in triage[triage["path"] != "backtest"].iterrows():
+        metrics.append(
+            pd.DataFrame(
+                {"location_id": [store], "model_name": [row["path"]], "mase": [np.nan], "smape": [np.nan]}
+            ).assign(reason=row["reason"])
+        )
+    metrics = pd.concat(metrics, ignore_index=True)
+    metrics["chosen"] = metrics["model_name"] == metrics["location_id"].map(chosen)
+    metrics["history_days"] = metrics["location_id"].map(triage["history_days"]).astype("int64")
+    metrics["backtest_windows"] = np.where(metrics["reason"] == "", backtest.windows, 0)
+    metrics["backtest_horizon_days"] = np.where(metrics["reason"] == "", backtest.horizon, 0)
+    filled = metrics["location_id"].map(gaps)
+    note = np.where(filled > 0, filled.astype(str) + " days without orders counted as 0", "")
+    metrics["reason"] = [
+        "; ".join(part for part in (r, n) if part) or ("chosen by lowest MASE" if c else "")
+        for r, n, c in zip(metrics["reason"], note, metrics["chosen"], strict=True)
+    ]
+
+    outputs = []
+    recent = series.groupby("unique_id").tail(TRAIN_DAYS)
+    for model, stores in chosen.groupby(chosen):
+        subset = recent[recent["unique_id"].isin(stores.index)]
+        predicted = StatsForecast(models=[_model(model)], freq="D", n_jobs=n_jobs).forecast(
+            df=subset, h=horizon_days, level=LEVELS
+        )
+        outputs.append(
+            pd.DataFrame(
+                {
+                    "location_id": predicted["unique_id"].astype(str),
+                    "forecast_date": pd.to_datetime(predicted["ds"]).dt.date,
+                    "model_name": model,
+                    "revenue_forecast": predicted[model],
+                    **{
+                        f"revenue_{side}_{level}": predicted[f"{model}-{side}-{level}"]
+                        for level in LEVELS
+                        for side in ("lo", "hi")
+                    },
+                }
+            )
+        )
     result = pd.concat(outputs, ignore_index=True)
-    return pd.DataFrame(
-        {
-            "location_id": result["unique_id"],
-            "forecast_date": pd.to_datetime(result["ds"]).dt.date,
-            "model_name": result["model_name"],
-            "revenue_forecast": result["model"].clip(lower=0),
-            "revenue_lo_80": result["model-lo-80"].clip(lower=0),
-            "revenue_hi_80": result["model-hi-80"].clip(lower=0),
-        }
-    ).sort_values(["location_id", "forecast_date"], ignore_index=True)
-
-
-def write_forecast(frame: pd.DataFrame, forecasts_dir: Path, as_of: date) -> Path:
-    """Write one as-of partition atomically (temporary file, then rename over the target)."""
-    target = forecasts_dir / f"as_of={as_of.isoformat()}" / "part-0.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        frame.assign(as_of=as_of).to_parquet(scratch, index=False)
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return target
+    numbers = [c for c in result.columns if c.startswith("revenue_")]
+    result[numbers] = result[numbers].clip(lower=0).fillna(0.0)  # revenue is never negative
+    return result.sort_values(["location_id", "forecast_date"], ignore_index=True), metrics
