@@ -144,8 +144,9 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
     assert len(counts) == 6
     assert all(int(n) > 0 for n in counts), counts
     assert (data / "lake/ml/revenue_forecast/as_of=2024-02-28/part-0.parquet").stat().st_size > 0
-    page = (data / "dashboards/index.html").read_text()
-    assert "Daily revenue per store" in page and "Revenue forecast as of 2024-02-28" in page
+    page = (data / "dashboards/latest.html").read_text()
+    assert "Daily revenue and forecast per store" in page and "as_of=2024-02-28" in page
+    assert 'data-missing="' not in page  # every section had its data
     assert (home / "logs" / "server.log").stat().st_size > 0
 
 

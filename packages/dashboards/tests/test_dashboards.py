@@ -1,58 +1,67 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 
-import duckdb
-import pandas as pd
 import pytest
 from jaffle_dashboards.flows import dashboards
-from prefect.testing.utilities import prefect_test_harness
+from prefect.artifacts import Artifact
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
-    (tmp_path / "warehouse").mkdir()
-    with duckdb.connect(str(tmp_path / "warehouse" / "jaffle_shop.duckdb")) as con:
-        con.execute("""create table daily_store_revenue as select * from (values
-            (date '2020-03-01', 'store-001', 'Philadelphia', 100.0, 10),
-            (date '2020-03-02', 'store-001', 'Philadelphia', 150.5, 12),
-            (date '2020-03-02', 'store-002', 'Brooklyn', 40.0, 4),
-            (date '2020-04-01', 'store-002', 'Brooklyn', 999.0, 99))
-            t(order_date, location_id, location_name, revenue, count_orders)""")
-    with duckdb.connect(str(tmp_path / "warehouse" / "attribution.duckdb")) as con:
-        con.execute("""create table channel_performance as select * from (values
-            (date '2020-03-01', 'paid_search', 25.0, 30, 2.0, 35.0))
-            t(activity_date, channel, spend, count_sessions, linear_orders, linear_revenue)""")
-    forecast_dir = tmp_path / "lake" / "ml" / "revenue_forecast" / "as_of=2020-03-02"
-    forecast_dir.mkdir(parents=True)
-    pd.DataFrame(
-        {"location_id": ["store-001"], "forecast_date": [date(2020, 3, 3)], "revenue_forecast": [120.0]}
-    ).to_parquet(forecast_dir / "part-0.parquet")
-    return tmp_path
+def test_the_dashboard_shows_every_section_with_the_windows_numbers(data_dir):
+    result = dashboards(date(2020, 3, 1), date(2020, 3, 14))
 
-
-def test_dashboard_page_shows_the_window_and_works_offline(data_dir):
-    with prefect_test_harness():
-        result = dashboards(date(2020, 3, 1), date(2020, 3, 2))
-    page = (data_dir / "dashboards" / "index.html").read_text()
     assert result["kpis"] == {
-        "revenue": 290.5,
-        "orders": 26,
+        "revenue": 5040.0,  # 14 days x (100 + 200), plus 2 stores x 10 x (0+1+...+6) x 2 weeks
+        "orders": 2 * sum(10 + i for i in range(14)),
         "stores": 2,
-        "ad_spend": 25.0,
-        "attributed_revenue": 35.0,
-        "forecast_revenue": 120.0,
+        "ad_spend": 50.0,
+        "attributed_revenue": 72.5,
+        "roas_linear": 1.45,
+        "forecast_revenue": 7 * (120.0 + 230.0),
     }
-    assert "Daily revenue per store" in page and "Revenue forecast as of 2020-03-02" in page
-    assert "Brooklyn" in page
+    assert result["missing"] == {}
+    latest = data_dir / "dashboards" / "latest.html"
+    page = latest.read_text()
+    for section in ("revenue", "channels-0", "channels-1", "products", "cohorts"):
+        assert f'data-section="{section}"' in page
+    assert "Data freshness" in page and "raw/jaffle_shop/orders" in page and "date=2020-03-14" in page
+    assert "as_of=2020-03-14" in page
     # plotly.js is embedded exactly once and nothing is fetched from a CDN.
-    assert page.count("<script>/**") == 1
-    assert 'src="https://cdn.plot.ly' not in page
-    assert not list((data_dir / "dashboards").glob("*.tmp"))
+    assert page.count("<script>/**") == 1 and 'src="https://cdn.plot.ly' not in page
+    versions = list((data_dir / "dashboards" / "versions").glob("*_2020-03-01_2020-03-14.html"))
+    assert len(versions) == 1 and versions[0].read_text() == page
+    assert not list((data_dir / "dashboards").rglob("*.tmp"))
+
+    summary = Artifact.get("jaffle-shop-dashboard").data
+    assert "| revenue | 5,040.0 |" in summary
+    assert latest.resolve().as_uri() in Artifact.get("jaffle-shop-dashboard-link").data
+    table = Artifact.get("jaffle-shop-revenue-by-store").data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert {r["location_id"] for r in rows} == {"store-001", "store-002"}
 
 
-def test_missing_warehouse_names_the_flow_to_run(tmp_path, monkeypatch):
+def test_missing_forecasts_and_an_empty_window_say_what_is_missing(data_dir):
+    for partition in (data_dir / "lake" / "ml" / "revenue_forecast").glob("as_of=*/part-0.parquet"):
+        partition.unlink()
+    result = dashboards(date(2021, 1, 1), date(2021, 1, 7))
+
+    page = (data_dir / "dashboards" / "latest.html").read_text()
+    assert "daily_store_revenue has no rows from 2021-01-01 to 2021-01-07" in page
+    assert "run sales-forecast" in page
+    assert set(result["missing"]) >= {"revenue", "forecast", "products", "cohorts", "channels"}
+    assert "Missing from this dashboard" in Artifact.get("jaffle-shop-dashboard").data
+
+
+def test_a_missing_warehouse_renders_a_page_naming_the_flow_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
-    with prefect_test_harness(), pytest.raises(FileNotFoundError, match="run the dbt-jaffle-shop flow first"):
-        dashboards(date(2020, 3, 1), date(2020, 3, 2))
+    result = dashboards(date(2020, 3, 1), date(2020, 3, 2), output_dir=str(tmp_path / "out"))
+    page = (tmp_path / "out" / "latest.html").read_text()
+    assert "run the dbt-jaffle-shop flow first" in page and "run dbt-attribution" in page
+    assert result["kpis"]["revenue"] == 0.0
+
+
+def test_end_before_start_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="end_date 2020-03-01 is before start_date 2020-03-02"):
+        dashboards(date(2020, 3, 2), date(2020, 3, 1))

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
+from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, get_client, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 
 from jaffle_dashboards import render
 from jaffle_dashboards.settings import DashboardSettings
+
+# Whose runs the freshness panel reports: team -> flow names (the platform's deployment names).
+TEAM_FLOWS = {
+    "ingestion": ("raw-data-jaffle-shop", "raw-data-marketing"),
+    "dbt": ("dbt-jaffle-shop", "dbt-attribution"),
+    "ml": ("sales-forecast",),
+    "platform": ("data-platform",),
+}
+FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 
 
 def record_runtime() -> dict[str, str]:
@@ -26,13 +45,50 @@ def record_runtime() -> dict[str, str]:
     return runtime
 
 
+@task(name="team-runs")
+def team_runs() -> list[dict]:
+    """When each team's flows last finished, and how, from the Prefect API."""
+    rows = []
+    with get_client(sync_client=True) as client:
+        for team, flows in TEAM_FLOWS.items():
+            for name in flows:
+                found = client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL))
+                    ),
+                    sort=FlowRunSort.END_TIME_DESC,
+                    limit=1,
+                )
+                run = found[0] if found else None
+                rows.append(
+                    {
+                        "team": team,
+                        "flow": name,
+                        "state": run.state.name if run and run.state else "never run",
+                        "finished": run.end_time.strftime("%Y-%m-%d %H:%M UTC")
+                        if run and run.end_time
+                        else "",
+                    }
+                )
+    return rows
+
+
 @task(name="render-dashboard")
-def render_dashboard(start: date, end: date) -> dict:
+def render_dashboard(start: date, end: date, output_dir: Path, runs: list[dict]) -> dict:
     """Read the marts and the latest forecast, and write the HTML dashboard atomically."""
     settings = DashboardSettings()
-    data = render.load(settings.warehouse_path, settings.forecasts_dir, start, end, settings.attribution_path)
-    path = render.write_page(render.render(data, start, end), settings.output_path)
+    sources = render.Sources(
+        warehouse=settings.warehouse_path,
+        attribution=settings.attribution_path,
+        forecasts_dir=settings.forecasts_dir,
+        lake_dir=settings.data_dir / "lake",
+    )
+    data = render.load(sources, start, end)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    version_path, latest = render.write_page(render.render(data, runs), output_dir, start, end, stamp)
     numbers = render.kpis(data)
+    missing = [f"- **{k}**: {v}" for k, v in data.missing.items()]
     create_markdown_artifact(
         key="jaffle-shop-dashboard",
         markdown="\n".join(
@@ -42,22 +98,41 @@ def render_dashboard(start: date, end: date) -> dict:
                 "| measure | value |",
                 "| --- | --- |",
                 *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in numbers.items()],
-                "",
-                f"Dashboard: `{path.resolve()}`",
+                *(["", "Missing from this dashboard:", *missing] if missing else []),
             ]
         ),
         description="Headline numbers of the dashboard",
     )
-    return {"path": str(path), "kpis": numbers}
+    if not data.revenue.empty:
+        per_store = data.revenue.groupby(["location_id", "location_name"], as_index=False).agg(
+            revenue=("revenue", "sum"), orders=("count_orders", "sum")
+        )
+        create_table_artifact(
+            key="jaffle-shop-revenue-by-store",
+            table=per_store.round(2).to_dict(orient="records"),
+            description=f"Revenue and orders per store, {start} to {end}",
+        )
+    create_link_artifact(
+        key="jaffle-shop-dashboard-link",
+        link=latest.resolve().as_uri(),
+        link_text=f"Jaffle Shop dashboard {start} to {end}",
+        description=f"The latest dashboard; this run's copy is {version_path.name}",
+    )
+    if data.missing:
+        get_run_logger().warning("Dashboard rendered without: %s", "; ".join(data.missing.values()))
+    return {"path": str(latest), "version": str(version_path), "kpis": numbers, "missing": data.missing}
 
 
 @flow(name="dashboards")
-def dashboards(start_date: date | None = None, end_date: date | None = None) -> dict:
-    """Render the Jaffle Shop dashboard (revenue, forecast, marketing) for a window of days."""
+def dashboards(
+    start_date: date | None = None, end_date: date | None = None, output_dir: str | None = None
+) -> dict:
+    """Render the Jaffle Shop dashboard (revenue and forecast, marketing, products, cohorts, freshness)."""
     end = end_date or date.today() - timedelta(days=1)
     start = start_date or end - timedelta(days=89)
     if end < start:
         raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
-    written = render_dashboard(start, end)
+    target = Path(output_dir) if output_dir else DashboardSettings().output_dir
+    written = render_dashboard(start, end, target, team_runs())
     get_run_logger().info("Dashboard written to %s", written["path"])
     return {**written, "runtime": record_runtime()}

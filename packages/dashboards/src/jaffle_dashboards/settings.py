@@ -27,5 +27,5 @@ class DashboardSettings(BaseSettings):
         return self.data_dir / "lake" / "ml" / "revenue_forecast"
 
     @property
-    def output_path(self) -> Path:
-        return self.data_dir / "dashboards" / "index.html"
+    def output_dir(self) -> Path:
+        return self.data_dir / "dashboards"
