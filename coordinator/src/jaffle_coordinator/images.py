@@ -1,0 +1,131 @@
+"""Team images: a content-hash tag per team, incremental builds with the Docker SDK.
+
+A team's image tag is a hash of everything that goes into it: its folder (source, lock, Dockerfile),
+the shared Docker recipe files and the base image's id. A team whose files did not change keeps its
+tag, and an image that already exists under that tag is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker.errors import BuildError, ImageNotFound
+
+import docker
+
+DEFAULT_BASE = "python:3.11-slim-bookworm"
+SHARED = (".dockerignore", "docker/no-extra-ca.crt")
+STAGED_CA = ".build/ca-bundle.crt"
+IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", "target", "logs", ".venv"}
+
+
+@dataclass(frozen=True)
+class Built:
+    team: str
+    tag: str
+    cached: bool
+    seconds: float
+    size_bytes: int
+
+
+def _files(root: Path, folder: Path) -> list[Path]:
+    """The files of a folder that git tracks (or would), so caches and build output never count."""
+    listed = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "-z",
+            str(folder.relative_to(root)),
+        ],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode == 0:
+        names = [n for n in listed.stdout.decode().split("\0") if n]
+        return sorted(root / n for n in names if (root / n).is_file())
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not IGNORED_PARTS & set(p.relative_to(folder).parts)
+    )
+
+
+def content_tag(root: Path, folder: Path, base_id: str) -> str:
+    """sha256 of the team folder, the shared recipe files and the base image id (first 12 hex)."""
+    digest = hashlib.sha256(base_id.encode())
+    for path in [*_files(root, folder), *(root / s for s in SHARED)]:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def image_name(team: str) -> str:
+    return f"jaffle-{team}"
+
+
+def git_revision(root: Path) -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() if found.returncode == 0 else "unknown"
+
+
+def build(
+    root: Path,
+    team: str,
+    folder: Path,
+    base_image: str = DEFAULT_BASE,
+    ca_bundle: Path | None = None,
+    keep_ca_bundle: bool = False,
+    version: str = "0.0.0",
+) -> Built:
+    """Build `team`'s image unless one with its content tag exists; the engine is reached with the SDK."""
+    client = docker.from_env()
+    try:
+        base_id = client.images.get(base_image).id
+    except ImageNotFound:
+        raise RuntimeError(
+            f"base image {base_image} not found: build it with docker/base-image.sh (no registry here) "
+            "or pull it where a registry is reachable"
+        ) from None
+    tag = f"{image_name(team)}:{content_tag(root, folder, base_id)}"
+    began = time.monotonic()
+    try:
+        image = client.images.get(tag)
+        return Built(team, tag, True, time.monotonic() - began, image.attrs["Size"])
+    except ImageNotFound:
+        pass
+    buildargs = {
+        "BASE_IMAGE": base_image,
+        "VERSION": version,
+        "GIT_REVISION": git_revision(root),
+        "KEEP_CA_BUNDLE": "true" if keep_ca_bundle else "false",
+    }
+    staged = root / STAGED_CA
+    if ca_bundle:
+        staged.parent.mkdir(exist_ok=True)
+        shutil.copyfile(ca_bundle, staged)
+        buildargs["CA_BUNDLE"] = STAGED_CA
+    try:
+        image, _ = client.images.build(
+            path=str(root),
+            dockerfile=str((folder / "Dockerfile").relative_to(root)),
+            tag=tag,
+            buildargs=buildargs,
+            network_mode="host",  # pip reaches the package registry through the host's network
+            rm=True,
+            forcerm=True,
+        )
+    except BuildError as error:
+        log = "".join(chunk.get("stream", "") for chunk in error.build_log)[-4000:]
+        raise RuntimeError(f"building {tag} failed: {error.msg}\n{log}") from None
+    finally:
+        staged.unlink(missing_ok=True)
+    image.tag(image_name(team), "latest")
+    return Built(team, tag, False, time.monotonic() - began, image.attrs["Size"])

@@ -1,0 +1,93 @@
+"""Every team's image, built for real: non-root, its locked versions, no stray CA bundle, incremental."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
+CA = Path(os.environ.get("JAFFLE_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+# team -> (folder, its import name, libraries whose versions must match the team's lock)
+TEAMS = {
+    "ingestion": ("packages/ingestion", "jaffle_ingestion", ("pandas", "pyarrow", "prefect")),
+    "dbt": ("packages/dbt_transform", "jaffle_dbt", ("dbt-core", "dbt-duckdb", "prefect-dbt")),
+    "ml": ("packages/ml_forecast", "jaffle_ml", ("pandas", "statsforecast")),
+    "dashboards": ("packages/dashboards", "jaffle_dashboards", ("pandas", "plotly")),
+    "platform": ("coordinator", "jaffle_coordinator", ("prefect", "docker")),
+}
+PROBE = """
+import importlib, json, os, sys
+from importlib.metadata import version
+importlib.import_module(sys.argv[1])
+found = [os.path.join(d, f) for d, _, fs in os.walk("/") if not d.startswith(("/proc", "/sys"))
+         for f in fs if f in ("extra-ca.crt", "ca-bundle.crt")]
+print(json.dumps({"uid": os.getuid(), "versions": {lib: version(lib) for lib in sys.argv[2:]},
+                  "ca_files": found, "ca_dir": os.listdir("/opt/jaffle-ca"),
+                  "env_files": [f for f in os.listdir(".") if f.startswith(".env")]}))
+"""
+
+
+def locked(folder: str, lib: str) -> str:
+    text = (ROOT / folder / "requirements.lock").read_text()
+    return re.search(rf"^{re.escape(lib)}==([^\s\\]+)", text, re.MULTILINE | re.IGNORECASE).group(1)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from docker.errors import DockerException, ImageNotFound
+
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        message = f"no Docker engine: {error} (.ci/run installs docker.io and starts dockerd)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        client.images.get(BASE)
+    except ImageNotFound:
+        message = f"no base image {BASE}: build it with docker/base-image.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return client
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("team", list(TEAMS))
+def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bundle(engine, team):
+    from jaffle_coordinator import images
+
+    folder, module, libs = TEAMS[team]
+    built = images.build(ROOT, team, ROOT / folder, base_image=BASE, ca_bundle=CA if CA.exists() else None)
+    again = images.build(ROOT, team, ROOT / folder, base_image=BASE, ca_bundle=CA if CA.exists() else None)
+    print(
+        f"\n{team}: {built.tag} {'cached' if built.cached else 'built'} in {built.seconds:.1f} s, "
+        f"{built.size_bytes / 1e6:.0f} MB; "
+        f"rebuild {'cached' if again.cached else 'built'} in {again.seconds:.2f} s"
+    )
+    assert again.cached and again.tag == built.tag  # unchanged files: no rebuild
+
+    image = engine.images.get(built.tag)
+    labels = image.labels
+    assert labels["dev.jaffle.team"] == team
+    assert labels["org.opencontainers.image.revision"] == images.git_revision(ROOT)
+    out = engine.containers.run(
+        built.tag, ["python", "-c", PROBE, module, *libs], remove=True, network_mode="none"
+    )
+    probe = json.loads(out.decode().strip().splitlines()[-1])
+    assert probe["uid"] == 10001
+    assert probe["versions"] == {lib: locked(folder, lib) for lib in libs}
+    assert (
+        probe["ca_files"] == [] and probe["ca_dir"] == []
+    )  # the build's CA bundle stayed in the build stage
+    assert probe["env_files"] == []
+    assert not (ROOT / images.STAGED_CA).exists()  # the staged bundle is removed after the build
