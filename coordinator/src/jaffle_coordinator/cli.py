@@ -503,6 +503,23 @@ def cmd_down(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_coordinator.affected import affected
+
+    try:
+        found = affected(platform.root, args.since)
+    except ValueError as error:
+        raise PlatformError(str(error)) from None
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        for team in found.teams:
+            print(f"{team:<12}{len(found.reasons[team])} changed file(s), e.g. {found.reasons[team][0]}")
+        if not found.teams:
+            print(f"no team is affected by the {len(found.changed)} file(s) changed since {args.since}")
+    return 0
+
+
 def cmd_demo(platform: Platform, args: argparse.Namespace) -> int:
     cmd_up(platform, args)
     return cmd_run(platform, args)
@@ -546,12 +563,16 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--end", type=date.fromisoformat, required=True)
     back.add_argument("--chunk-days", type=int, default=7)
     back.add_argument("--max-concurrent-chunks", type=int, default=2)
+    aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
+    aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")
+    aff.add_argument("--json", action="store_true", help="machine-readable output for CI")
     sub.add_parser("status", help="what is up")
     sub.add_parser("down", help="stop what up started; keep data")
     return top
 
 
 COMMANDS = {
+    "affected": cmd_affected,
     "up": cmd_up,
     "deploy": cmd_deploy,
     "run": cmd_run,

@@ -1,0 +1,87 @@
+"""Which teams a change affects: from the changed files and what each team depends on.
+
+- a file inside a team's folder (its source, tests, lock, Dockerfile, prefect.yaml) affects that team;
+- `coordinator/` belongs to the platform team, which is affected by it alone;
+- root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, `docker/`, `.dockerignore`, the
+  contract tests, the lint lock) is used by every team, so it affects all of them;
+- the cross-team tests (`tests/`) are the platform team's;
+- documentation and benchmarks affect nobody's build.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+SHARED = ("pyproject.toml", "dev", "tools/", ".ci/", "docker/", ".dockerignore", "tests/contract/")
+PLATFORM_ONLY = ("tests/",)
+NOBODY = ("bench/", ".github/CODEOWNERS")
+
+
+@dataclass
+class Affected:
+    since: str
+    changed: list[str]
+    teams: list[str] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"since": self.since, "teams": self.teams, "changed": self.changed, "reasons": self.reasons}
+
+
+def team_folders(root: Path) -> dict[str, str]:
+    """Team (hatch environment) -> its folder, from the workspace's environments."""
+    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
+    return {
+        name: env["env-vars"]["PLATFORM_PACKAGE"].rstrip("/")
+        for name, env in envs.items()
+        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
+    }
+
+
+def changed_files(root: Path, since: str) -> list[str]:
+    """Files that differ between `since` and the working tree, plus new untracked files."""
+
+    def git(*args: str) -> list[str]:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ValueError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+        return [line for line in result.stdout.splitlines() if line]
+
+    git("rev-parse", "--verify", f"{since}^{{commit}}")  # a clear error for an unknown ref
+    return sorted(
+        set(git("diff", "--name-only", since)) | set(git("ls-files", "--others", "--exclude-standard"))
+    )
+
+
+def _under(path: str, prefix: str) -> bool:
+    """`prefix` is a folder (ending in /) or one file."""
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix
+
+
+def classify(path: str, folders: dict[str, str]) -> list[str]:
+    """The teams one changed file affects."""
+    for team, folder in folders.items():
+        if PurePosixPath(path).is_relative_to(folder):
+            return [team]
+    if any(_under(path, prefix) for prefix in SHARED):
+        return sorted(folders)
+    if any(_under(path, prefix) for prefix in NOBODY) or path.endswith(".md"):
+        return []
+    if any(_under(path, prefix) for prefix in PLATFORM_ONLY):
+        return [team for team, folder in folders.items() if folder == "coordinator"]
+    return sorted(folders)  # an unknown root file: assume everyone uses it
+
+
+def affected(root: Path, since: str) -> Affected:
+    folders = team_folders(root)
+    result = Affected(since=since, changed=changed_files(root, since))
+    for path in result.changed:
+        for team in classify(path, folders):
+            result.reasons.setdefault(team, []).append(path)
+    result.teams = sorted(result.reasons)
+    return result

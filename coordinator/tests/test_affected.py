@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from jaffle_coordinator.affected import affected
+
+PYPROJECT = """
+[tool.hatch.envs.ingestion]
+env-vars = { PLATFORM_PACKAGE = "packages/ingestion" }
+[tool.hatch.envs.ml]
+env-vars = { PLATFORM_PACKAGE = "packages/ml_forecast" }
+[tool.hatch.envs.platform]
+env-vars = { PLATFORM_PACKAGE = "coordinator" }
+[tool.hatch.envs.lint]
+dependencies = ["ruff"]
+"""
+FILES = {
+    "pyproject.toml": PYPROJECT,
+    "README.md": "# platform\n",
+    "tools/lock.py": "print('lock')\n",
+    "packages/ingestion/src/jaffle_ingestion/flows.py": "x = 1\n",
+    "packages/ingestion/requirements.lock": "pandas==3.0.0\n",
+    "packages/ml_forecast/src/jaffle_ml/flows.py": "y = 1\n",
+    "packages/ml_forecast/requirements.lock": "pandas==2.3.3\n",
+    "coordinator/src/jaffle_coordinator/plan.py": "z = 1\n",
+    "tests/integration/test_platform.py": "def test(): pass\n",
+    "bench/forecast.py": "pass\n",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    for name, text in FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "base")
+    return tmp_path
+
+
+def _commit(repo: Path, changes: dict[str, str]) -> None:
+    for name, text in changes.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "change")
+
+
+@pytest.mark.parametrize(
+    ("changes", "teams"),
+    [
+        ({"packages/ml_forecast/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
+        ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion"]),
+        ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["platform"]),
+        ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["platform"]),
+        ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, ["ingestion", "ml", "platform"]),
+        ({"tools/lock.py": "print('lock!')\n"}, ["ingestion", "ml", "platform"]),
+        ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n"}, []),
+    ],
+)
+def test_changes_map_to_the_teams_they_affect(repo, changes, teams):
+    base = _git(repo, "rev-parse", "HEAD")
+    _commit(repo, changes)
+    found = affected(repo, base)
+    assert found.teams == teams
+    assert sorted(found.changed) == sorted(changes)
+
+
+def test_history_over_several_commits_and_uncommitted_files_count(repo):
+    base = _git(repo, "rev-parse", "HEAD")
+    _commit(repo, {"packages/ingestion/src/jaffle_ingestion/flows.py": "x = 2\n"})
+    _commit(repo, {"README.md": "# docs\n"})
+    (repo / "packages/ml_forecast/src/jaffle_ml/new.py").write_text("new = 1\n")  # not committed yet
+    found = affected(repo, base)
+    assert found.teams == ["ingestion", "ml"]
+    assert found.reasons["ml"] == ["packages/ml_forecast/src/jaffle_ml/new.py"]
+    assert affected(repo, "HEAD~1").teams == ["ml"]  # only what changed since then
+
+
+def test_an_unknown_ref_is_a_clear_error(repo):
+    with pytest.raises(ValueError, match="git rev-parse --verify no-such-ref"):
+        affected(repo, "no-such-ref")
