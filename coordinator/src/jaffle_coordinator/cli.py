@@ -98,6 +98,22 @@ class Platform:
     def pids(self) -> Path:
         return self.home / "pids"
 
+    @property
+    def infra(self) -> str:
+        """Where flow runs execute: `process` (each team's hatch environment) or `docker` (its image)."""
+        path = self.home / "infra"
+        return path.read_text().strip() if path.exists() else "process"
+
+    @property
+    def base_image(self) -> str:
+        """The base of team images: the local debootstrap image where no registry is reachable."""
+        return os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
+
+    @infra.setter
+    def infra(self, value: str) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "infra").write_text(value + "\n")
+
     def environ(self, env_bin: Path | None = None, **extra: str) -> dict[str, str]:
         """The environment of a process we start: this platform's API, data, and (for a team's
         process) that team's interpreter first on PATH."""
@@ -279,10 +295,15 @@ def ensure_pools_and_limits(platform: Platform, all_teams: list[Team]) -> None:
         for team in all_teams:
             for pool in team.pools:
                 try:
-                    client.read_work_pool(pool)
+                    existing = client.read_work_pool(pool)
+                    if existing.type == platform.infra:
+                        continue
+                    # The infrastructure changed (e.g. `up --infra docker` after a process run).
+                    client.delete_work_pool(pool)
                 except ObjectNotFound:
-                    client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-                    print(f"work pool   created {pool} (process)")
+                    pass
+                client.create_work_pool(WorkPoolCreate(name=pool, type=platform.infra))
+                print(f"work pool   created {pool} ({platform.infra})")
         name = CoordinatorSettings().warehouse_limit
         try:
             client.read_global_concurrency_limit_by_name(name)
@@ -311,12 +332,47 @@ def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> No
         names = [
             d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]
         ]
+        if platform.infra == "docker":
+            # `prefect deploy --all` ignores --job-variable, so point the deployments at the image here.
+            from prefect.client.schemas.actions import DeploymentUpdate
+
+            variables = docker_job_variables(platform, team)
+            with _client(platform) as client:
+                for name in names:
+                    deployment = client.read_deployment_by_name(f"{name}/{name}")
+                    client.update_deployment(deployment.id, DeploymentUpdate(job_variables=variables))
         print(f"deployed    {team.package.name}: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
     if paused:
         with _client(platform) as client:
             for deployment in client.read_deployments():
                 if deployment.schedules:
                     client.pause_deployment(deployment.id)
+
+
+def docker_job_variables(platform: Platform, team: Team) -> dict:
+    """Run this team's flows in its image: host network (the server is on 127.0.0.1), the data folder
+    mounted at /data, and the caller's uid so files written to the data folder stay the caller's."""
+    from jaffle_coordinator import images
+
+    built = images.build(
+        platform.root,
+        team.env,
+        team.package,
+        base_image=platform.base_image,
+        ca_bundle=images.host_ca_bundle(),
+    )
+    print(f"image       {built.tag} ({'cached' if built.cached else f'built in {built.seconds:.0f}s'})")
+    platform.data_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "image": built.tag,
+        "image_pull_policy": "Never",  # built here; no registry to pull from
+        "network_mode": "host",
+        "volumes": [f"{platform.data_dir}:/data"],
+        "env": {"JAFFLE_DATA_DIR": "/data"},
+        "container_create_kwargs": {"user": f"{os.getuid()}:{os.getgid()}"},
+        "stream_output": True,
+        "auto_remove": True,  # each run records its container id in its runtime artifact
+    }
 
 
 def start_workers(platform: Platform, all_teams: list[Team]) -> None:
@@ -327,10 +383,16 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
             if pid:
                 print(f"worker      reusing pid {pid} for pool {pool}")
                 continue
-            prefect = hatch_env_path(team.env) / "bin" / "prefect"
+            # Process workers run inside the team's environment; Docker workers only start
+            # containers, so they run in the platform's environment (which has prefect-docker).
+            env_name = team.env if platform.infra == "process" else COORDINATOR_ENV
+            prefect = hatch_env_path(env_name) / "bin" / "prefect"
             # Platform setting: poll the pool every second instead of every ten.
             env = platform.environ(
-                prefect.parent, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5"
+                prefect.parent,
+                PREFECT_WORKER_QUERY_SECONDS="1",
+                PREFECT_WORKER_PREFETCH_SECONDS="5",
+                JAFFLE_PACKAGE_DIR=str(team.package),  # the deployments' pull step goes here
             )
             pid = platform.spawn(
                 name,
@@ -341,7 +403,7 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
                     "--pool",
                     pool,
                     "--type",
-                    "process",
+                    platform.infra,
                     "--name",
                     f"{pool}-local",
                 ],
@@ -368,6 +430,13 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
 
 def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     all_teams = teams(platform.root)
+    wanted = args.infra or platform.infra
+    running = [t.env for t in all_teams for pool in t.pools if platform.pid_of(f"worker-{pool}")]
+    if wanted != platform.infra and running:
+        raise PlatformError(
+            f"workers are running on {platform.infra} pools; `./dev down` first to switch to {wanted}"
+        )
+    platform.infra = wanted
     start_server(platform)
     ensure_pools_and_limits(platform, all_teams)
     deploy(platform, all_teams, paused=args.paused_schedules)
@@ -537,6 +606,11 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
     up.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
+    up.add_argument(
+        "--infra",
+        choices=["process", "docker"],
+        help="run flows in each team's environment (process, the default) or its image (docker)",
+    )
     dep = sub.add_parser("deploy", help="register deployments of some packages (default all)")
     dep.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
     dep.add_argument("--paused-schedules", action="store_true")
@@ -558,6 +632,7 @@ def parser() -> argparse.ArgumentParser:
         )
         if name == "demo":
             run.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
+            run.add_argument("--infra", choices=["process", "docker"], help="as for `up`")
     back = sub.add_parser("backfill", help="backfill a date range in chunks")
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)

@@ -8,6 +8,7 @@ tag, and an image that already exists under that tag is not rebuilt.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import time
@@ -65,15 +66,32 @@ def content_tag(root: Path, folder: Path, base_id: str) -> str:
     return digest.hexdigest()[:12]
 
 
+def host_ca_bundle() -> Path | None:
+    """The CA bundle this machine points pip at (a TLS-intercepting proxy's), if any."""
+    for name in ("JAFFLE_CA_BUNDLE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        value = os.environ.get(name)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
 def image_name(team: str) -> str:
     return f"jaffle-{team}"
 
 
-def git_revision(root: Path) -> str:
-    found = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return found.stdout.strip() if found.returncode == 0 else "unknown"
+def source_revision(root: Path, folder: Path) -> str:
+    """The last commit that changed this image's inputs, `-dirty` if they have uncommitted changes.
+
+    Commits that touch other teams leave it alone, so an unchanged team keeps its image, label and all.
+    """
+    paths = [str(folder.relative_to(root)), *SHARED]
+
+    def git(*args: str) -> str:
+        found = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return found.stdout.strip() if found.returncode == 0 else ""
+
+    revision = git("log", "-1", "--format=%H", "--", *paths) or "unknown"
+    return revision + ("-dirty" if git("status", "--porcelain", "--", *paths) else "")
 
 
 def build(
@@ -95,16 +113,20 @@ def build(
             "or pull it where a registry is reachable"
         ) from None
     tag = f"{image_name(team)}:{content_tag(root, folder, base_id)}"
+    revision = source_revision(root, folder)
     began = time.monotonic()
     try:
         image = client.images.get(tag)
-        return Built(team, tag, True, time.monotonic() - began, image.attrs["Size"])
+        if image.labels.get("org.opencontainers.image.revision") == revision:
+            return Built(team, tag, True, time.monotonic() - began, image.attrs["Size"])
+        # Same content, newer commit (e.g. built from a work tree, since committed): relabel, which
+        # the engine's layer cache makes a matter of seconds.
     except ImageNotFound:
         pass
     buildargs = {
         "BASE_IMAGE": base_image,
         "VERSION": version,
-        "GIT_REVISION": git_revision(root),
+        "GIT_REVISION": revision,
         "KEEP_CA_BUNDLE": "true" if keep_ca_bundle else "false",
     }
     staged = root / STAGED_CA

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -32,10 +33,24 @@ TEAM_FLOWS = {
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 
 
+def container_id() -> str:
+    """The Docker container this run executes in (12 hex), or '' outside a container."""
+    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        try:
+            text = Path(source).read_text()
+        except OSError:
+            continue
+        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
+        if found:
+            return found.group(1)[:12]
+    return ""
+
+
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
     runtime = {
         "sys_prefix": sys.prefix,
+        "container_id": container_id(),
         "python": sys.version.split()[0],
         **{lib: version(lib) for lib in ("prefect", "pandas", "plotly", "duckdb")},
     }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date, timedelta
 from importlib.metadata import version
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -14,10 +16,24 @@ from jaffle_ml import datasets, forecast
 from jaffle_ml.settings import MlSettings
 
 
+def container_id() -> str:
+    """The Docker container this run executes in (12 hex), or '' outside a container."""
+    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
+        try:
+            text = Path(source).read_text()
+        except OSError:
+            continue
+        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
+        if found:
+            return found.group(1)[:12]
+    return ""
+
+
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
     runtime = {
         "sys_prefix": sys.prefix,
+        "container_id": container_id(),
         "python": sys.version.split()[0],
         **{lib: version(lib) for lib in ("prefect", "pandas", "statsforecast", "duckdb")},
     }
