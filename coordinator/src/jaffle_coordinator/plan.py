@@ -24,8 +24,8 @@ def _child(name: str) -> Child:
     return Child(f"{name}/{name}")
 
 
-# Stages run in order; the children of one stage run concurrently. The dbt stages are separate because
-# attribution joins the Jaffle Shop staging models and DuckDB takes one writer at a time.
+# Stages run in order; the children of one stage run concurrently. Attribution reads the published
+# jaffle_shop warehouse, so it waits for dbt-jaffle-shop; it and the forecast are independent.
 STAGES: tuple[tuple[str, tuple[Child, ...]], ...] = (
     ("ingestion", (_child("raw-data-jaffle-shop"), _child("raw-data-marketing"))),
     ("warehouse", (_child("dbt-jaffle-shop"),)),
