@@ -62,10 +62,10 @@ def check_inputs(project: str, settings: DbtSettings) -> None:
         )
 
 
-def build_args(project: str, start: date, end: date, full_refresh: bool, settings: DbtSettings) -> list[str]:
-    """`dbt build` arguments for one project and window."""
-    args = [
-        "build",
+def _dbt_args(command: list[str], project: str, settings: DbtSettings) -> list[str]:
+    """A dbt command with this project's folders, profile target, artifacts and logs."""
+    return [
+        *command,
         "--project-dir",
         str(project_dir(project)),
         "--profiles-dir",
@@ -76,6 +76,13 @@ def build_args(project: str, start: date, end: date, full_refresh: bool, setting
         str(settings.artifacts_dir(project) / "target"),
         "--log-path",
         str(settings.artifacts_dir(project) / "logs"),
+    ]
+
+
+def build_args(project: str, start: date, end: date, full_refresh: bool, settings: DbtSettings) -> list[str]:
+    """`dbt build` arguments for one project and window."""
+    args = [
+        *_dbt_args(["build"], project, settings),
         "--vars",
         f"{{start_date: '{start.isoformat()}', end_date: '{end.isoformat()}'}}",
     ]
@@ -172,22 +179,7 @@ def generate_docs(project: str, settings: DbtSettings) -> Path:
     target = settings.artifacts_dir(project) / "target"
     with environment(project, settings):
         outcome = dbtRunner().invoke(
-            [
-                "docs",
-                "generate",
-                "--static",
-                "--project-dir",
-                str(project_dir(project)),
-                "--profiles-dir",
-                str(PROJECTS_DIR),
-                "--target",
-                settings.dbt_target,
-                "--target-path",
-                str(target),
-                "--log-path",
-                str(settings.artifacts_dir(project) / "logs"),
-                "--quiet",
-            ]
+            [*_dbt_args(["docs", "generate", "--static"], project, settings), "--quiet"]
         )
     if not outcome.success:
         raise DbtBuildFailed(f"dbt docs generate {project} failed: {outcome.exception}")
