@@ -19,7 +19,9 @@ import contextlib
 import os
 import posixpath
 import uuid
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import fsspec
 import pyarrow as pa
@@ -49,12 +51,22 @@ class Lake:
 
     def write(self, table: pa.Table, target: str) -> str:
         """Write `table` to `target` atomically; the same table always gives the same bytes."""
+        return self._commit(
+            target, lambda out: pq.write_table(table.replace_schema_metadata(None), out, compression="zstd")
+        )
+
+    def write_bytes(self, data: bytes, target: str) -> str:
+        """Write a small file (a schema document) atomically."""
+        return self._commit(target, lambda out: out.write(data))
+
+    def _commit(self, target: str, fill: Callable[[Any], object]) -> str:
+        """Fill a hidden temporary file beside `target`, then move it over `target`."""
         parent = posixpath.dirname(target)
         self.fs.makedirs(parent, exist_ok=True)
-        scratch = posixpath.join(parent, f".part-{uuid.uuid4().hex}.tmp")
+        scratch = posixpath.join(parent, f".{posixpath.basename(target)}-{uuid.uuid4().hex}.tmp")
         try:
             with self.fs.open(scratch, "wb") as out:
-                pq.write_table(table.replace_schema_metadata(None), out, compression="zstd")
+                fill(out)
                 if isinstance(self.fs, LocalFileSystem):
                     out.flush()
                     _fsync(out)
@@ -63,15 +75,6 @@ class Lake:
             if self.fs.exists(scratch):
                 self.fs.rm(scratch)
             raise
-        return target
-
-    def write_bytes(self, data: bytes, target: str) -> str:
-        """Write a small file (a schema document) atomically."""
-        parent = posixpath.dirname(target)
-        self.fs.makedirs(parent, exist_ok=True)
-        scratch = posixpath.join(parent, f".{posixpath.basename(target)}-{uuid.uuid4().hex}.tmp")
-        self.fs.pipe_file(scratch, data)
-        self.fs.mv(scratch, target)
         return target
 
     def remove(self, target: str) -> bool:
