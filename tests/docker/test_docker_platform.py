@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,14 +21,8 @@ CHILDREN = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def docker_platform(tmp_path_factory):
+def docker_platform(launch_platform):
     from docker.errors import DockerException, ImageNotFound
 
     import docker
@@ -43,21 +34,7 @@ def docker_platform(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    home, port = tmp_path_factory.mktemp("docker-platform"), free_port()
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home), "--port", str(port), *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
-        )
-
-    up = cli("up", "--infra", "docker", "--paused-schedules")
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield cli, home, port
-    cli("down")
+    return launch_platform("--infra", "docker", "--paused-schedules", env={"JAFFLE_BASE_IMAGE": BASE})
 
 
 def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform):

@@ -17,28 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 START, END = date(2024, 2, 1), date(2024, 2, 28)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    home, port = tmp_path_factory.mktemp("platform"), free_port()
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home), "--port", str(port), *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-
-    up = cli("up", "--paused-schedules")
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield cli, home, port
-    cli("down")
+def platform(launch_platform):
+    return launch_platform("--paused-schedules")
 
 
 def client_for(port: int):

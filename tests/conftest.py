@@ -1,0 +1,60 @@
+"""What the cross-team test tiers share: a real platform started with the CLI in a throwaway home.
+
+Loaded in every environment that runs `tests/` (the contract tests run in each team's), so it uses
+the standard library and pytest only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def launch_platform(tmp_path_factory):
+    """`launch(*up_args, env=...)` runs `up` in a new home on a free loopback port and returns
+    (cli, home, port); every platform launched is brought `down` when the module is done."""
+    launched = []
+
+    def launch(*up_args: str, env: dict[str, str] | None = None):
+        home, port = tmp_path_factory.mktemp("platform"), _free_port()
+
+        def cli(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jaffle_coordinator.cli",
+                    "--home",
+                    str(home),
+                    "--port",
+                    str(port),
+                    *args,
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **(env or {})},
+            )
+
+        launched.append(cli)
+        up = cli("up", *up_args)
+        assert up.returncode == 0, up.stdout + up.stderr
+        return cli, home, port
+
+    yield launch
+    for cli in launched:
+        cli("down")
