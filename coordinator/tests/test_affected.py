@@ -68,6 +68,7 @@ def _commit(repo: Path, changes: dict[str, str]) -> None:
         ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["platform"]),
         ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, ["ingestion", "ml", "platform"]),
         ({"tools/lock.py": "print('lock!')\n"}, ["ingestion", "ml", "platform"]),
+        ({".github/workflows/teams.yml": "on: push\n"}, ["ingestion", "ml", "platform"]),
         ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n"}, []),
     ],
 )
@@ -93,3 +94,15 @@ def test_history_over_several_commits_and_uncommitted_files_count(repo):
 def test_an_unknown_ref_is_a_clear_error(repo):
     with pytest.raises(ValueError, match="git rev-parse --verify no-such-ref"):
         affected(repo, "no-such-ref")
+
+
+def test_a_first_push_compares_with_the_empty_tree_and_affects_every_team(repo):
+    empty_tree = _git(repo, "hash-object", "-t", "tree", "/dev/null")
+    found = affected(repo, empty_tree)
+    assert found.teams == ["ingestion", "ml", "platform"]
+    assert sorted(found.changed) == sorted(FILES)
+    assert found.as_json()["folders"] == {
+        "ingestion": "packages/ingestion",
+        "ml": "packages/ml_forecast",
+        "platform": "coordinator",
+    }

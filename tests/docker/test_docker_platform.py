@@ -22,18 +22,7 @@ CHILDREN = {
 
 
 @pytest.fixture(scope="module")
-def docker_platform(launch_platform):
-    from docker.errors import DockerException, ImageNotFound
-
-    import docker
-
-    try:
-        docker.from_env().images.get(BASE)
-    except (DockerException, ImageNotFound) as error:
-        message = f"no Docker engine or no base image {BASE}: {error}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def docker_platform(engine, launch_platform):
     return launch_platform("--infra", "docker", "--paused-schedules", env={"JAFFLE_BASE_IMAGE": BASE})
 
 

@@ -33,32 +33,8 @@ print(json.dumps({"uid": os.getuid(), "versions": {lib: version(lib) for lib in 
 
 
 def locked(folder: str, lib: str) -> str:
-    text = (ROOT / folder / "requirements.lock").read_text()
+    text = (ROOT / folder / "runtime.lock").read_text()
     return re.search(rf"^{re.escape(lib)}==([^\s\\]+)", text, re.MULTILINE | re.IGNORECASE).group(1)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    from docker.errors import DockerException, ImageNotFound
-
-    import docker
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        message = f"no Docker engine: {error} (.ci/run installs docker.io and starts dockerd)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        client.images.get(BASE)
-    except ImageNotFound:
-        message = f"no base image {BASE}: build it with docker/base-image.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return client
 
 
 @pytest.mark.docker

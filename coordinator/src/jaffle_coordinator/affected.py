@@ -2,8 +2,8 @@
 
 - a file inside a team's folder (its source, tests, lock, Dockerfile, prefect.yaml) affects that team;
 - `coordinator/` belongs to the platform team, which is affected by it alone;
-- root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, `docker/`, `.dockerignore`, the
-  contract tests, the lint lock) is used by every team, so it affects all of them;
+- root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, the CI workflows, `docker/`,
+  `.dockerignore`, the contract tests, the lint lock) is used by every team, so it affects all of them;
 - the cross-team tests (`tests/`) are the platform team's;
 - documentation and benchmarks affect nobody's build.
 """
@@ -15,7 +15,16 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-SHARED = ("pyproject.toml", "dev", "tools/", ".ci/", "docker/", ".dockerignore", "tests/contract/")
+SHARED = (
+    "pyproject.toml",
+    "dev",
+    "tools/",
+    ".ci/",
+    ".github/workflows/",
+    "docker/",
+    ".dockerignore",
+    "tests/contract/",
+)
 PLATFORM_ONLY = ("tests/",)
 NOBODY = ("bench/", ".github/CODEOWNERS")
 
@@ -26,9 +35,16 @@ class Affected:
     changed: list[str]
     teams: list[str] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)  # every team's folder, for CI's matrix
 
     def as_json(self) -> dict:
-        return {"since": self.since, "teams": self.teams, "changed": self.changed, "reasons": self.reasons}
+        return {
+            "since": self.since,
+            "teams": self.teams,
+            "folders": self.folders,
+            "changed": self.changed,
+            "reasons": self.reasons,
+        }
 
 
 def team_folders(root: Path) -> dict[str, str]:
@@ -50,7 +66,9 @@ def changed_files(root: Path, since: str) -> list[str]:
             raise ValueError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
         return [line for line in result.stdout.splitlines() if line]
 
-    git("rev-parse", "--verify", f"{since}^{{commit}}")  # a clear error for an unknown ref
+    # A clear error for an unknown ref. A tree is accepted too: CI passes git's empty tree on a
+    # branch's first push, when every file is new.
+    git("rev-parse", "--verify", f"{since}^{{tree}}")
     return sorted(
         set(git("diff", "--name-only", since)) | set(git("ls-files", "--others", "--exclude-standard"))
     )
@@ -79,7 +97,7 @@ def classify(path: str, folders: dict[str, str]) -> list[str]:
 
 def affected(root: Path, since: str) -> Affected:
     folders = team_folders(root)
-    result = Affected(since=since, changed=changed_files(root, since))
+    result = Affected(since=since, changed=changed_files(root, since), folders=folders)
     for path in result.changed:
         for team in classify(path, folders):
             result.reasons.setdefault(team, []).append(path)

@@ -77,14 +77,26 @@ class Platform:
     root: Path
     home: Path
     port: int
+    # A Prefect API this CLI did not start (another machine, the compose stack, Prefect Cloud):
+    # deploy, run, backfill and status talk to it; up, down and demo manage only the local platform.
+    remote_api_url: str | None = None
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
+        return self.remote_api_url or f"http://127.0.0.1:{self.port}/api"
 
     @property
     def ui_url(self) -> str:
+        if self.remote_api_url:
+            return self.remote_api_url.rstrip("/").removesuffix("/api")
         return f"http://127.0.0.1:{self.port}"
+
+    def local_only(self, command: str) -> None:
+        if self.remote_api_url:
+            raise PlatformError(
+                f"`{command}` manages the local platform's processes; it does not take --api-url "
+                f"({self.remote_api_url}). Use deploy, run, backfill or status against that API."
+            )
 
     @property
     def data_dir(self) -> Path:
@@ -285,25 +297,26 @@ def start_server(platform: Platform) -> None:
     print(f"server      started pid {pid} at {platform.ui_url} (SQLite at {db})")
 
 
-def ensure_pools_and_limits(platform: Platform, all_teams: list[Team]) -> None:
+def ensure_pools_and_limits(platform: Platform, all_teams: list[Team], infra: str | None = None) -> None:
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     from jaffle_coordinator.settings import CoordinatorSettings
 
+    infra = infra or platform.infra
     with _client(platform) as client:
         for team in all_teams:
             for pool in team.pools:
                 try:
                     existing = client.read_work_pool(pool)
-                    if existing.type == platform.infra:
+                    if existing.type == infra:
                         continue
                     # The infrastructure changed (e.g. `up --infra docker` after a process run).
                     client.delete_work_pool(pool)
                 except ObjectNotFound:
                     pass
-                client.create_work_pool(WorkPoolCreate(name=pool, type=platform.infra))
-                print(f"work pool   created {pool} ({platform.infra})")
+                client.create_work_pool(WorkPoolCreate(name=pool, type=infra))
+                print(f"work pool   created {pool} ({infra})")
         name = CoordinatorSettings().warehouse_limit
         try:
             client.read_global_concurrency_limit_by_name(name)
@@ -315,8 +328,16 @@ def ensure_pools_and_limits(platform: Platform, all_teams: list[Team]) -> None:
                 pass
 
 
-def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> None:
-    """Register a package's deployments from its prefect.yaml, inside that team's environment."""
+def deploy(
+    platform: Platform,
+    selected: list[Team],
+    paused: bool = False,
+    infra: str | None = None,
+    network: str = "host",
+) -> None:
+    """Register a package's deployments from its prefect.yaml, inside that team's environment; on
+    Docker infrastructure, build that team's image (only that team's) and point them at it."""
+    infra = infra or platform.infra
     for team in selected:
         env_bin = hatch_env_path(team.env) / "bin"
         started = time.monotonic()
@@ -332,11 +353,11 @@ def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> No
         names = [
             d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]
         ]
-        if platform.infra == "docker":
+        if infra == "docker":
             # `prefect deploy --all` ignores --job-variable, so point the deployments at the image here.
             from prefect.client.schemas.actions import DeploymentUpdate
 
-            variables = docker_job_variables(platform, team)
+            variables = docker_job_variables(platform, team, network)
             with _client(platform) as client:
                 for name in names:
                     deployment = client.read_deployment_by_name(f"{name}/{name}")
@@ -349,9 +370,10 @@ def deploy(platform: Platform, selected: list[Team], paused: bool = False) -> No
                     client.pause_deployment(deployment.id)
 
 
-def docker_job_variables(platform: Platform, team: Team) -> dict:
-    """Run this team's flows in its image: host network (the server is on 127.0.0.1), the data folder
-    mounted at /data, and the caller's uid so files written to the data folder stay the caller's."""
+def docker_job_variables(platform: Platform, team: Team, network: str = "host") -> dict:
+    """Run this team's flows in its image: on the host network (the server is on 127.0.0.1) or a named
+    Docker network (the compose stack's, where the server is `server`), the data folder mounted at
+    /data, and the caller's uid so files written to the data folder stay the caller's."""
     from jaffle_coordinator import images
 
     built = images.build(
@@ -363,10 +385,11 @@ def docker_job_variables(platform: Platform, team: Team) -> dict:
     )
     print(f"image       {built.tag} ({'cached' if built.cached else f'built in {built.seconds:.0f}s'})")
     platform.data_dir.mkdir(parents=True, exist_ok=True)
+    placement = {"network_mode": "host"} if network == "host" else {"networks": [network]}
     return {
         "image": built.tag,
         "image_pull_policy": "Never",  # built here; no registry to pull from
-        "network_mode": "host",
+        **placement,
         "volumes": [f"{platform.data_dir}:/data"],
         "env": {"JAFFLE_DATA_DIR": "/data"},
         "container_create_kwargs": {"user": f"{os.getuid()}:{os.getgid()}"},
@@ -429,6 +452,7 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
 
 
 def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
+    platform.local_only("up")
     all_teams = teams(platform.root)
     wanted = args.infra or platform.infra
     running = [t.env for t in all_teams for pool in t.pools if platform.pid_of(f"worker-{pool}")]
@@ -449,15 +473,14 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
+    selected = select_teams(platform, args.teams)
     if not _healthy(platform):
-        raise PlatformError(f"no Prefect server at {platform.api_url}: run ./dev up first")
-    all_teams = teams(platform.root)
-    selected = [t for t in all_teams if not args.teams or t.env in args.teams or t.package.name in args.teams]
-    unknown = set(args.teams) - {t.env for t in all_teams} - {t.package.name for t in all_teams}
-    if unknown:
-        raise PlatformError(f"unknown package(s) {sorted(unknown)}; known: {[t.env for t in all_teams]}")
-    ensure_pools_and_limits(platform, selected)
-    deploy(platform, selected, paused=args.paused_schedules)
+        hint = "is it up?" if platform.remote_api_url else "run ./dev up first"
+        raise PlatformError(f"no Prefect server at {platform.api_url}: {hint}")
+    if args.docker_network != "host" and (args.infra or platform.infra) != "docker":
+        raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
+    ensure_pools_and_limits(platform, selected, args.infra)
+    deploy(platform, selected, args.paused_schedules, args.infra, args.docker_network)
     return 0
 
 
@@ -555,6 +578,7 @@ def cmd_status(platform: Platform, args: argparse.Namespace) -> int:
 
 
 def cmd_down(platform: Platform, args: argparse.Namespace) -> int:
+    platform.local_only("down")
     tracked = platform.tracked()
     # Workers first, so they do not log a lost server on their way out.
     for name in sorted(tracked, key=lambda n: n == "server"):
@@ -589,7 +613,29 @@ def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def select_teams(platform: Platform, names: list[str]) -> list[Team]:
+    """Teams by environment or folder name (all when none are named); a clear error for unknown ones."""
+    all_teams = teams(platform.root)
+    unknown = set(names) - {t.env for t in all_teams} - {t.package.name for t in all_teams}
+    if unknown:
+        raise PlatformError(f"unknown package(s) {sorted(unknown)}; known: {[t.env for t in all_teams]}")
+    return [t for t in all_teams if not names or t.env in names or t.package.name in names]
+
+
+def cmd_images(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_coordinator import images
+
+    for team in select_teams(platform, args.teams):
+        built = images.build(
+            platform.root, team.env, team.package, platform.base_image, images.host_ca_bundle()
+        )
+        how = "cached" if built.cached else f"built in {built.seconds:.1f}s"
+        print(f"{team.env:<12}{built.tag}  {how}, {built.size_bytes / 1e6:.0f} MB", flush=True)
+    return 0
+
+
 def cmd_demo(platform: Platform, args: argparse.Namespace) -> int:
+    platform.local_only("demo")
     cmd_up(platform, args)
     return cmd_run(platform, args)
 
@@ -603,6 +649,12 @@ def parser() -> argparse.ArgumentParser:
         help="platform home (default: .platform/ in the checkout)",
     )
     top.add_argument("--port", type=int, default=int(os.environ.get("JAFFLE_PLATFORM_PORT", DEFAULT_PORT)))
+    top.add_argument(
+        "--api-url",
+        default=os.environ.get("JAFFLE_API_URL"),
+        help="a Prefect API this CLI did not start, e.g. the compose stack's http://127.0.0.1:4200/api "
+        "(deploy, run, backfill, status; default: the local platform's)",
+    )
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
     up.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
@@ -614,6 +666,16 @@ def parser() -> argparse.ArgumentParser:
     dep = sub.add_parser("deploy", help="register deployments of some packages (default all)")
     dep.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
     dep.add_argument("--paused-schedules", action="store_true")
+    dep.add_argument(
+        "--infra",
+        choices=["process", "docker"],
+        help="the pools' type; docker builds only these teams' images (default: as `up` chose)",
+    )
+    dep.add_argument(
+        "--docker-network",
+        default="host",
+        help="Docker network of the flow containers (default host; jaffle-stack for docker/compose.yaml)",
+    )
     for name in ("run", "demo"):
         run = sub.add_parser(name, help="run the platform for a date range and follow it")
         run.add_argument("--start", type=date.fromisoformat)
@@ -638,6 +700,8 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--end", type=date.fromisoformat, required=True)
     back.add_argument("--chunk-days", type=int, default=7)
     back.add_argument("--max-concurrent-chunks", type=int, default=2)
+    img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
+    img.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
     aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
     aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")
     aff.add_argument("--json", action="store_true", help="machine-readable output for CI")
@@ -648,6 +712,7 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "affected": cmd_affected,
+    "images": cmd_images,
     "up": cmd_up,
     "deploy": cmd_deploy,
     "run": cmd_run,
@@ -662,7 +727,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         root = repo_root()
-        platform = Platform(root=root, home=(args.home or root / ".platform").resolve(), port=args.port)
+        platform = Platform(
+            root=root,
+            home=(args.home or root / ".platform").resolve(),
+            port=args.port,
+            remote_api_url=args.api_url,
+        )
         # Before anything imports prefect: this process talks to this platform's server.
         os.environ.update(
             {

@@ -20,9 +20,16 @@ from prefect.deployments import arun_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import wait_for_flow_run
 from prefect.settings import PREFECT_UI_URL
+from pydantic import Field
 
 from jaffle_coordinator import plan
 from jaffle_coordinator.settings import CoordinatorSettings
+
+
+def parameter(default, title: str, description: str):
+    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
+    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
+    return Field(default, description=description, json_schema_extra={"title": title})
 
 
 def parent_tag() -> str:
@@ -133,9 +140,17 @@ async def summarize(window: plan.Window, rows: list[dict], failure: str | None) 
 
 @flow(name="data-platform")
 async def data_platform(
-    start_date: date | None = None,
-    end_date: date | None = None,
-    fire_and_forget: list[str] | None = None,
+    start_date: date | None = parameter(
+        None, "First day", "First day every team processes, inclusive. Empty: the last day, or yesterday."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Last day every team processes, inclusive. Empty: the first day, or yesterday."
+    ),
+    fire_and_forget: list[str] | None = parameter(
+        None,
+        "Do not wait for",
+        "Deployments of the last stage to start without waiting for, e.g. dashboards.",
+    ),
 ) -> dict:
     """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
     window = plan.resolve_window(start_date, end_date)
@@ -167,10 +182,12 @@ async def data_platform(
 
 @flow(name="data-platform-backfill")
 async def data_platform_backfill(
-    start_date: date,
-    end_date: date,
-    chunk_days: int = 7,
-    max_concurrent_chunks: int = 2,
+    start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
+    end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
+    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one `data-platform` run."),
+    max_concurrent_chunks: int = parameter(
+        2, "Chunks at once", "How many chunks run at the same time (they share the warehouse lock)."
+    ),
 ) -> dict:
     """Backfill a date range: split it into chunks and run `data-platform` for each, a few at a time."""
     window = plan.resolve_window(start_date, end_date)

@@ -19,9 +19,17 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
+from pydantic import Field
 
 from jaffle_dashboards import render
 from jaffle_dashboards.settings import DashboardSettings
+
+
+def parameter(default, title: str, description: str):
+    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
+    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
+    return Field(default, description=description, json_schema_extra={"title": title})
+
 
 # Whose runs the freshness panel reports: team -> flow names (the platform's deployment names).
 TEAM_FLOWS = {
@@ -140,7 +148,13 @@ def render_dashboard(start: date, end: date, output_dir: Path, runs: list[dict])
 
 @flow(name="dashboards")
 def dashboards(
-    start_date: date | None = None, end_date: date | None = None, output_dir: str | None = None
+    start_date: date | None = parameter(
+        None, "First day", "First day the dashboard shows. Empty: 90 days before the last day."
+    ),
+    end_date: date | None = parameter(None, "Last day", "Last day the dashboard shows. Empty: yesterday."),
+    output_dir: str | None = parameter(
+        None, "Output folder", "Where to write the HTML pages. Empty: dashboards/ in the data folder."
+    ),
 ) -> dict:
     """Render the Jaffle Shop dashboard (revenue and forecast, marketing, products, cohorts, freshness)."""
     end = end_date or date.today() - timedelta(days=1)

@@ -15,9 +15,16 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+from pydantic import Field
 
 from jaffle_dbt import runner
 from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
+
+
+def parameter(default, title: str, description: str):
+    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
+    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
+    return Field(default, description=description, json_schema_extra={"title": title})
 
 
 def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date, date]:
@@ -104,10 +111,16 @@ def _build(
 
 @flow(name="dbt-jaffle-shop")
 def dbt_jaffle_shop(
-    start_date: date | None = None,
-    end_date: date | None = None,
-    full_refresh: bool = False,
-    docs: bool = True,
+    start_date: date | None = parameter(
+        None, "First day", "First day whose rows are rebuilt, inclusive. Empty: the last day, or yesterday."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Last day whose rows are rebuilt, inclusive. Empty: the first day, or yesterday."
+    ),
+    full_refresh: bool = parameter(
+        False, "Full refresh", "Rebuild every incremental model from all of the lake, not only the window."
+    ),
+    docs: bool = parameter(True, "Docs", "Also generate the dbt docs site and link it from the run."),
 ) -> dict:
     """Build the Jaffle Shop staging and marts: stores, products, orders, items, customers, daily revenue."""
     return _build("jaffle_shop", start_date, end_date, full_refresh, docs)
@@ -115,10 +128,16 @@ def dbt_jaffle_shop(
 
 @flow(name="dbt-attribution")
 def dbt_attribution(
-    start_date: date | None = None,
-    end_date: date | None = None,
-    full_refresh: bool = False,
-    docs: bool = True,
+    start_date: date | None = parameter(
+        None, "First day", "First day whose rows are rebuilt, inclusive. Empty: the last day, or yesterday."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Last day whose rows are rebuilt, inclusive. Empty: the first day, or yesterday."
+    ),
+    full_refresh: bool = parameter(
+        False, "Full refresh", "Rebuild every incremental model from all of the lake, not only the window."
+    ),
+    docs: bool = parameter(True, "Docs", "Also generate the dbt docs site and link it from the run."),
 ) -> dict:
     """Build marketing staging and attribution marts: touchpoints, campaign attribution, channel ROAS."""
     return _build("attribution", start_date, end_date, full_refresh, docs)

@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from jaffle_ingestion import landing, synthetic
 from jaffle_ingestion.lake import Lake
@@ -20,6 +21,12 @@ from jaffle_ingestion.settings import IngestionSettings, Source
 
 class TooManyBadRows(RuntimeError):
     """Some partitions had more rejected rows than allowed; they were left as they were."""
+
+
+def parameter(default, title: str, description: str):
+    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
+    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
+    return Field(default, description=description, json_schema_extra={"title": title})
 
 
 def resolve_window(
@@ -162,7 +169,18 @@ def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_
 
 @flow(name="raw-data-jaffle-shop")
 def raw_data_jaffle_shop(
-    start_date: date | None = None, end_date: date | None = None, ingest_from: Source | None = None
+    start_date: date | None = parameter(
+        None, "First day", "First day to land, inclusive. Empty: the last day, or yesterday."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Last day to land, inclusive. Empty: the first day, or yesterday."
+    ),
+    ingest_from: Source | None = parameter(
+        None,
+        "Source",
+        "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
+        "Empty: JAFFLE_INGEST_FROM (default synthetic).",
+    ),
 ) -> dict:
     """Land the Jaffle Shop's stores, customers, products, supplies, orders and order items."""
     return _ingest("jaffle_shop", start_date, end_date, ingest_from)
@@ -170,7 +188,18 @@ def raw_data_jaffle_shop(
 
 @flow(name="raw-data-marketing")
 def raw_data_marketing(
-    start_date: date | None = None, end_date: date | None = None, ingest_from: Source | None = None
+    start_date: date | None = parameter(
+        None, "First day", "First day to land, inclusive. Empty: the last day, or yesterday."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Last day to land, inclusive. Empty: the first day, or yesterday."
+    ),
+    ingest_from: Source | None = parameter(
+        None,
+        "Source",
+        "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
+        "Empty: JAFFLE_INGEST_FROM (default synthetic).",
+    ),
 ) -> dict:
     """Land marketing ad spend per channel and campaign, and web sessions, per day."""
     return _ingest("marketing", start_date, end_date, ingest_from)

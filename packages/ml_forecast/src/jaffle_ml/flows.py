@@ -11,9 +11,16 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from pydantic import Field
 
 from jaffle_ml import datasets, forecast
 from jaffle_ml.settings import MlSettings
+
+
+def parameter(default, title: str, description: str):
+    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
+    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
+    return Field(default, description=description, json_schema_extra={"title": title})
 
 
 def container_id() -> str:
@@ -92,10 +99,16 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
 
 @flow(name="sales-forecast")
 def sales_forecast(
-    start_date: date | None = None,
-    end_date: date | None = None,
-    horizon_days: int = 28,
-    stores: list[str] | None = None,
+    start_date: date | None = parameter(
+        None, "First day", "Only for the run's window; the models train on the year up to the last day."
+    ),
+    end_date: date | None = parameter(
+        None, "Last day", "Forecast from the day after this one. Empty: yesterday."
+    ),
+    horizon_days: int = parameter(28, "Horizon (days)", "How many days ahead to forecast, 1 to 365."),
+    stores: list[str] | None = parameter(
+        None, "Stores", "Store ids to forecast, e.g. store_01. Empty: every store with sales."
+    ),
 ) -> dict:
     """Forecast each store's daily revenue for the `horizon_days` after `end_date` (default yesterday)."""
     as_of = end_date or date.today() - timedelta(days=1)
