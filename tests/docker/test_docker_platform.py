@@ -64,3 +64,19 @@ def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform
     assert len(set(containers.values())) == len(CHILDREN)  # each child in its own
     assert {r["sys_prefix"] for r in by_deployment.values()} == {"/opt/venv"}  # the image's venv
     assert (home / "data" / "dashboards" / "latest.html").exists()  # data landed on the mounted volume
+
+
+def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deployments(docker_platform):
+    from prefect.client.orchestration import SyncPrefectClient
+
+    cli, home, port = docker_platform
+    client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+    before = {d.name: d.updated for d in client.read_deployments()}
+    deployed = cli("deploy", "ml", "--infra", "docker")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    built = [line.split()[1] for line in deployed.stdout.splitlines() if line.startswith("image ")]
+    assert len(built) == 1 and built[0].startswith("jaffle-ml:"), deployed.stdout
+    after = {d.name: d.updated for d in client.read_deployments()}
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {"sales-forecast"}, changed
+    assert client.read_deployment_by_name("sales-forecast/sales-forecast").job_variables["image"] == built[0]
