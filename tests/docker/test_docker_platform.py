@@ -69,7 +69,7 @@ def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform
 def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deployments(docker_platform):
     from prefect.client.orchestration import SyncPrefectClient
 
-    cli, home, port = docker_platform
+    cli, _, port = docker_platform
     client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
     before = {d.name: d.updated for d in client.read_deployments()}
     deployed = cli("deploy", "ml", "--infra", "docker")

@@ -69,7 +69,7 @@ def pick(page, label: str, day: date) -> None:
 
 
 def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, page):
-    cli, home, port = platform
+    _, home, port = platform
     ui = f"http://127.0.0.1:{port}"
     first_of_month = date.today().replace(day=1)
     start = (first_of_month - timedelta(days=1)).replace(day=10)  # the 10th..12th of last month
