@@ -59,9 +59,7 @@ def pick(page, label: str, day: date) -> None:
     picker.locator(".p-calendar-header__before button").click()
     month = day.strftime("%B")
     assert picker.locator(".p-date-picker__title-month").inner_text().strip() == month
-    picker.locator(".p-calendar-date-picker__date--in-month").get_by_text(
-        str(day.day), exact=True
-    ).click()
+    picker.locator(".p-calendar-date-picker__date--in-month").get_by_text(str(day.day), exact=True).click()
     page.get_by_role("button", name="Apply", exact=True).click()
     # the chosen day shows in the field, as the UI formats it (e.g. 2026/10/10 or Oct 10th, 2026)
     shown = field.locator(".p-date-button__value").inner_text()
