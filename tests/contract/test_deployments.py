@@ -60,3 +60,22 @@ def test_bad_parameters_are_rejected(deployment):
     flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
     with pytest.raises(ParameterTypeError):
         flow.validate_parameters({"start_date": "not-a-date"})
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_every_parameter_explains_itself_in_the_ui(deployment):
+    """The run form shows a parameter's title and description; without them a user sees only
+    `start_date`. A default makes a quick run one click; only a backfill's dates may be required."""
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    schema = parameter_schema(flow).model_dump()
+    assert schema["properties"], f"{deployment['name']} takes no parameters"
+    required = set(schema.get("required", []))
+    for name, prop in schema["properties"].items():
+        where = f"{deployment['name']}.{name}"
+        title = prop.get("title") or ""
+        assert title and title != name, f"{where} has no title of its own (shown as {title!r})"
+        assert prop.get("description"), f"{where} has no description"
+        if name in required:
+            assert prop.get("format") == "date", f"{where} is required but is not a date to pick"
+        else:
+            assert "default" in prop, f"{where} has no default"
