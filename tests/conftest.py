@@ -23,6 +23,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def free_port():
+    """`free_port()` is a loopback port nothing listens on, for a server a test starts."""
+    return _free_port
+
+
 @pytest.fixture(scope="module")
 def launch_platform(tmp_path_factory):
     """`launch(*up_args, env=...)` runs `up` in a new home on a free loopback port and returns

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,14 +61,8 @@ def test_the_compose_file_declares_postgres_a_server_on_it_and_a_docker_worker_p
     assert "healthcheck" in services["postgres"] and "healthcheck" in server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def stack(engine, tmp_path_factory):
+def stack(engine, free_port, tmp_path_factory):
     from jaffle_coordinator import images
 
     engine.images.build(
@@ -90,7 +83,7 @@ def stack(engine, tmp_path_factory):
         "PLATFORM_IMAGE": platform.tag,
         "POSTGRES_IMAGE": POSTGRES_IMAGE,
         "POSTGRES_PASSWORD": secrets.token_urlsafe(12),
-        "PREFECT_PORT": str(_free_port()),
+        "PREFECT_PORT": str(free_port()),
         "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
     }
     try:
