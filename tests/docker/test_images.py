@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,36 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
     )  # the build's CA bundle stayed in the build stage
     assert probe["env_files"] == []
     assert not (ROOT / images.STAGED_CA).exists()  # the staged bundle is removed after the build
+
+
+@pytest.mark.docker
+def test_images_prune_removes_a_teams_older_images_but_not_the_current_one_or_one_in_use(engine):
+    from jaffle_coordinator import images
+
+    current = images.build(
+        ROOT, "platform", ROOT / "coordinator", base_image=BASE, ca_bundle=CA if CA.exists() else None
+    )
+    # Two older builds of the team (distinct images: a commit adds a layer); a container uses one.
+    for old in ("prune-test-old", "prune-test-used"):
+        box = engine.containers.create(current.tag, ["true"], network_mode="none")
+        box.commit(repository="jaffle-platform", tag=old)
+        box.remove()
+    user = engine.containers.create("jaffle-platform:prune-test-used", ["true"], network_mode="none")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "jaffle_coordinator.cli", "images", "platform", "--prune"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"{current.tag}  cached" in out.stdout
+        assert "removed jaffle-platform:prune-test-old" in out.stdout
+        assert "kept jaffle-platform:prune-test-used: a container uses it" in out.stdout
+        tags = {tag for image in engine.images.list(name="jaffle-platform") for tag in image.tags}
+        assert {current.tag, "jaffle-platform:latest", "jaffle-platform:prune-test-used"} <= tags
+        assert "jaffle-platform:prune-test-old" not in tags
+    finally:
+        user.remove(force=True)
+        engine.images.remove("jaffle-platform:prune-test-used")

@@ -631,6 +631,12 @@ def cmd_images(platform: Platform, args: argparse.Namespace) -> int:
         )
         how = "cached" if built.cached else f"built in {built.seconds:.1f}s"
         print(f"{team.env:<12}{built.tag}  {how}, {built.size_bytes / 1e6:.0f} MB", flush=True)
+        if args.prune:
+            pruned = images.prune(team.env, built.tag)
+            for tag in pruned.removed:
+                print(f"{'':<12}removed {tag}")
+            for tag in pruned.in_use:
+                print(f"{'':<12}kept {tag}: a container uses it (docker rm it, then prune again)")
     return 0
 
 
@@ -702,6 +708,12 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--max-concurrent-chunks", type=int, default=2)
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
     img.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
+    img.add_argument(
+        "--prune",
+        action="store_true",
+        help="then remove these teams' older image tags (keeps the current one and latest; "
+        "a deployment still pinned to an older tag needs `deploy --infra docker` again)",
+    )
     aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
     aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")
     aff.add_argument("--json", action="store_true", help="machine-readable output for CI")

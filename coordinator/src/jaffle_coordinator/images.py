@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker.errors import BuildError, ImageNotFound
+from docker.errors import APIError, BuildError, ImageNotFound
 
 import docker
 
@@ -32,6 +32,13 @@ class Built:
     cached: bool
     seconds: float
     size_bytes: int
+
+
+@dataclass(frozen=True)
+class Pruned:
+    team: str
+    removed: list[str]
+    in_use: list[str]  # older tags a container still uses: the engine keeps them
 
 
 def _files(root: Path, folder: Path) -> list[Path]:
@@ -151,3 +158,29 @@ def build(
         staged.unlink(missing_ok=True)
     image.tag(image_name(team), "latest")
     return Built(team, tag, False, time.monotonic() - began, image.attrs["Size"])
+
+
+def prune(team: str, current_tag: str) -> Pruned:
+    """Remove `team`'s older content-tagged images, keeping `current_tag` and `latest`.
+
+    Each build of a changed team leaves its previous image behind. An image a container still uses
+    (even a stopped one) is kept and reported, as the engine refuses to remove it.
+    """
+    client = docker.from_env()
+    name = image_name(team)
+    keep = {current_tag, f"{name}:latest"}
+    removed: list[str] = []
+    in_use: list[str] = []
+    for image in client.images.list(name=name):
+        for tag in image.tags:
+            if tag.rpartition(":")[0] != name or tag in keep:
+                continue
+            try:
+                client.images.remove(tag)
+            except APIError as error:
+                if error.status_code != 409:  # 409: a container uses it
+                    raise
+                in_use.append(tag)
+            else:
+                removed.append(tag)
+    return Pruned(team, sorted(removed), sorted(in_use))
