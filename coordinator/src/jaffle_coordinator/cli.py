@@ -80,6 +80,8 @@ class Platform:
     # A Prefect API this CLI did not start (another machine, the compose stack, Prefect Cloud):
     # deploy, run, backfill and status talk to it; up, down and demo manage only the local platform.
     remote_api_url: str | None = None
+    # PREFECT_API_URL as this CLI found it (it then points its own at the platform): only for hints.
+    ambient_api_url: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -90,6 +92,17 @@ class Platform:
         if self.remote_api_url:
             return self.remote_api_url.rstrip("/").removesuffix("/api")
         return f"http://127.0.0.1:{self.port}"
+
+    def no_server(self) -> PlatformError:
+        if self.remote_api_url:
+            return PlatformError(f"no Prefect server at {self.api_url}: is it up?")
+        hint = "run ./dev up first"
+        if self.ambient_api_url and self.ambient_api_url != self.api_url:
+            hint += (
+                f", or target PREFECT_API_URL ({self.ambient_api_url}) with "
+                '--api-url "$PREFECT_API_URL" (or JAFFLE_API_URL)'
+            )
+        return PlatformError(f"no Prefect server at {self.api_url}: {hint}")
 
     def local_only(self, command: str) -> None:
         if self.remote_api_url:
@@ -475,8 +488,7 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
 def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
     selected = select_teams(platform, args.teams)
     if not _healthy(platform):
-        hint = "is it up?" if platform.remote_api_url else "run ./dev up first"
-        raise PlatformError(f"no Prefect server at {platform.api_url}: {hint}")
+        raise platform.no_server()
     if args.docker_network != "host" and (args.infra or platform.infra) != "docker":
         raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
     ensure_pools_and_limits(platform, selected, args.infra)
@@ -521,7 +533,7 @@ def _follow(platform: Platform, flow_run_id, poll: float = 1.0) -> int:
 
 def _trigger(platform: Platform, deployment: str, parameters: dict, name: str) -> int:
     if not _healthy(platform):
-        raise PlatformError(f"no Prefect server at {platform.api_url}: run ./dev up first")
+        raise platform.no_server()
     from prefect.deployments import run_deployment
 
     run = run_deployment(deployment, parameters=parameters, timeout=0, flow_run_name=name, as_subflow=False)
@@ -744,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
             home=(args.home or root / ".platform").resolve(),
             port=args.port,
             remote_api_url=args.api_url,
+            ambient_api_url=os.environ.get("PREFECT_API_URL"),
         )
         # Before anything imports prefect: this process talks to this platform's server.
         os.environ.update(

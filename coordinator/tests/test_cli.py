@@ -1,0 +1,62 @@
+"""The CLI's answers when there is no server where it looks: each names the API and the way out."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def dead_port():
+    """A loopback port that refuses connections (bound, never listening) for the test's duration."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+def cli(tmp_path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "JAFFLE_API_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(tmp_path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+    )
+
+
+def test_deploy_with_no_local_server_points_at_up_and_at_an_ambient_prefect_api_url(tmp_path, dead_port):
+    elsewhere = f"http://127.0.0.1:{dead_port}/api"
+    out = cli(tmp_path, "--port", str(dead_port), "deploy", "ingestion", env={})
+    assert out.returncode == 2
+    assert f"no Prefect server at http://127.0.0.1:{dead_port}/api: run ./dev up first" in out.stderr
+    assert "PREFECT_API_URL" not in out.stderr
+
+    # A shell pointed at another API (e.g. a team's production server) gets told how to target it:
+    # the CLI never follows an ambient PREFECT_API_URL on its own, so `./dev up` stays local.
+    out = cli(
+        tmp_path, "--port", str(dead_port), "deploy", "ingestion", env={"PREFECT_API_URL": elsewhere + "x"}
+    )
+    assert out.returncode == 2
+    assert f'target PREFECT_API_URL ({elsewhere}x) with --api-url "$PREFECT_API_URL"' in out.stderr
+
+
+def test_deploy_to_an_api_that_is_down_names_it(tmp_path, dead_port):
+    api = f"http://127.0.0.1:{dead_port}/api"
+    for how in (["--api-url", api], []):
+        out = cli(tmp_path, *how, "deploy", "ml", env={} if how else {"JAFFLE_API_URL": api})
+        assert out.returncode == 2
+        assert out.stderr.strip() == f"error: no Prefect server at {api}: is it up?"
+
+
+def test_an_unknown_team_is_named_with_the_known_ones(tmp_path):
+    out = cli(tmp_path, "deploy", "finance", env={})
+    assert out.returncode == 2
+    assert "unknown package(s) ['finance']" in out.stderr and "'ingestion'" in out.stderr
