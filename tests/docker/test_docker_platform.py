@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,33 @@ def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deploym
     changed = {name for name in after if after[name] != before.get(name)}
     assert changed == {"sales-forecast"}, changed
     assert client.read_deployment_by_name("sales-forecast/sales-forecast").job_variables["image"] == built[0]
+
+
+def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls(
+    docker_platform, engine, registry
+):
+    """What a worker on another machine does: the deployment names the registry's image, and the
+    worker pulls it (it is removed from this engine first) before the flow runs in it."""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    cli, _, port = docker_platform
+    deployed = cli("deploy", "ml", "--infra", "docker", "--registry", registry.address)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    [remote] = [line.split()[1] for line in deployed.stdout.splitlines() if line.startswith("pushed ")]
+    name, _, tag = remote.removeprefix(f"{registry.address}/").partition(":")
+    assert name == "jaffle-ml" and tag in registry.tags(name)
+
+    client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+    deployment = client.read_deployment_by_name("sales-forecast/sales-forecast")
+    assert deployment.job_variables["image"] == remote
+    assert deployment.job_variables["image_pull_policy"] == "IfNotPresent"
+    engine.images.remove(remote)  # only the registry has it now
+
+    run = client.create_flow_run_from_deployment(
+        deployment.id, parameters={"start_date": "2024-02-01", "end_date": "2024-02-03"}
+    )
+    deadline = time.monotonic() + 600  # a deadline for a stuck run, not a performance check
+    while not (run := client.read_flow_run(run.id)).state.is_final() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert run.state.is_completed(), (run.state.name, run.state.message)
+    assert engine.images.get(remote).id == engine.images.get(f"jaffle-ml:{tag}").id  # pulled back

@@ -103,3 +103,43 @@ def test_images_prune_removes_a_teams_older_images_but_not_the_current_one_or_on
     finally:
         user.remove(force=True)
         engine.images.remove("jaffle-platform:prune-test-used")
+
+
+@pytest.mark.docker
+def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry):
+    from jaffle_coordinator import images
+
+    current = images.build(
+        ROOT, "platform", ROOT / "coordinator", base_image=BASE, ca_bundle=CA if CA.exists() else None
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaffle_coordinator.cli",
+            "images",
+            "platform",
+            "--registry",
+            registry.address,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    remote = f"{registry.address}/{current.tag}"
+    assert f"pushed {remote}" in out.stdout
+    name, _, tag = current.tag.partition(":")
+    assert tag in registry.tags(name)
+
+    # What another machine's worker gets: the pushed image, pulled by its content tag.
+    engine.images.remove(remote)
+    pulled = engine.images.pull(f"{registry.address}/{name}", tag=tag)
+    try:
+        assert pulled.id == engine.images.get(current.tag).id
+        assert pulled.labels["org.opencontainers.image.revision"] == images.source_revision(
+            ROOT, ROOT / "coordinator"
+        )
+    finally:
+        engine.images.remove(remote)

@@ -82,6 +82,9 @@ class Platform:
     remote_api_url: str | None = None
     # PREFECT_API_URL as this CLI found it (it then points its own at the platform): only for hints.
     ambient_api_url: str | None = None
+    # A registry the team images are pushed to, for workers on other machines (JAFFLE_REGISTRY /
+    # --registry); without one, deployments use the images built on this engine.
+    registry: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -397,11 +400,15 @@ def docker_job_variables(platform: Platform, team: Team, network: str = "host") 
         ca_bundle=images.host_ca_bundle(),
     )
     print(f"image       {built.tag} ({'cached' if built.cached else f'built in {built.seconds:.0f}s'})")
+    image, pull = built.tag, "Never"  # built on this engine; no registry to pull from
+    if platform.registry:
+        image, pull = images.push(built.tag, platform.registry), "IfNotPresent"  # content tags never move
+        print(f"pushed      {image}")
     platform.data_dir.mkdir(parents=True, exist_ok=True)
     placement = {"network_mode": "host"} if network == "host" else {"networks": [network]}
     return {
-        "image": built.tag,
-        "image_pull_policy": "Never",  # built here; no registry to pull from
+        "image": image,
+        "image_pull_policy": pull,
         **placement,
         "volumes": [f"{platform.data_dir}:/data"],
         "env": {"JAFFLE_DATA_DIR": "/data"},
@@ -491,6 +498,8 @@ def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
         raise platform.no_server()
     if args.docker_network != "host" and (args.infra or platform.infra) != "docker":
         raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
+    if args.registry and (args.infra or platform.infra) != "docker":
+        raise PlatformError("--registry applies to Docker infrastructure: add --infra docker")
     ensure_pools_and_limits(platform, selected, args.infra)
     deploy(platform, selected, args.paused_schedules, args.infra, args.docker_network)
     return 0
@@ -643,6 +652,8 @@ def cmd_images(platform: Platform, args: argparse.Namespace) -> int:
         )
         how = "cached" if built.cached else f"built in {built.seconds:.1f}s"
         print(f"{team.env:<12}{built.tag}  {how}, {built.size_bytes / 1e6:.0f} MB", flush=True)
+        if platform.registry:
+            print(f"{'':<12}pushed {images.push(built.tag, platform.registry)}", flush=True)
         if args.prune:
             pruned = images.prune(team.env, built.tag)
             for tag in pruned.removed:
@@ -689,6 +700,11 @@ def parser() -> argparse.ArgumentParser:
         choices=["process", "docker"],
         help="the pools' type; docker builds only these teams' images (default: as `up` chose)",
     )
+    registry = {
+        "help": "push the images to this registry (e.g. ghcr.io/acme or 127.0.0.1:5000) and run "
+        "flows from there, so workers on other machines can pull them (default: JAFFLE_REGISTRY)",
+    }
+    dep.add_argument("--registry", **registry)
     dep.add_argument(
         "--docker-network",
         default="host",
@@ -720,6 +736,7 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--max-concurrent-chunks", type=int, default=2)
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
     img.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
+    img.add_argument("--registry", **registry)
     img.add_argument(
         "--prune",
         action="store_true",
@@ -757,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             remote_api_url=args.api_url,
             ambient_api_url=os.environ.get("PREFECT_API_URL"),
+            registry=getattr(args, "registry", None) or os.environ.get("JAFFLE_REGISTRY"),
         )
         # Before anything imports prefect: this process talks to this platform's server.
         os.environ.update(

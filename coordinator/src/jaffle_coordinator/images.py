@@ -184,3 +184,19 @@ def prune(team: str, current_tag: str) -> Pruned:
             else:
                 removed.append(tag)
     return Pruned(team, sorted(removed), sorted(in_use))
+
+
+def push(built_tag: str, registry: str) -> str:
+    """Tag `jaffle-<team>:<hash>` as `<registry>/jaffle-<team>:<hash>`, push it, return that reference.
+
+    Credentials are the engine client's (`docker login`, e.g. docker/login-action in CI). Content tags
+    never move, so a worker on another machine pulls exactly what was built and tested here.
+    """
+    client = docker.from_env()
+    name, _, tag = built_tag.rpartition(":")
+    remote = f"{registry.rstrip('/')}/{name}"
+    client.images.get(built_tag).tag(remote, tag)
+    for line in client.images.push(remote, tag=tag, stream=True, decode=True):
+        if "error" in line:
+            raise RuntimeError(f"pushing {remote}:{tag} to {registry} failed: {line['error']}")
+    return f"{remote}:{tag}"
