@@ -143,3 +143,19 @@ def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registr
         )
     finally:
         engine.images.remove(remote)
+
+
+@pytest.mark.docker
+def test_a_push_to_a_registry_that_is_not_there_fails_by_name_and_leaves_no_tag(engine, free_port):
+    nowhere = f"127.0.0.1:{free_port()}"
+    out = subprocess.run(
+        [sys.executable, "-m", "jaffle_coordinator.cli", "images", "platform", "--registry", nowhere],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"error: pushing {nowhere}/jaffle-platform:" in out.stderr and "Traceback" not in out.stderr
+    tags = {tag for image in engine.images.list(name=f"{nowhere}/jaffle-platform") for tag in image.tags}
+    assert tags == set()

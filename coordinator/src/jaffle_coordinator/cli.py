@@ -34,12 +34,10 @@ from pathlib import Path
 import httpx
 import yaml
 
+from jaffle_coordinator.errors import PlatformError
+
 COORDINATOR_ENV = "platform"
 DEFAULT_PORT = 4200
-
-
-class PlatformError(RuntimeError):
-    """A problem the user can act on; printed without a traceback."""
 
 
 def repo_root() -> Path:

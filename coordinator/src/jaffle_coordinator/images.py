@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker.errors import APIError, BuildError, ImageNotFound
+from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 import docker
+from jaffle_coordinator.errors import PlatformError
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 SHARED = (".dockerignore", "docker/no-extra-ca.crt")
@@ -39,6 +40,17 @@ class Pruned:
     team: str
     removed: list[str]
     in_use: list[str]  # older tags a container still uses: the engine keeps them
+
+
+def _engine() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        raise PlatformError(
+            f"cannot reach the Docker engine ({error}): start it (dockerd, Docker Desktop) or set DOCKER_HOST"
+        ) from None
+    return client
 
 
 def _files(root: Path, folder: Path) -> list[Path]:
@@ -111,11 +123,11 @@ def build(
     version: str = "0.0.0",
 ) -> Built:
     """Build `team`'s image unless one with its content tag exists; the engine is reached with the SDK."""
-    client = docker.from_env()
+    client = _engine()
     try:
         base_id = client.images.get(base_image).id
     except ImageNotFound:
-        raise RuntimeError(
+        raise PlatformError(
             f"base image {base_image} not found: build it with docker/base-image.sh (no registry here) "
             "or pull it where a registry is reachable"
         ) from None
@@ -153,7 +165,7 @@ def build(
         )
     except BuildError as error:
         log = "".join(chunk.get("stream", "") for chunk in error.build_log)[-4000:]
-        raise RuntimeError(f"building {tag} failed: {error.msg}\n{log}") from None
+        raise PlatformError(f"building {tag} failed: {error.msg}\n{log}") from None
     finally:
         staged.unlink(missing_ok=True)
     image.tag(image_name(team), "latest")
@@ -166,7 +178,7 @@ def prune(team: str, current_tag: str) -> Pruned:
     Each build of a changed team leaves its previous image behind. An image a container still uses
     (even a stopped one) is kept and reported, as the engine refuses to remove it.
     """
-    client = docker.from_env()
+    client = _engine()
     name = image_name(team)
     keep = {current_tag, f"{name}:latest"}
     removed: list[str] = []
@@ -192,11 +204,17 @@ def push(built_tag: str, registry: str) -> str:
     Credentials are the engine client's (`docker login`, e.g. docker/login-action in CI). Content tags
     never move, so a worker on another machine pulls exactly what was built and tested here.
     """
-    client = docker.from_env()
+    client = _engine()
     name, _, tag = built_tag.rpartition(":")
     remote = f"{registry.rstrip('/')}/{name}"
     client.images.get(built_tag).tag(remote, tag)
-    for line in client.images.push(remote, tag=tag, stream=True, decode=True):
-        if "error" in line:
-            raise RuntimeError(f"pushing {remote}:{tag} to {registry} failed: {line['error']}")
+    try:
+        for line in client.images.push(remote, tag=tag, stream=True, decode=True):
+            if "error" in line:
+                raise PlatformError(f"pushing {remote}:{tag} failed: {line['error']}")
+    except (APIError, PlatformError) as error:
+        client.images.remove(f"{remote}:{tag}")  # only the tag: the team's image stays
+        if isinstance(error, APIError):
+            raise PlatformError(f"pushing {remote}:{tag} failed: {error.explanation or error}") from None
+        raise
     return f"{remote}:{tag}"
