@@ -23,6 +23,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_ambient_targets():
+    """The tests choose the Prefect API and the image registry themselves: a developer's
+    JAFFLE_API_URL or JAFFLE_REGISTRY must not send their deploys and pushes elsewhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("JAFFLE_API_URL", "JAFFLE_REGISTRY"):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def free_port():
     """`free_port()` is a loopback port nothing listens on, for a server a test starts."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -12,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 
 import pytest
+from docker.errors import ImageNotFound
 
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
 # The test registry is on loopback: never through a proxy from the environment.
@@ -84,3 +87,33 @@ class Registry:
     def tags(self, repository: str) -> list[str]:
         with DIRECT.open(f"http://{self.address}/v2/{repository}/tags/list", timeout=10) as answer:
             return json.loads(answer.read())["tags"] or []
+
+
+@pytest.fixture
+def only_in_registry(engine):
+    """`with only_in_registry(remote) as image_id:` the engine holds no tag of that image."""
+    return functools.partial(_only_in_registry, engine)
+
+
+@contextlib.contextmanager
+def _only_in_registry(engine, remote: str):
+    """Remove every tag of the image `remote` names, so this engine must pull it (the layers it shares
+    with the base image stay, as on any worker host that has pulled the base); afterwards the image, as
+    pulled back, gets its local tags again (not `remote`, which a run leaves behind otherwise)."""
+    image = engine.images.get(remote)
+    tags = list(image.tags)
+    for tag in tags:
+        engine.images.remove(tag)
+    try:
+        yield image.id
+    finally:
+        try:
+            pulled = engine.images.get(image.id)
+        except ImageNotFound:  # never pulled back: the next build makes it again
+            pass
+        else:
+            for tag in tags:
+                if tag != remote:
+                    pulled.tag(*tag.rsplit(":", 1))
+            with contextlib.suppress(ImageNotFound):
+                engine.images.remove(remote)

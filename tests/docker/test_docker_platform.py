@@ -84,10 +84,10 @@ def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deploym
 
 
 def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls(
-    docker_platform, engine, registry
+    docker_platform, engine, registry, only_in_registry
 ):
     """What a worker on another machine does: the deployment names the registry's image, and the
-    worker pulls it (it is removed from this engine first) before the flow runs in it."""
+    worker, on an engine without that image, pulls it before the flow runs in it."""
     from prefect.client.orchestration import SyncPrefectClient
 
     cli, _, port = docker_platform
@@ -101,13 +101,13 @@ def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls
     deployment = client.read_deployment_by_name("sales-forecast/sales-forecast")
     assert deployment.job_variables["image"] == remote
     assert deployment.job_variables["image_pull_policy"] == "IfNotPresent"
-    engine.images.remove(remote)  # only the registry has it now
 
-    run = client.create_flow_run_from_deployment(
-        deployment.id, parameters={"start_date": "2024-02-01", "end_date": "2024-02-03"}
-    )
-    deadline = time.monotonic() + 600  # a deadline for a stuck run, not a performance check
-    while not (run := client.read_flow_run(run.id)).state.is_final() and time.monotonic() < deadline:
-        time.sleep(2)
-    assert run.state.is_completed(), (run.state.name, run.state.message)
-    assert engine.images.get(remote).id == engine.images.get(f"jaffle-ml:{tag}").id  # pulled back
+    with only_in_registry(remote) as image_id:
+        run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"start_date": "2024-02-01", "end_date": "2024-02-03"}
+        )
+        deadline = time.monotonic() + 600  # a deadline for a stuck run, not a performance check
+        while not (run := client.read_flow_run(run.id)).state.is_final() and time.monotonic() < deadline:
+            time.sleep(2)
+        assert run.state.is_completed(), (run.state.name, run.state.message)
+        assert engine.images.get(remote).id == image_id  # the worker pulled exactly the pushed image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from docker.errors import ImageNotFound
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
@@ -73,18 +75,27 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
 
 
 @pytest.mark.docker
-def test_images_prune_removes_a_teams_older_images_but_not_the_current_one_or_one_in_use(engine):
+def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_one_or_other_names(engine):
+    """On the test engine this also prunes stale jaffle-platform content tags: what the command is for."""
     from jaffle_coordinator import images
 
     current = images.build(
         ROOT, "platform", ROOT / "coordinator", base_image=BASE, ca_bundle=CA if CA.exists() else None
     )
-    # Two older builds of the team (distinct images: a commit adds a layer); a container uses one.
-    for old in ("prune-test-old", "prune-test-used"):
+    # Older builds of the team (distinct images: a commit adds a layer), one left by a push to a
+    # registry, one a container still uses; and a tag someone gave by hand.
+    made = {
+        "old": "jaffle-platform:0000000000a1",
+        "pushed": "127.0.0.1:5999/jaffle-platform:0000000000b2",
+        "used": "jaffle-platform:0000000000c3",
+        "named": "jaffle-platform:prune-test-dev",
+    }
+    for ref in made.values():
         box = engine.containers.create(current.tag, ["true"], network_mode="none")
-        box.commit(repository="jaffle-platform", tag=old)
+        repository, _, tag = ref.rpartition(":")
+        box.commit(repository=repository, tag=tag)
         box.remove()
-    user = engine.containers.create("jaffle-platform:prune-test-used", ["true"], network_mode="none")
+    user = engine.containers.create(made["used"], ["true"], network_mode="none")
     try:
         out = subprocess.run(
             [sys.executable, "-m", "jaffle_coordinator.cli", "images", "platform", "--prune"],
@@ -95,18 +106,20 @@ def test_images_prune_removes_a_teams_older_images_but_not_the_current_one_or_on
         )
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"{current.tag}  cached" in out.stdout
-        assert "removed jaffle-platform:prune-test-old" in out.stdout
-        assert "kept jaffle-platform:prune-test-used: a container uses it" in out.stdout
-        tags = {tag for image in engine.images.list(name="jaffle-platform") for tag in image.tags}
-        assert {current.tag, "jaffle-platform:latest", "jaffle-platform:prune-test-used"} <= tags
-        assert "jaffle-platform:prune-test-old" not in tags
+        assert f"removed {made['old']}" in out.stdout and f"removed {made['pushed']}" in out.stdout
+        assert f"kept {made['used']}: a container uses it" in out.stdout
+        tags = {tag for image in engine.images.list() for tag in image.tags}
+        assert {current.tag, "jaffle-platform:latest", made["used"], made["named"]} <= tags
+        assert not {made["old"], made["pushed"]} & tags
     finally:
         user.remove(force=True)
-        engine.images.remove("jaffle-platform:prune-test-used")
+        for ref in made.values():
+            with contextlib.suppress(ImageNotFound):
+                engine.images.remove(ref)
 
 
 @pytest.mark.docker
-def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry):
+def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry, only_in_registry):
     from jaffle_coordinator import images
 
     current = images.build(
@@ -134,15 +147,13 @@ def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registr
     assert tag in registry.tags(name)
 
     # What another machine's worker gets: the pushed image, pulled by its content tag.
-    engine.images.remove(remote)
-    pulled = engine.images.pull(f"{registry.address}/{name}", tag=tag)
-    try:
-        assert pulled.id == engine.images.get(current.tag).id
+    with only_in_registry(remote) as image_id:
+        pulled = engine.images.pull(f"{registry.address}/{name}", tag=tag)
+        assert pulled.id == image_id
         assert pulled.labels["org.opencontainers.image.revision"] == images.source_revision(
             ROOT, ROOT / "coordinator"
         )
-    finally:
-        engine.images.remove(remote)
+    assert engine.images.get(current.tag).id == image_id  # and this engine has it back
 
 
 @pytest.mark.docker

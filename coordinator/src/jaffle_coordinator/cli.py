@@ -70,6 +70,11 @@ def teams(root: Path) -> list[Team]:
     return sorted(found, key=lambda t: (t.env == COORDINATOR_ENV, t.env))
 
 
+def _same_api(url: str) -> str:
+    """A URL as a key for "is this the same API": no trailing slash, localhost as 127.0.0.1."""
+    return url.strip().rstrip("/").replace("://localhost", "://127.0.0.1")
+
+
 @dataclass
 class Platform:
     root: Path
@@ -98,7 +103,7 @@ class Platform:
         if self.remote_api_url:
             return PlatformError(f"no Prefect server at {self.api_url}: is it up?")
         hint = "run ./dev up first"
-        if self.ambient_api_url and self.ambient_api_url != self.api_url:
+        if self.ambient_api_url and _same_api(self.ambient_api_url) != _same_api(self.api_url):
             hint += (
                 f", or target PREFECT_API_URL ({self.ambient_api_url}) with "
                 '--api-url "$PREFECT_API_URL" (or JAFFLE_API_URL)'
@@ -738,8 +743,8 @@ def parser() -> argparse.ArgumentParser:
     img.add_argument(
         "--prune",
         action="store_true",
-        help="then remove these teams' older image tags (keeps the current one and latest; "
-        "a deployment still pinned to an older tag needs `deploy --infra docker` again)",
+        help="then remove the tags of these teams' older builds (content tags, local or "
+        "registry-qualified; never latest or a name you gave), freeing images no container uses",
     )
     aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
     aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")

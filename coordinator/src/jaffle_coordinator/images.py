@@ -7,14 +7,17 @@ tag, and an image that already exists under that tag is not rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 import docker
@@ -23,6 +26,10 @@ from jaffle_coordinator.errors import PlatformError
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 SHARED = (".dockerignore", "docker/no-extra-ca.crt")
 STAGED_CA = ".build/ca-bundle.crt"
+# What `content_tag` makes, and what `prune` may remove.
+CONTENT_TAG = re.compile(r"[0-9a-f]{12}")
+# A registry host[:port] and optional lowercase path, as an image reference's prefix.
+REFERENCE_PREFIX = re.compile(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*")
 IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", "target", "logs", ".venv"}
 
 
@@ -173,48 +180,65 @@ def build(
 
 
 def prune(team: str, current_tag: str) -> Pruned:
-    """Remove `team`'s older content-tagged images, keeping `current_tag` and `latest`.
+    """Remove the tags of `team`'s older builds: its content tags (12 hex digits) other than
+    `current_tag`'s, local or registry-qualified (`<registry>/jaffle-<team>:<hash>`, left by a push).
 
-    Each build of a changed team leaves its previous image behind. An image a container still uses
-    (even a stopped one) is kept and reported, as the engine refuses to remove it.
+    Other tags (`latest`, a hand-made `:dev`) are never touched. Removing a tag frees an image's space
+    once no other tag names it; an image a stopped or running container uses is kept by the engine and
+    reported as in use.
     """
     client = _engine()
     name = image_name(team)
-    keep = {current_tag, f"{name}:latest"}
+    current = current_tag.rpartition(":")[2]
     removed: list[str] = []
     in_use: list[str] = []
-    for image in client.images.list(name=name):
-        for tag in image.tags:
-            if tag.rpartition(":")[0] != name or tag in keep:
+    for image in client.images.list():
+        for ref in image.tags:
+            repository, _, tag = ref.rpartition(":")
+            ours = repository == name or repository.endswith(f"/{name}")
+            if not ours or tag == current or not CONTENT_TAG.fullmatch(tag):
                 continue
             try:
-                client.images.remove(tag)
+                client.images.remove(ref)
             except APIError as error:
                 if error.status_code != 409:  # 409: a container uses it
-                    raise
-                in_use.append(tag)
+                    raise PlatformError(f"removing {ref} failed: {error.explanation or error}") from None
+                in_use.append(ref)
             else:
-                removed.append(tag)
+                removed.append(ref)
     return Pruned(team, sorted(removed), sorted(in_use))
+
+
+def registry_prefix(registry: str) -> str:
+    """`ghcr.io/Acme/`, `http://127.0.0.1:5000` -> `ghcr.io/acme`, `127.0.0.1:5000` (references are
+    lowercase and carry no scheme)."""
+    prefix = re.sub(r"^[a-z][a-z0-9+.-]*://", "", registry.strip(), flags=re.IGNORECASE).strip("/").lower()
+    if not prefix or not REFERENCE_PREFIX.fullmatch(prefix):
+        raise PlatformError(f"not a registry to push to: {registry!r} (e.g. ghcr.io/acme or 127.0.0.1:5000)")
+    return prefix
 
 
 def push(built_tag: str, registry: str) -> str:
     """Tag `jaffle-<team>:<hash>` as `<registry>/jaffle-<team>:<hash>`, push it, return that reference.
 
-    Credentials are the engine client's (`docker login`, e.g. docker/login-action in CI). Content tags
-    never move, so a worker on another machine pulls exactly what was built and tested here.
+    Credentials are the engine client's (`docker login`, e.g. docker/login-action in CI). A content tag
+    names exactly the files that were built and tested, so a worker on another machine runs those.
     """
     client = _engine()
     name, _, tag = built_tag.rpartition(":")
-    remote = f"{registry.rstrip('/')}/{name}"
-    client.images.get(built_tag).tag(remote, tag)
+    remote = f"{registry_prefix(registry)}/{name}"
+    failure = None
     try:
+        client.images.get(built_tag).tag(remote, tag)
         for line in client.images.push(remote, tag=tag, stream=True, decode=True):
             if "error" in line:
-                raise PlatformError(f"pushing {remote}:{tag} failed: {line['error']}")
-    except (APIError, PlatformError) as error:
-        client.images.remove(f"{remote}:{tag}")  # only the tag: the team's image stays
-        if isinstance(error, APIError):
-            raise PlatformError(f"pushing {remote}:{tag} failed: {error.explanation or error}") from None
-        raise
-    return f"{remote}:{tag}"
+                failure = line["error"]
+                break
+    except (DockerException, requests.RequestException) as error:
+        failure = getattr(error, "explanation", None) or str(error)
+    if failure is None:
+        return f"{remote}:{tag}"
+    # Only this tag goes (the team's image stays); if it was never made, the push's error is the news.
+    with contextlib.suppress(DockerException, requests.RequestException):
+        client.images.remove(f"{remote}:{tag}")
+    raise PlatformError(f"pushing {remote}:{tag} failed: {failure}")

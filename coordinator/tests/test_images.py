@@ -1,0 +1,33 @@
+"""Image references the CLI makes from what a user types (no engine needed)."""
+
+from __future__ import annotations
+
+import pytest
+from jaffle_coordinator.errors import PlatformError
+from jaffle_coordinator.images import CONTENT_TAG, registry_prefix
+
+
+@pytest.mark.parametrize(
+    ("typed", "prefix"),
+    [
+        ("ghcr.io/acme", "ghcr.io/acme"),
+        ("ghcr.io/Acme/", "ghcr.io/acme"),
+        ("https://registry.example.com:5000/team/images", "registry.example.com:5000/team/images"),
+        ("127.0.0.1:5000", "127.0.0.1:5000"),
+        (" localhost:5000/ ", "localhost:5000"),
+    ],
+)
+def test_a_registry_becomes_a_lowercase_reference_prefix_without_scheme(typed, prefix):
+    assert registry_prefix(typed) == prefix
+
+
+@pytest.mark.parametrize("typed", ["", "/", "ghcr.io/ac me", "ghcr.io:port/x", "ghcr.io//x"])
+def test_a_registry_that_cannot_prefix_a_reference_is_refused_by_name(typed):
+    with pytest.raises(PlatformError, match="not a registry to push to"):
+        registry_prefix(typed)
+
+
+def test_only_content_tags_are_prunable():
+    assert CONTENT_TAG.fullmatch("0123456789ab")
+    for other in ("latest", "dev", "v1", "0123456789abc", "0123456789AB"):
+        assert not CONTENT_TAG.fullmatch(other), other
