@@ -109,18 +109,25 @@ def _build(
     }
 
 
+# Both projects' flows take the same parameters, shown the same way in the UI's run form.
+FIRST_DAY = parameter(
+    None, "First day", "First day whose rows are rebuilt, inclusive. Empty: the last day, or yesterday."
+)
+LAST_DAY = parameter(
+    None, "Last day", "Last day whose rows are rebuilt, inclusive. Empty: the first day, or yesterday."
+)
+FULL_REFRESH = parameter(
+    False, "Full refresh", "Rebuild every incremental model from all of the lake, not only the window."
+)
+DOCS = parameter(True, "Docs", "Also generate the dbt docs site and link it from the run.")
+
+
 @flow(name="dbt-jaffle-shop")
 def dbt_jaffle_shop(
-    start_date: date | None = parameter(
-        None, "First day", "First day whose rows are rebuilt, inclusive. Empty: the last day, or yesterday."
-    ),
-    end_date: date | None = parameter(
-        None, "Last day", "Last day whose rows are rebuilt, inclusive. Empty: the first day, or yesterday."
-    ),
-    full_refresh: bool = parameter(
-        False, "Full refresh", "Rebuild every incremental model from all of the lake, not only the window."
-    ),
-    docs: bool = parameter(True, "Docs", "Also generate the dbt docs site and link it from the run."),
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    full_refresh: bool = FULL_REFRESH,
+    docs: bool = DOCS,
 ) -> dict:
     """Build the Jaffle Shop staging and marts: stores, products, orders, items, customers, daily revenue."""
     return _build("jaffle_shop", start_date, end_date, full_refresh, docs)
@@ -128,16 +135,10 @@ def dbt_jaffle_shop(
 
 @flow(name="dbt-attribution")
 def dbt_attribution(
-    start_date: date | None = parameter(
-        None, "First day", "First day whose rows are rebuilt, inclusive. Empty: the last day, or yesterday."
-    ),
-    end_date: date | None = parameter(
-        None, "Last day", "Last day whose rows are rebuilt, inclusive. Empty: the first day, or yesterday."
-    ),
-    full_refresh: bool = parameter(
-        False, "Full refresh", "Rebuild every incremental model from all of the lake, not only the window."
-    ),
-    docs: bool = parameter(True, "Docs", "Also generate the dbt docs site and link it from the run."),
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    full_refresh: bool = FULL_REFRESH,
+    docs: bool = DOCS,
 ) -> dict:
     """Build marketing staging and attribution marts: touchpoints, campaign attribution, channel ROAS."""
     return _build("attribution", start_date, end_date, full_refresh, docs)

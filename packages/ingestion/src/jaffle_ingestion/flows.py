@@ -167,20 +167,22 @@ def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_
     }
 
 
+# Both sources' flows take the same parameters, shown the same way in the UI's run form.
+FIRST_DAY = parameter(None, "First day", "First day to land, inclusive. Empty: the last day, or yesterday.")
+LAST_DAY = parameter(None, "Last day", "Last day to land, inclusive. Empty: the first day, or yesterday.")
+SOURCE = parameter(
+    None,
+    "Source",
+    "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
+    "Empty: JAFFLE_INGEST_FROM (default synthetic).",
+)
+
+
 @flow(name="raw-data-jaffle-shop")
 def raw_data_jaffle_shop(
-    start_date: date | None = parameter(
-        None, "First day", "First day to land, inclusive. Empty: the last day, or yesterday."
-    ),
-    end_date: date | None = parameter(
-        None, "Last day", "Last day to land, inclusive. Empty: the first day, or yesterday."
-    ),
-    ingest_from: Source | None = parameter(
-        None,
-        "Source",
-        "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
-        "Empty: JAFFLE_INGEST_FROM (default synthetic).",
-    ),
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    ingest_from: Source | None = SOURCE,
 ) -> dict:
     """Land the Jaffle Shop's stores, customers, products, supplies, orders and order items."""
     return _ingest("jaffle_shop", start_date, end_date, ingest_from)
@@ -188,18 +190,9 @@ def raw_data_jaffle_shop(
 
 @flow(name="raw-data-marketing")
 def raw_data_marketing(
-    start_date: date | None = parameter(
-        None, "First day", "First day to land, inclusive. Empty: the last day, or yesterday."
-    ),
-    end_date: date | None = parameter(
-        None, "Last day", "Last day to land, inclusive. Empty: the first day, or yesterday."
-    ),
-    ingest_from: Source | None = parameter(
-        None,
-        "Source",
-        "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
-        "Empty: JAFFLE_INGEST_FROM (default synthetic).",
-    ),
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    ingest_from: Source | None = SOURCE,
 ) -> dict:
     """Land marketing ad spend per channel and campaign, and web sessions, per day."""
     return _ingest("marketing", start_date, end_date, ingest_from)
