@@ -23,6 +23,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _run_cli(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "jaffle_coordinator.cli", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _unavailable(message: str) -> None:
+    """A tier whose service is missing: skipped on a laptop, a failure under CI (which installs it)."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """`run_cli(*args, env=...)` runs the platform CLI from the checkout; `env` adds to os.environ."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def unavailable():
+    """`unavailable(message)`: skip, or fail under CI, for a missing Chromium, engine or registry."""
+    return _unavailable
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_ambient_targets():
     """The tests choose the Prefect API and the image registry themselves: a developer's
@@ -49,22 +78,7 @@ def launch_platform(tmp_path_factory):
         home, port = tmp_path_factory.mktemp("platform"), _free_port()
 
         def cli(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "jaffle_coordinator.cli",
-                    "--home",
-                    str(home),
-                    "--port",
-                    str(port),
-                    *args,
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                env={**os.environ, **(env or {})},
-            )
+            return _run_cli("--home", home, "--port", port, *args, env=env)
 
         launched.append(cli)
         up = cli("up", *up_args)

@@ -1,5 +1,6 @@
-"""The docker tier's engine: a running Docker engine holding the base image, or a skip with the reason
-(a failure under CI, which installs docker.io, starts dockerd and builds the base image)."""
+"""The docker tier's services: a running Docker engine holding the base image and a loopback registry,
+or a skip with the reason (a failure under CI, which installs docker.io and docker-registry, starts
+dockerd and builds the base image)."""
 
 from __future__ import annotations
 
@@ -14,23 +15,15 @@ import urllib.request
 from dataclasses import dataclass
 
 import pytest
-from docker.errors import ImageNotFound
+from docker.errors import DockerException, ImageNotFound
 
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
 # The test registry is on loopback: never through a proxy from the environment.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
-def engine():
-    from docker.errors import DockerException, ImageNotFound
-
+def engine(unavailable):
     import docker
 
     try:
@@ -46,7 +39,7 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def registry(engine, free_port, tmp_path_factory):
+def registry(engine, free_port, unavailable, tmp_path_factory):
     """A Distribution registry (Debian's docker-registry) on loopback, where the engine pushes over
     plain HTTP (127.0.0.0/8 is an insecure registry by default)."""
     binary = shutil.which("docker-registry")

@@ -97,7 +97,7 @@ def stack(engine, free_port, tmp_path_factory):
 
 @pytest.mark.docker
 @pytest.mark.integration
-def test_the_parent_flow_runs_on_the_compose_stack_with_every_child_in_its_teams_container(stack):
+def test_the_parent_flow_runs_on_the_compose_stack_with_every_child_in_its_teams_container(stack, run_cli):
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
 
@@ -105,14 +105,7 @@ def test_the_parent_flow_runs_on_the_compose_stack_with_every_child_in_its_teams
     api = f"http://127.0.0.1:{env['PREFECT_PORT']}/api"
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(home), "--api-url", api]
-        return subprocess.run(
-            [*command, *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
-        )
+        return run_cli("--home", home, "--api-url", api, *args, env={"JAFFLE_BASE_IMAGE": BASE})
 
     refused = cli("up")
     assert refused.returncode == 2 and "--api-url" in refused.stderr

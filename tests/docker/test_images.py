@@ -6,8 +6,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -41,14 +39,22 @@ def locked(folder: str, lib: str) -> str:
     return re.search(rf"^{re.escape(lib)}==([^\s\\]+)", text, re.MULTILINE | re.IGNORECASE).group(1)
 
 
+def build(team: str):
+    """The team's image, as the CLI builds it (cached when its files did not change)."""
+    from jaffle_coordinator import images
+
+    return images.build(
+        ROOT, team, ROOT / TEAMS[team][0], base_image=BASE, ca_bundle=CA if CA.exists() else None
+    )
+
+
 @pytest.mark.docker
 @pytest.mark.parametrize("team", list(TEAMS))
 def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bundle(engine, team):
     from jaffle_coordinator import images
 
     folder, module, libs = TEAMS[team]
-    built = images.build(ROOT, team, ROOT / folder, base_image=BASE, ca_bundle=CA if CA.exists() else None)
-    again = images.build(ROOT, team, ROOT / folder, base_image=BASE, ca_bundle=CA if CA.exists() else None)
+    built, again = build(team), build(team)
     print(
         f"\n{team}: {built.tag} {'cached' if built.cached else 'built'} in {built.seconds:.1f} s, "
         f"{built.size_bytes / 1e6:.0f} MB; "
@@ -75,13 +81,12 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
 
 
 @pytest.mark.docker
-def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_one_or_other_names(engine):
+def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_one_or_other_names(
+    engine, run_cli
+):
     """On the test engine this also prunes stale jaffle-platform content tags: what the command is for."""
-    from jaffle_coordinator import images
 
-    current = images.build(
-        ROOT, "platform", ROOT / "coordinator", base_image=BASE, ca_bundle=CA if CA.exists() else None
-    )
+    current = build("platform")
     # Older builds of the team (distinct images: a commit adds a layer), one left by a push to a
     # registry, one a container still uses; and a tag someone gave by hand.
     made = {
@@ -97,13 +102,7 @@ def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_o
         box.remove()
     user = engine.containers.create(made["used"], ["true"], network_mode="none")
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "jaffle_coordinator.cli", "images", "platform", "--prune"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
-        )
+        out = run_cli("images", "platform", "--prune", env={"JAFFLE_BASE_IMAGE": BASE})
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"{current.tag}  cached" in out.stdout
         assert f"removed {made['old']}" in out.stdout and f"removed {made['pushed']}" in out.stdout
@@ -119,27 +118,11 @@ def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_o
 
 
 @pytest.mark.docker
-def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry, only_in_registry):
+def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry, only_in_registry, run_cli):
     from jaffle_coordinator import images
 
-    current = images.build(
-        ROOT, "platform", ROOT / "coordinator", base_image=BASE, ca_bundle=CA if CA.exists() else None
-    )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaffle_coordinator.cli",
-            "images",
-            "platform",
-            "--registry",
-            registry.address,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
-    )
+    current = build("platform")
+    out = run_cli("images", "platform", "--registry", registry.address, env={"JAFFLE_BASE_IMAGE": BASE})
     assert out.returncode == 0, out.stdout + out.stderr
     remote = f"{registry.address}/{current.tag}"
     assert f"pushed {remote}" in out.stdout
@@ -157,15 +140,9 @@ def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registr
 
 
 @pytest.mark.docker
-def test_a_push_to_a_registry_that_is_not_there_fails_by_name_and_leaves_no_tag(engine, free_port):
+def test_a_push_to_a_registry_that_is_not_there_fails_by_name_and_leaves_no_tag(engine, free_port, run_cli):
     nowhere = f"127.0.0.1:{free_port()}"
-    out = subprocess.run(
-        [sys.executable, "-m", "jaffle_coordinator.cli", "images", "platform", "--registry", nowhere],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAFFLE_BASE_IMAGE": BASE},
-    )
+    out = run_cli("images", "platform", "--registry", nowhere, env={"JAFFLE_BASE_IMAGE": BASE})
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"error: pushing {nowhere}/jaffle-platform:" in out.stderr and "Traceback" not in out.stderr
     tags = {tag for image in engine.images.list(name=f"{nowhere}/jaffle-platform") for tag in image.tags}

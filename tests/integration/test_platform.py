@@ -6,7 +6,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -150,26 +149,12 @@ def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform):
     assert "failed: child run 'raw-data-jaffle-shop" in summary.data
 
 
-def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path):
+def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path, run_cli):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        up = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jaffle_coordinator.cli",
-                "--home",
-                str(tmp_path),
-                "--port",
-                str(port),
-                "up",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        up = run_cli("--home", tmp_path, "--port", port, "up")
     assert up.returncode == 2
     assert f"port {port} on 127.0.0.1 is taken by a process this platform did not start" in up.stderr
 
