@@ -405,7 +405,8 @@ def docker_job_variables(platform: Platform, team: Team, network: str = "host") 
     print(f"image       {built.tag} ({'cached' if built.cached else f'built in {built.seconds:.0f}s'})")
     image, pull = built.tag, "Never"  # built on this engine; no registry to pull from
     if platform.registry:
-        image, pull = images.push(built.tag, platform.registry), "IfNotPresent"  # content tags never move
+        # IfNotPresent: the tag hashes the team's files, so a cached copy holds the same files
+        image, pull = images.push(built.tag, platform.registry), "IfNotPresent"
         print(f"pushed      {image}")
     platform.data_dir.mkdir(parents=True, exist_ok=True)
     placement = {"network_mode": "host"} if network == "host" else {"networks": [network]}
@@ -499,12 +500,13 @@ def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
     selected = select_teams(platform, args.teams)
     if not _healthy(platform):
         raise platform.no_server()
-    if args.docker_network != "host" and (args.infra or platform.infra) != "docker":
+    infra = args.infra or platform.infra
+    if args.docker_network != "host" and infra != "docker":
         raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
-    if args.registry and (args.infra or platform.infra) != "docker":
+    if args.registry and infra != "docker":
         raise PlatformError("--registry applies to Docker infrastructure: add --infra docker")
-    ensure_pools_and_limits(platform, selected, args.infra)
-    deploy(platform, selected, args.paused_schedules, args.infra, args.docker_network)
+    ensure_pools_and_limits(platform, selected, infra)
+    deploy(platform, selected, args.paused_schedules, infra, args.docker_network)
     return 0
 
 
