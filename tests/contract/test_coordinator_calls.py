@@ -33,10 +33,10 @@ def _plan():
 
 
 PLAN = _plan()
-# The parent's children, and the parent itself: the backfill calls it once per chunk
-# (CoordinatorSettings.parent_deployment).
+# The parent's children, and the chunk flow the backfill calls once per chunk
+# (CoordinatorSettings.chunk_deployment).
 CALLS = [child for _, children in PLAN.STAGES for child in children] + [
-    PLAN.Child("data-platform/data-platform")
+    PLAN.Child("data-platform-chunk/data-platform-chunk")
 ]
 
 

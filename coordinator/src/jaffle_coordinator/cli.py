@@ -34,6 +34,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from jaffle_coordinator import recovery
 from jaffle_coordinator.errors import PlatformError
 
 COORDINATOR_ENV = "platform"
@@ -298,6 +299,7 @@ def start_server(platform: Platform) -> None:
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{db}",
         PREFECT_SERVER_API_HOST="127.0.0.1",
         PREFECT_SERVER_API_PORT=str(platform.port),
+        **recovery.server_environment(),
     )
     pid = platform.spawn(
         "server",
@@ -345,6 +347,11 @@ def ensure_pools_and_limits(platform: Platform, all_teams: list[Team], infra: st
                 print(f"limit       created global concurrency limit {name}=1")
             except ObjectAlreadyExists:
                 pass
+        if recovery.ensure_crash_automation(client):
+            print(
+                f"automation  {recovery.CRASH_AUTOMATION}: runs silent for {recovery.CRASH_AFTER_SECONDS}s "
+                "are marked Crashed"
+            )
 
 
 def deploy(
@@ -415,7 +422,7 @@ def docker_job_variables(platform: Platform, team: Team, network: str = "host") 
         "image_pull_policy": pull,
         **placement,
         "volumes": [f"{platform.data_dir}:/data"],
-        "env": {"JAFFLE_DATA_DIR": "/data"},
+        "env": {"JAFFLE_DATA_DIR": "/data", **recovery.flow_run_environment()},
         "container_create_kwargs": {"user": f"{os.getuid()}:{os.getgid()}"},
         "stream_output": True,
         "auto_remove": True,  # each run records its container id in its runtime artifact
@@ -440,6 +447,7 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
                 PREFECT_WORKER_QUERY_SECONDS="1",
                 PREFECT_WORKER_PREFETCH_SECONDS="5",
                 JAFFLE_PACKAGE_DIR=str(team.package),  # the deployments' pull step goes here
+                **recovery.flow_run_environment(),  # heartbeats: a dead run is marked Crashed
             )
             pid = platform.spawn(
                 name,
@@ -487,6 +495,9 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     platform.infra = wanted
     start_server(platform)
     ensure_pools_and_limits(platform, all_teams)
+    with _client(platform) as client:  # the leases of the server `up` manages are on this disk
+        for repaired in recovery.repair_slots(client, platform.home / "prefect" / "concurrency_leases"):
+            print(f"limit       repaired {repaired}")
     deploy(platform, all_teams, paused=args.paused_schedules)
     start_workers(platform, all_teams)
     print(
@@ -555,9 +566,48 @@ def _trigger(platform: Platform, deployment: str, parameters: dict, name: str) -
     return _follow(platform, run.id)
 
 
+def cmd_resume(platform: Platform, run_id: str) -> int:
+    """Retry a parent run that did not complete, as the UI's Retry button does: the same run goes back
+    to Scheduled (AwaitingRetry), its worker runs it again, and it reuses the children that completed."""
+    import uuid
+
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import AwaitingRetry
+
+    if not _healthy(platform):
+        raise platform.no_server()
+    try:
+        flow_run_id = uuid.UUID(run_id)
+    except ValueError:
+        raise PlatformError(f"--resume takes a flow run id (a UUID), not {run_id!r}") from None
+    with _client(platform) as client:
+        try:
+            run = client.read_flow_run(flow_run_id)
+        except ObjectNotFound:
+            raise PlatformError(f"no flow run {run_id} on {platform.api_url}") from None
+        state = run.state.name if run.state else "Unknown"
+        if run.state and run.state.is_completed():
+            raise PlatformError(f"{run.name} already completed: nothing to resume")
+        if not (run.state and run.state.is_final()):
+            raise PlatformError(f"{run.name} is {state}, not finished: follow it in the UI or wait")
+        if run.deployment_id is None:
+            raise PlatformError(f"{run.name} was not started from a deployment, so no worker can rerun it")
+        result = client.set_flow_run_state(
+            run.id, AwaitingRetry(message=f"Resumed with ./dev run --resume after it ended {state}")
+        )
+        if result.status.value != "ACCEPT":
+            raise PlatformError(f"the server refused to resume {run.name}: {result.details}")
+    print(f"{run.name}: resuming after {state} at {platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+    return _follow(platform, run.id)
+
+
 def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
     from jaffle_coordinator.plan import resolve_window
 
+    if getattr(args, "resume", None):
+        if args.start or args.end or args.days:
+            raise PlatformError("--resume reruns a run with its own window: drop --start, --end and --days")
+        return cmd_resume(platform, args.resume)
     if args.days and args.start is None:
         end = args.end or date.today() - timedelta(days=1)
         args.start = end - timedelta(days=args.days - 1)
@@ -731,6 +781,12 @@ def parser() -> argparse.ArgumentParser:
             metavar="DEPLOYMENT",
             help="do not wait for this child (only the last stage, e.g. dashboards)",
         )
+        if name == "run":
+            run.add_argument(
+                "--resume",
+                metavar="RUN_ID",
+                help="retry this parent (or backfill) run: reuse its children that completed, rerun the rest",
+            )
         if name == "demo":
             run.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
             run.add_argument("--infra", choices=["process", "docker"], help="as for `up`")

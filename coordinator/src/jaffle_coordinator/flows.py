@@ -1,9 +1,11 @@
-"""The coordinator's flows: `data-platform` (daily) and `data-platform-backfill` (date ranges).
+"""The coordinator's flows: `data-platform` (daily), `data-platform-chunk` (the same flow for one
+backfill chunk) and `data-platform-backfill` (date ranges).
 
-Children are team deployments, started with `run_deployment(timeout=0)` and awaited with
-`wait_for_flow_run`, which listens for the child's terminal event instead of polling. A child that
-does not complete fails the parent with its name, state and message; later stages do not start;
-the summary step runs whatever happened.
+Children are team deployments, started with `run_deployment(timeout=0)` and awaited event-first
+(children.py). Whatever ends the parent (a child that failed or crashed, a wait or flow timeout, an
+unreachable API, a cancellation), the children it started and that are still going are cancelled and
+the `platform-run-summary` artifact records the real outcome and every child: run, rerun, reused or
+never started. A retried parent reuses the children that completed and runs only the rest.
 """
 
 from __future__ import annotations
@@ -13,17 +15,14 @@ from datetime import date
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
-from prefect.concurrency.asyncio import concurrency
-from prefect.context import get_run_context
-from prefect.deployments import arun_deployment
-from prefect.exceptions import ObjectNotFound
-from prefect.flow_runs import wait_for_flow_run
-from prefect.settings import PREFECT_UI_URL
 from pydantic import Field
 
-from jaffle_coordinator import plan
+from jaffle_coordinator import children, plan
 from jaffle_coordinator.settings import CoordinatorSettings
+
+SETTINGS = CoordinatorSettings()
 
 
 def parameter(default, title: str, description: str):
@@ -32,194 +31,241 @@ def parameter(default, title: str, description: str):
     return Field(default, description=description, json_schema_extra={"title": title})
 
 
-def parent_tag() -> str:
-    """Children carry their parent's id as a tag, so `jaffle-platform run` can follow them."""
-    return f"parent:{get_run_context().flow_run.id}"
-
-
-def _ui_link(flow_run: FlowRun) -> str:
-    base = PREFECT_UI_URL.value()
-    return f"{base}/runs/flow-run/{flow_run.id}" if base else str(flow_run.id)
-
-
-async def start_child(child: plan.Child, window: plan.Window) -> FlowRun:
-    """Create the child's flow run and return at once (timeout=0); its worker picks it up."""
-    try:
-        return await arun_deployment(
-            child.deployment,
-            parameters=window.parameters(),
-            flow_run_name=f"{child.name} {window}",
-            timeout=0,
-            tags=[parent_tag(), "platform"],
-        )
-    except ObjectNotFound:
-        raise plan.ChildRunFailed(
-            [
-                (
-                    child.deployment,
-                    f"{child.name} {window}",
-                    "NotDeployed",
-                    "no such deployment: deploy its team's package",
-                )
-            ]
-        ) from None
-
-
-async def finish_child(flow_run: FlowRun, timeout: float) -> FlowRun:
-    """Wait for the child's terminal state (event-driven, no polling)."""
-    return await wait_for_flow_run(flow_run.id, timeout=int(timeout))
-
-
 async def run_stage(
     stage: str,
-    children: tuple[plan.Child, ...],
+    stage_children: tuple[plan.Child, ...],
     window: plan.Window,
     forget: set[str],
-    finished: list[FlowRun],
+    earlier: dict[str, list[FlowRun]],
+    launched: list[children.Launched],
 ) -> None:
     """Run a stage's children concurrently; raise ChildRunFailed naming every one that failed."""
-    settings = CoordinatorSettings()
     logger = get_run_logger()
-    started = [(child, await start_child(child, window)) for child in children]
-    for _, run in started:
-        logger.info("Started %s: %s", run.name, _ui_link(run))
-    waited = [(c, r) for c, r in started if c.name not in forget]
-    for run in (r for c, r in started if c.name in forget):
-        logger.info("Not waiting for %s (fire and forget)", run.name)
-        finished.append(run)
-    results = await asyncio.gather(*(finish_child(r, settings.child_timeout_seconds) for _, r in waited))
-    finished.extend(results)
+    started = []
+    for child in stage_children:
+        item = await children.launch(
+            child, window.parameters(), f"{child.name} {window}", earlier.get(child.name, [])
+        )
+        launched.append(item)
+        started.append(item)
+        logger.info("%s %s: %s", item.how.capitalize(), item.run.name, children.ui_link(item.run))
+    waited = [item for item in started if item.child.name not in forget]
+    for item in started:
+        if item.child.name in forget:
+            logger.info("Not waiting for %s (fire and forget)", item.run.name)
+    results = await asyncio.gather(
+        *(
+            children.wait(
+                item.run,
+                SETTINGS.child_timeout_seconds,
+                SETTINGS.wait_slice_seconds,
+                SETTINGS.server_unreachable_seconds,
+            )
+            for item in waited
+        )
+    )
+    for item, run in zip(waited, results, strict=True):
+        item.run = run
     failures = [
         (
-            child.deployment,
-            run.name,
-            run.state.name if run.state else "Unknown",
-            run.state.message if run.state else "",
+            item.child.deployment,
+            item.run.name,
+            item.run.state.name if item.run.state else "Unknown",
+            item.run.state.message if item.run.state else "",
         )
-        for (child, _), run in zip(waited, results, strict=True)
-        if not (run.state and run.state.is_completed())
+        for item in waited
+        if not (item.run.state and item.run.state.is_completed())
     ]
     if failures:
         raise plan.ChildRunFailed(failures)
-    logger.info("Stage %s completed: %s", stage, ", ".join(r.name for r in results))
+    logger.info("Stage %s completed: %s", stage, ", ".join(item.run.name for item in waited))
 
 
-def run_rows(runs: list[FlowRun]) -> list[dict]:
-    """Plain rows for the summary task (a FlowRun carries a state Prefect would take for a dependency)."""
-    return [
-        {
-            "name": r.name,
-            "state": r.state.name if r.state else "Unknown",
-            "seconds": round(r.total_run_time.total_seconds(), 1),
-            "link": _ui_link(r),
-        }
-        for r in runs
-    ]
+def outcome_of(error: BaseException | None) -> str:
+    """The summary's outcome line: what really ended the run."""
+    if error is None:
+        return "completed"
+    if isinstance(error, asyncio.CancelledError | KeyboardInterrupt):
+        return "cancelled"
+    if isinstance(error, plan.ChildRunFailed | children.ChildTimedOut | children.ServerUnreachable):
+        return f"failed: {error}"
+    if isinstance(error, TimeoutError):
+        return f"failed: the parent run timed out ({error or 'flow timeout'})"
+    return f"failed: {type(error).__name__}: {error}"
 
 
-@task(name="summarize-platform-run")
-async def summarize(window: plan.Window, rows: list[dict], failure: str | None) -> str:
-    """Always runs: record every child's state, duration and link, and the outcome, as an artifact."""
+def run_rows(launched: list[children.Launched], planned: list[str], cancelled: list[str]) -> list[dict]:
+    """Plain rows for the summary task: every planned child, started or not."""
+    rows = []
+    by_name = {item.child.name: item for item in launched}
+    for name in planned:
+        item = by_name.get(name)
+        if item is None:
+            rows.append({"name": name, "state": "not started", "how": "", "seconds": "", "link": ""})
+            continue
+        run = item.run
+        how = item.how + ("; cancelled by the parent" if run.name in cancelled else "")
+        rows.append(
+            {
+                "name": run.name,
+                "state": run.state.name if run.state else "Unknown",
+                "how": how,
+                "seconds": round(run.total_run_time.total_seconds(), 1),
+                "link": children.ui_link(run),
+            }
+        )
+    return rows
+
+
+@task(name="summarize-platform-run", cache_policy=NO_CACHE)
+async def summarize(window: plan.Window, rows: list[dict], outcome: str) -> str:
+    """Always runs: record every child's state, how this attempt got it, its duration and link."""
     lines = [
         f"# Data platform run {window}",
         "",
-        f"**Outcome:** {'failed: ' + failure if failure else 'completed'}",
+        f"**Outcome:** {outcome}",
         "",
-        "| child run | state | duration (s) | link |",
-        "| --- | --- | --- | --- |",
+        "| child run | state | this attempt | duration (s) | link |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    lines += [f"| {r['name']} | {r['state']} | {r['seconds']} | {r['link']} |" for r in rows]
+    lines += [f"| {r['name']} | {r['state']} | {r['how']} | {r['seconds']} | {r['link']} |" for r in rows]
     await acreate_markdown_artifact(
         key="platform-run-summary",
         markdown="\n".join(lines),
         description=f"Children of the data platform run {window}",
     )
-    get_run_logger().info("Platform run %s %s", window, f"failed: {failure}" if failure else "completed")
+    get_run_logger().info("Platform run %s %s", window, outcome)
     return "\n".join(lines)
 
 
-@flow(name="data-platform")
-async def data_platform(
-    start_date: date | None = parameter(
-        None, "First day", "First day every team processes, inclusive. Empty: the last day, or yesterday."
-    ),
-    end_date: date | None = parameter(
-        None, "Last day", "Last day every team processes, inclusive. Empty: the first day, or yesterday."
-    ),
-    fire_and_forget: list[str] | None = parameter(
-        None,
-        "Do not wait for",
-        "Deployments of the last stage to start without waiting for, e.g. dashboards.",
-    ),
+async def finish(
+    window: plan.Window, launched: list[children.Launched], planned: list[str], error: BaseException | None
+) -> None:
+    """On any way out: cancel what is still going (unless the run completed), then write the summary.
+    Shielded, so a cancelled parent still cleans up after itself."""
+
+    async def cleanup() -> None:
+        cancelled = await children.cancel_unfinished(launched) if error is not None else []
+        rows = run_rows(await children.refresh(launched), planned, cancelled)
+        try:
+            await summarize(window, rows, outcome_of(error))
+        except Exception as summary_error:  # e.g. the API is gone: the run's own state still says why
+            get_run_logger().error("Could not write the run summary: %s", summary_error)
+
+    await asyncio.shield(cleanup())
+
+
+async def _platform(
+    start_date: date | None, end_date: date | None, fire_and_forget: list[str] | None
 ) -> dict:
-    """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
     window = plan.resolve_window(start_date, end_date)
     forget = plan.check_fire_and_forget(fire_and_forget or [])
-    settings = CoordinatorSettings()
-    finished: list[FlowRun] = []
-    failure: plan.ChildRunFailed | None = None
+    earlier = await children.earlier_children()
+    launched: list[children.Launched] = []
     try:
-        for stage, children in plan.STAGES:
-            if stage == "ingestion":
-                await run_stage(stage, children, window, forget, finished)
-                continue
-            # Warehouse writers and readers take turns across concurrent platform runs (backfills).
-            async with concurrency(
-                settings.warehouse_limit,
-                occupy=1,
-                strict=True,
-                timeout_seconds=settings.child_timeout_seconds,
-            ):
-                await run_stage(stage, children, window, forget, finished)
-    except plan.ChildRunFailed as exc:
-        failure = exc
-    finally:
-        await summarize(window, run_rows(finished), str(failure) if failure else None)
-    if failure:
-        raise failure
-    return {"window": str(window), "children": {r.name: r.state.name for r in finished if r.state}}
+        for stage, stage_children in plan.STAGES:
+            await run_stage(stage, stage_children, window, forget, earlier, launched)
+    except BaseException as error:
+        await finish(window, launched, list(plan.CHILD_NAMES), error)
+        raise
+    await finish(window, launched, list(plan.CHILD_NAMES), None)
+    return {
+        "window": str(window),
+        "children": {i.run.name: i.run.state.name for i in launched if i.run.state},
+        "reused": [i.run.name for i in launched if i.reused],
+    }
+
+
+FIRST_DAY = parameter(
+    None, "First day", "First day every team processes, inclusive. Empty: the last day, or yesterday."
+)
+LAST_DAY = parameter(
+    None, "Last day", "Last day every team processes, inclusive. Empty: the first day, or yesterday."
+)
+FIRE_AND_FORGET = parameter(
+    None,
+    "Do not wait for",
+    "Deployments of the last stage to start without waiting for, e.g. dashboards.",
+)
+
+
+@flow(name="data-platform", timeout_seconds=SETTINGS.parent_timeout_seconds)
+async def data_platform(
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    fire_and_forget: list[str] | None = FIRE_AND_FORGET,
+) -> dict:
+    """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
+    return await _platform(start_date, end_date, fire_and_forget)
+
+
+@flow(name="data-platform-chunk", timeout_seconds=SETTINGS.parent_timeout_seconds)
+async def data_platform_chunk(
+    start_date: date | None = FIRST_DAY,
+    end_date: date | None = LAST_DAY,
+    fire_and_forget: list[str] | None = FIRE_AND_FORGET,
+) -> dict:
+    """One chunk of a backfill: the same run as data-platform, outside the daily run's one-at-a-time limit."""
+    return await _platform(start_date, end_date, fire_and_forget)
 
 
 @flow(name="data-platform-backfill")
 async def data_platform_backfill(
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
-    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one `data-platform` run."),
+    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one `data-platform-chunk` run."),
     max_concurrent_chunks: int = parameter(
-        2, "Chunks at once", "How many chunks run at the same time (they share the warehouse lock)."
+        2, "Chunks at once", "How many chunks run at the same time (dbt builds take turns on the warehouse)."
     ),
 ) -> dict:
-    """Backfill a date range: split it into chunks and run `data-platform` for each, a few at a time."""
+    """Backfill a date range: split it into chunks and run `data-platform-chunk` for each, a few at a time."""
     window = plan.resolve_window(start_date, end_date)
     if max_concurrent_chunks < 1:
         raise ValueError(f"max_concurrent_chunks must be at least 1, got {max_concurrent_chunks}")
-    settings = CoordinatorSettings()
+    chunks = plan.chunks(window, chunk_days)
     gate = asyncio.Semaphore(max_concurrent_chunks)
-    parent = plan.Child(settings.parent_deployment)
+    chunk = plan.Child(SETTINGS.chunk_deployment)
+    earlier = await children.earlier_children()
+    launched: list[children.Launched] = []
+    planned = [f"{chunk.name} {part}" for part in chunks]
 
-    async def one(chunk: plan.Window) -> FlowRun:
+    async def one(part: plan.Window) -> None:
         async with gate:
-            run = await arun_deployment(
-                parent.deployment,
-                parameters=chunk.parameters(),
-                flow_run_name=f"{parent.name} {chunk}",
-                timeout=0,
-                tags=[parent_tag(), "platform", "backfill"],
+            name = f"{chunk.name} {part}"
+            # One child name per chunk, so a retried backfill reuses the chunks that completed.
+            item = await children.launch(
+                plan.Child(chunk.deployment, name),
+                part.parameters(),
+                name,
+                earlier.get(name, []),
+                ("backfill",),
             )
-            return await wait_for_flow_run(run.id, timeout=int(settings.child_timeout_seconds) * 6)
+            launched.append(item)
+            item.run = await children.wait(
+                item.run,
+                SETTINGS.parent_timeout_seconds,
+                SETTINGS.wait_slice_seconds,
+                SETTINGS.server_unreachable_seconds,
+            )
 
-    runs = await asyncio.gather(*(one(chunk) for chunk in plan.chunks(window, chunk_days)))
-    failures = [
-        (
-            parent.deployment,
-            r.name,
-            r.state.name if r.state else "Unknown",
-            r.state.message if r.state else "",
-        )
-        for r in runs
-        if not (r.state and r.state.is_completed())
-    ]
-    await summarize(window, run_rows(list(runs)), str(plan.ChildRunFailed(failures)) if failures else None)
-    if failures:
-        raise plan.ChildRunFailed(failures)
-    return {"window": str(window), "chunks": {r.name: r.state.name for r in runs if r.state}}
+    error: BaseException | None = None
+    try:
+        await asyncio.gather(*(one(part) for part in chunks))
+        failures = [
+            (
+                chunk.deployment,
+                i.run.name,
+                i.run.state.name if i.run.state else "Unknown",
+                i.run.state.message if i.run.state else "",
+            )
+            for i in launched
+            if not (i.run.state and i.run.state.is_completed())
+        ]
+        if failures:
+            raise plan.ChildRunFailed(failures)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        await finish(window, launched, planned, error)
+    return {"window": str(window), "chunks": {i.run.name: i.run.state.name for i in launched if i.run.state}}

@@ -14,10 +14,11 @@ class Child:
     """A team deployment the parent runs."""
 
     deployment: str  # "<flow name>/<deployment name>"
+    label: str | None = None  # a name of its own, when one deployment runs as several children
 
     @property
     def name(self) -> str:
-        return self.deployment.split("/", 1)[1]
+        return self.label or self.deployment.split("/", 1)[1]
 
 
 def _child(name: str) -> Child:

@@ -8,9 +8,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class CoordinatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JAFFLE_COORDINATOR_")
 
-    # A child that has not finished by then fails the parent (and a backfill chunk gets six times it).
+    # A child that has not finished by then fails the parent (which cancels it).
     child_timeout_seconds: float = 3 * 3600
-    # Global concurrency limit that serializes warehouse stages across concurrent platform runs;
-    # `jaffle-platform up` creates it (strict=True makes a missing limit an error, not a no-op).
+    # A parent run (daily, or one backfill chunk) that has not finished by then is failed by Prefect, so a
+    # stuck day never overlaps the next scheduled one for long.
+    parent_timeout_seconds: float = 6 * 3600
+    # The parent waits for a child's terminal event in slices of this length; each slice starts by
+    # reading the child's state, so an event lost in a server restart costs at most one slice.
+    wait_slice_seconds: float = 30
+    # How long the parent rides out an unreachable Prefect API before it fails.
+    server_unreachable_seconds: float = 300
+    # Global concurrency limit the dbt flows hold while they write the warehouse; `jaffle-platform up`
+    # creates it (the dbt flows take it with strict=True, so a missing limit is an error, not a no-op).
     warehouse_limit: str = "jaffle-warehouse"
-    parent_deployment: str = "data-platform/data-platform"
+    # The deployment a backfill runs once per chunk: the parent flow without the daily one's limit.
+    chunk_deployment: str = "data-platform-chunk/data-platform-chunk"

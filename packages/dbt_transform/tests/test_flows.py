@@ -18,8 +18,41 @@ from prefect.testing.utilities import prefect_test_harness
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_api():
+    """A real Prefect API with the warehouse slot the platform's `up` creates."""
+    from prefect.client.orchestration import get_client as sync_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
     with prefect_test_harness():
+        with sync_client(sync_client=True) as client:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=DbtSettings().warehouse_limit, limit=1)
+            )
         yield
+
+
+def _warehouse_slots(**update) -> int:
+    """The warehouse limit's active slots (after applying `update`, e.g. active_slots=1)."""
+    from prefect.client.orchestration import get_client as sync_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    name = DbtSettings().warehouse_limit
+    with sync_client(sync_client=True) as client:
+        if update:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(**update))
+        return client.read_global_concurrency_limit_by_name(name).active_slots
+
+
+def test_a_build_waits_for_the_warehouse_slot_and_names_it_when_it_gives_up(data_dir, monkeypatch):
+    monkeypatch.setenv("JAFFLE_DBT_LOCK_TIMEOUT_SECONDS", "3")
+    _warehouse_slots(active_slots=1)  # another build holds the only slot
+    try:
+        with pytest.raises(TimeoutError, match="for the 'jaffle-warehouse' concurrency slot"):
+            dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+        assert not (data_dir / "warehouse" / "jaffle_shop.duckdb").exists()  # nothing was built
+    finally:
+        _warehouse_slots(active_slots=0)
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert _warehouse_slots() == 0  # the build released the slot it held
 
 
 def _published(data_dir, project, sql):

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 from jaffle_ingestion.flows import TooManyBadRows, raw_data_jaffle_shop, raw_data_marketing
-from jaffle_ingestion.landing import UnreadableFiles
+from jaffle_ingestion.landing import LandingUnavailable, UnreadableFiles
 from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
@@ -175,11 +175,22 @@ def test_too_many_bad_rows_fail_the_run_and_keep_the_landed_partition(data_dir):
     assert undated["_reason"].str.contains("ordered_at '2024-03-03 25:99' is not a valid").all()
 
 
+def _truncated_parquet() -> bytes:
+    """A real Parquet file of ad spend cut short, as a copy interrupted mid-file leaves it."""
+    import io
+
+    out = io.BytesIO()
+    pd.DataFrame({"spend_date": ["2024-03-03"] * 50, "channel": ["email"] * 50}).to_parquet(out)
+    return out.getvalue()[: len(out.getvalue()) // 2]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [
         ("broken.parquet", b"PAR1 this is not parquet", "ArrowInvalid"),
+        ("truncated.parquet", _truncated_parquet(), "ArrowInvalid"),
         ("wrong.csv", b"id,amount\n1,2\n", "missing column(s) spend_date, channel"),
+        ("latin1.csv", "spend_date,channel\n2024-03-03,caf\xe9\n".encode("latin-1"), "UnicodeDecodeError"),
     ],
 )
 def test_an_unreadable_file_fails_the_run_by_name_and_is_moved_aside(data_dir, name, content, problem):
@@ -198,3 +209,37 @@ def test_an_unreadable_file_fails_the_run_by_name_and_is_moved_aside(data_dir, n
     rejected = data_dir / "landing/_rejected/marketing/ad_spend"
     assert (rejected / name).read_bytes() == content
     assert problem in (rejected / f"{name}.reason.txt").read_text()
+
+
+def test_a_file_covering_part_of_the_window_replaces_only_its_days(data_dir):
+    raw_data_jaffle_shop(date(2024, 3, 2), date(2024, 3, 4))  # synthetic days already landed
+    orders = data_dir / "lake/raw/jaffle_shop/orders"
+    before = {d: _rows(orders / f"date={d}") for d in ("2024-03-02", "2024-03-03", "2024-03-04")}
+    kept = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in ("2024-03-02", "2024-03-04")}
+    _drop(data_dir, "jaffle_shop", "stores", "stores.csv", STORES)
+    _drop(data_dir, "jaffle_shop", "orders", "one-day.csv", _orders(7, day="2024-03-03"))
+
+    raw_data_jaffle_shop(date(2024, 3, 2), date(2024, 3, 4), ingest_from="landing")
+
+    assert all(n > 0 for n in before.values())
+    assert _rows(orders / "date=2024-03-03") == 7  # the day the file covers was replaced
+    for day, content in kept.items():  # the days it does not cover kept every row, byte for byte
+        assert (orders / f"date={day}/part-0.parquet").read_bytes() == content
+    report = {row["dataset"]: row for row in _artifact("landed-jaffle-shop")}
+    assert report["jaffle_shop.orders"]["days without input (kept)"] == 2
+
+
+def test_a_file_the_run_cannot_fetch_fails_the_run_and_stays_for_the_next(data_dir):
+    raw_data_marketing(date(2024, 3, 3), date(2024, 3, 3))
+    before = _bytes(data_dir / "lake")
+    folder = data_dir / "landing/marketing/ad_spend"
+    folder.mkdir(parents=True)
+    # An I/O error from the kernel on read (even for root): the file's content is not the problem.
+    (folder / "spend.csv").symlink_to("/proc/self/mem")
+
+    with pytest.raises(LandingUnavailable, match=r"(?s)left where it is.*spend.csv: OSError"):
+        raw_data_marketing(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+
+    assert (folder / "spend.csv").is_symlink()  # not moved aside
+    assert not (data_dir / "landing/_rejected").exists()
+    assert _bytes(data_dir / "lake") == before

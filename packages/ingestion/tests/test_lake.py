@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from jaffle_ingestion import landing, schemas, synthetic
-from jaffle_ingestion.lake import Lake
+from jaffle_ingestion.lake import Lake, LakeWriteError
 
 CONFIG = synthetic.ShopConfig(seed=11, orders_per_day=300, stores=3)
 
@@ -72,7 +72,7 @@ def test_written_partitions_match_their_declared_schema_file(tmp_path):
 
 WRITER = """
 import sys, numpy as np, pyarrow as pa
-from jaffle_ingestion.lake import Lake
+from jaffle_ingestion.lake import Lake, LakeWriteError
 rng = np.random.default_rng(0)
 table = pa.table({f"c{i}": rng.random(4_000_000) for i in range(8)})
 print("writing", flush=True)
@@ -107,7 +107,7 @@ OVERLAP = """
 import sys
 from datetime import date
 from jaffle_ingestion import landing, synthetic
-from jaffle_ingestion.lake import Lake
+from jaffle_ingestion.lake import Lake, LakeWriteError
 config = synthetic.ShopConfig(seed=11, orders_per_day=300, stores=3)
 for rep in range(3):
     for day in synthetic.days(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])):
@@ -125,3 +125,21 @@ def test_two_overlapping_runs_at_once_never_corrupt_a_partition(tmp_path):
     _land(Lake(str(serial)), date(2021, 3, 1), date(2021, 3, 8))
     assert _files(shared) == _files(serial)
     assert not list(shared.rglob("*.tmp"))
+
+
+def test_a_lake_that_cannot_be_written_is_a_clear_error_and_keeps_every_partition(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    _land(lake, date(2024, 3, 1), date(2024, 3, 2))
+    before = _files(tmp_path / "lake")
+    # A file where the next day's partition folder must go: not writable, whoever runs the flow.
+    (tmp_path / "lake/raw/jaffle_shop/orders/date=2024-03-03").write_bytes(b"")
+    try:
+        _land(lake, date(2024, 3, 3), date(2024, 3, 3))
+    except LakeWriteError as error:
+        assert "could not write" in str(error) and "date=2024-03-03" in str(error)
+        assert "is unchanged" in str(error)
+    else:
+        raise AssertionError("writing into a file instead of a folder did not fail")
+    after = _files(tmp_path / "lake")
+    assert {path: after.get(path) for path in before} == before  # every earlier partition, byte for byte
+    assert not list((tmp_path / "lake").rglob("*.tmp"))

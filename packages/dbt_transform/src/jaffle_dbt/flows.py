@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.concurrency.sync import concurrency
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 from pydantic import Field
 
@@ -66,6 +67,32 @@ def record_runtime() -> dict[str, str]:
     return runtime
 
 
+class WarehouseBusy(TimeoutError):
+    """Another warehouse build held the platform's warehouse slot for longer than this run would wait."""
+
+
+def _under_warehouse_lock(settings: DbtSettings, build):
+    """Build while holding the platform's warehouse slot, whoever started this run (the parent flow, a
+    backfill chunk or the UI). The slot is a Prefect lease renewed while this process lives, so it frees
+    itself within `warehouse_lease_seconds` of a crash; strict=True makes a missing limit an error."""
+    try:
+        with concurrency(
+            settings.warehouse_limit,
+            occupy=1,
+            strict=True,
+            timeout_seconds=settings.dbt_lock_timeout_seconds,
+            lease_duration=settings.warehouse_lease_seconds,
+        ):
+            return build()
+    except TimeoutError as error:
+        if isinstance(error, WarehouseBusy):
+            raise
+        raise WarehouseBusy(
+            f"waited {settings.dbt_lock_timeout_seconds:.0f} s for the {settings.warehouse_limit!r} "
+            "concurrency slot: another warehouse build held it all that time"
+        ) from None
+
+
 def _build(
     project: str, start_date: date | None, end_date: date | None, full_refresh: bool, docs: bool
 ) -> dict:
@@ -80,8 +107,11 @@ def _build(
         ),
         raise_on_failure=False,  # runner.results_of names every failed node instead
     )
-    outcome = runner.run(
-        project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, on_wait=logger.warning
+    outcome = _under_warehouse_lock(
+        settings,
+        lambda: runner.run(
+            project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, on_wait=logger.warning
+        ),
     )
     rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in outcome.results]
     create_table_artifact(

@@ -32,6 +32,10 @@ class DbtSettings(BaseSettings):
     pg_database: str = "jaffle"
     # How long a build waits for another build of the same project to finish.
     dbt_lock_timeout_seconds: float = Field(3600, gt=0)
+    # The platform-wide warehouse slot every warehouse build holds (created by `./dev up`), and how soon
+    # the slot of a build whose process died frees itself (Prefect's minimum lease is 60 s).
+    warehouse_limit: str = "jaffle-warehouse"
+    warehouse_lease_seconds: float = Field(60, ge=60)
 
     @property
     def pg_dsn(self) -> str:

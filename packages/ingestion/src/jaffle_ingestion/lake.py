@@ -31,6 +31,10 @@ from fsspec.implementations.local import LocalFileSystem
 from jaffle_ingestion.schemas import Dataset
 
 
+class LakeWriteError(OSError):
+    """A partition could not be written (a full disk, a read-only or missing lake); nothing was replaced."""
+
+
 class Lake:
     """A lake rooted at a local folder or any fsspec URL (memory://, s3://bucket/prefix, ...)."""
 
@@ -62,18 +66,25 @@ class Lake:
     def _commit(self, target: str, fill: Callable[[Any], object]) -> str:
         """Fill a hidden temporary file beside `target`, then move it over `target`."""
         parent = posixpath.dirname(target)
-        self.fs.makedirs(parent, exist_ok=True)
         scratch = posixpath.join(parent, f".{posixpath.basename(target)}-{uuid.uuid4().hex}.tmp")
         try:
+            self.fs.makedirs(parent, exist_ok=True)
             with self.fs.open(scratch, "wb") as out:
                 fill(out)
                 if isinstance(self.fs, LocalFileSystem):
                     out.flush()
                     _fsync(out)
             self.fs.mv(scratch, target)
-        except BaseException:
-            if self.fs.exists(scratch):
-                self.fs.rm(scratch)
+        except BaseException as error:
+            with contextlib.suppress(OSError):  # the lake may be the thing that is broken
+                if self.fs.exists(scratch):
+                    self.fs.rm(scratch)
+            if isinstance(error, OSError) and not isinstance(error, LakeWriteError):
+                raise LakeWriteError(
+                    error.errno,
+                    f"could not write {target} in the lake {self.url}: {error.strerror or error}; "
+                    "the partition already there (if any) is unchanged",
+                ) from error
             raise
         return target
 

@@ -8,12 +8,17 @@ version stays), so bad input never costs data that was already landed.
 Landing folder layout (CSV or Parquet exports in the raw schema; any file name):
     <landing>/<source>/<table>/*.csv | *.parquet
 Files stay where they are after a run: the folder is a source, and re-running a range rebuilds the
-same partitions from it. A file that cannot be read as its dataset is moved to
-`<landing>/_rejected/<source>/<table>/` with a `.reason.txt` beside it, and the run fails naming it.
+same partitions from it. Only the days the files have rows for are replaced: a file covering part of
+the window leaves the other days' partitions as they were. A file whose content cannot be read as its
+dataset (parse, encoding, columns) is moved to `<landing>/_rejected/<source>/<table>/` with a
+`.reason.txt` beside it, and the run fails naming it. A file the run cannot fetch (permissions, a
+vanished disk, a network filesystem timing out) is left where it is and the run fails: the next run
+reads it again.
 """
 
 from __future__ import annotations
 
+import io
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,6 +39,10 @@ class UnreadableFiles(RuntimeError):
     """One or more landing files could not be read as their dataset; they were moved aside."""
 
 
+class LandingUnavailable(RuntimeError):
+    """Landing files could not be fetched (an I/O error, not their content); they were left in place."""
+
+
 @dataclass
 class TableReport:
     """What landing one dataset did over a run."""
@@ -45,6 +54,7 @@ class TableReport:
     refused: list[str] = field(default_factory=list)  # partitions kept as they were: too many bad rows
     held_back: int = 0  # good rows of refused partitions, not landed
     outside_window: int = 0
+    untouched: list[str] = field(default_factory=list)  # days of the window without input rows: kept
     files: int = 0
     reasons: Counter = field(default_factory=Counter)
 
@@ -55,6 +65,7 @@ class TableReport:
         self.refused += other.refused
         self.held_back += other.held_back
         self.outside_window += other.outside_window
+        self.untouched += other.untouched
         self.files += other.files
         self.reasons.update(other.reasons)
 
@@ -75,6 +86,7 @@ class TableReport:
             "bad ratio": round(self.bad_ratio, 4),
             "partitions written": self.partitions,
             "partitions refused": ", ".join(self.refused),
+            "days without input (kept)": len(self.untouched),
             "top reasons": top,
         }
 
@@ -170,13 +182,14 @@ def land_synthetic_day(
 # --- landing folder source ----------------------------------------------------------------------
 
 
-def _read_file(fs, path: str) -> pd.DataFrame:
+def _parse_file(path: str, content: bytes) -> pd.DataFrame:
+    """A landing file's rows from its bytes: any error here is in the file itself."""
     if path.endswith(".parquet"):
-        with fs.open(path, "rb") as handle:
-            return pq.read_table(handle).to_pandas()
+        return pq.read_table(io.BytesIO(content)).to_pandas()
     if path.endswith(".csv"):
-        with fs.open(path, "rb") as handle:
-            return pd.read_csv(handle, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_csv(
+            io.BytesIO(content), dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+        )
     raise ValueError("not a .csv or .parquet file")
 
 
@@ -195,7 +208,7 @@ def _move_aside(landing: Lake, source: str, table: str, path: str, problem: str)
 def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
     """Read every landing file of a source. Unreadable files are moved aside and the read fails."""
     found: dict[str, list[tuple[str, pd.DataFrame]]] = {}
-    problems = []
+    problems, unfetched = [], []
     for dataset in datasets_of(source):
         folder = landing.path(source, dataset.table)
         if not landing.fs.isdir(folder):
@@ -204,8 +217,13 @@ def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.Dat
             name = posixpath.basename(path)
             if name.startswith((".", "_")):
                 continue
+            try:  # fetching is I/O: a failure says nothing about the file, which stays for the next run
+                content = landing.fs.cat_file(path)
+            except OSError as error:
+                unfetched.append(f"{path}: {type(error).__name__}: {error}")
+                continue
             try:
-                frame = _read_file(landing.fs, path)
+                frame = _parse_file(path, content)
                 check_columns(frame, dataset)
             except Exception as error:  # any reader error means the file is unusable as this dataset
                 problem = f"{type(error).__name__}: {error}".strip()
@@ -213,6 +231,11 @@ def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.Dat
                 problems.append(f"{path}: {problem} (moved to {moved})")
                 continue
             found.setdefault(dataset.table, []).append((path, frame))
+    if unfetched:
+        raise LandingUnavailable(
+            f"{len(unfetched)} landing file(s) of {source} could not be fetched; nothing was landed and "
+            "every file was left where it is, to be read again by the next run:\n  " + "\n  ".join(unfetched)
+        )
     if problems:
         raise UnreadableFiles(
             f"{len(problems)} landing file(s) of {source} could not be read; nothing was landed:\n  "
@@ -229,7 +252,8 @@ def land_files(
     known: dict[str, set[str]],
     max_bad_ratio: float,
 ) -> TableReport:
-    """Land one dataset from its landing files: each day of the window (or the whole reference table)."""
+    """Land one dataset from its landing files: each day of the window the files have rows for (or the
+    whole reference table). Days of the window without input rows keep their partitions."""
     frame = pd.concat([f.assign(_source_file=p) for p, f in files], ignore_index=True)
     report = TableReport(dataset.name, files=len(files))
     if dataset.partition_by is None:
@@ -241,7 +265,9 @@ def land_files(
     report.outside_window = int((day.notna() & ~day.isin(set(days))).sum())
     # Check everything first: rows whose timestamp cannot be read belong to no day, and if the input
     # as a whole is over the limit no partition of it is replaced.
-    checked = {when: _check_files(frame[day == when], dataset, known) for when in days}
+    covered = set(day.dropna())
+    checked = {when: _check_files(frame[day == when], dataset, known) for when in days if when in covered}
+    report.untouched = [when.isoformat() for when in days if when not in covered]
     undated = _check_files(frame[day.isna()], dataset, known)
     bad = len(undated.bad) + sum(len(c.bad) for c in checked.values())
     total = bad + sum(c.good.num_rows for c in checked.values())

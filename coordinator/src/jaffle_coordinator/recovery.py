@@ -1,0 +1,136 @@
+"""What `up` sets so that a lost process never freezes the platform.
+
+- Heartbeats: every flow run started by the platform's workers sends `prefect.flow-run.heartbeat`
+  every HEARTBEAT_SECONDS. The Prefect server does nothing when they stop, so `up` creates the
+  automation Prefect documents for it: a run that has sent a heartbeat and then sends neither another
+  one nor a terminal state within CRASH_AFTER_SECONDS is marked Crashed. A parent waiting on it then
+  gets its terminal event and fails, naming it.
+- Lease storage: concurrency slots are held through leases that their holder renews while it lives.
+  The server keeps them on disk (LEASE_STORAGE), so a server restart neither forgets a live holder nor
+  keeps a dead one's slot: an expired lease is revoked by the server, which frees its slots.
+- Slot repair: a slot count no lease backs (left by a server that kept its leases in memory, or by a
+  crash between the two writes) is set back to what the leases on disk account for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+HEARTBEAT_SECONDS = 30  # Prefect's minimum; its default is 180
+MISSED_BEATS = 4  # tolerated before a run counts as crashed (a busy machine can delay one or two)
+CRASH_AFTER_SECONDS = HEARTBEAT_SECONDS * MISSED_BEATS
+CRASH_AUTOMATION = "jaffle-crash-runs-without-heartbeats"
+LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
+
+
+def flow_run_environment() -> dict[str, str]:
+    """What every flow run the platform starts needs in its environment."""
+    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
+
+
+def server_environment() -> dict[str, str]:
+    """What the server needs: leases on disk, under the server's PREFECT_HOME."""
+    return {"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE}
+
+
+def crash_automation():
+    """The documented "crash zombie flows" automation, with the platform's heartbeat settings."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return AutomationCore(
+        name=CRASH_AUTOMATION,
+        description=(
+            f"Mark a flow run Crashed when it sent heartbeats (every {HEARTBEAT_SECONDS} s) and then "
+            f"neither another one nor a terminal state for {CRASH_AFTER_SECONDS} s: its process or "
+            "its worker died."
+        ),
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=CRASH_AFTER_SECONDS),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=(
+                    f"No heartbeat for {CRASH_AFTER_SECONDS} s: the flow run's process or its worker "
+                    "died. Restart the worker (./dev up) and retry the run."
+                ),
+            )
+        ],
+    )
+
+
+def ensure_crash_automation(client) -> bool:
+    """Create the automation, or replace one whose definition differs; True when it was (re)made."""
+    wanted = crash_automation()
+    existing = client.read_automations_by_name(CRASH_AUTOMATION)
+    same = [a for a in existing if _spec(a) == _spec(wanted)]
+    if same and len(existing) == 1:
+        return False
+    for automation in existing:
+        client.delete_automation(automation.id)
+    client.create_automation(wanted)
+    return True
+
+
+def _spec(automation) -> str:
+    return json.dumps(
+        automation.model_dump(mode="json", include={"trigger", "actions", "enabled"}), sort_keys=True
+    )
+
+
+def leased_slots(lease_dir: Path) -> dict[str, int]:
+    """Slots per concurrency limit id that the leases on disk hold (expired ones included: the server
+    revokes those itself, which frees their slots)."""
+    from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
+
+    storage = ConcurrencyLeaseStorage(storage_path=lease_dir)
+    held: dict[str, int] = {}
+    if not lease_dir.is_dir():
+        return held
+    for path in lease_dir.glob("*.json"):
+        if path.name == "expirations.json":
+            continue
+        try:
+            lease = asyncio.run(storage.read_lease(uuid.UUID(path.stem)))
+        except ValueError:
+            continue
+        if lease is None or lease.metadata is None:
+            continue
+        for limit_id in lease.resource_ids:
+            held[str(limit_id)] = held.get(str(limit_id), 0) + lease.metadata.slots
+    return held
+
+
+def repair_slots(client, lease_dir: Path) -> list[str]:
+    """Set every global concurrency limit's active slots back to what leases account for; say which."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    held = leased_slots(lease_dir)
+    repaired = []
+    for limit in client.read_global_concurrency_limits(limit=200):
+        backed = held.get(str(limit.id), 0)
+        if limit.active_slots > backed:
+            client.update_global_concurrency_limit(
+                limit.name, GlobalConcurrencyLimitUpdate(active_slots=backed)
+            )
+            repaired.append(f"{limit.name}: {limit.active_slots} slot(s) taken, {backed} held by a lease")
+    return repaired
