@@ -19,7 +19,8 @@ def prefect_api():
 async def _summary():
     async with get_client() as client:
         artifacts = await client.read_artifacts()
-    return next((a for a in artifacts if a.key == "platform-run-summary"), None)
+    newest_first = sorted(artifacts, key=lambda a: a.created, reverse=True)
+    return next((a for a in newest_first if a.key == "platform-run-summary"), None)
 
 
 async def _flow_runs():
@@ -41,3 +42,32 @@ def test_an_undeployed_child_fails_the_parent_by_name_and_the_summary_still_runs
         asyncio.run(data_platform(start_date=date(2024, 3, 1), end_date=date(2024, 3, 1)))
     summary = asyncio.run(_summary())
     assert summary and "failed: child run 'raw-data-jaffle-shop 2024-03-01'" in summary.data
+
+
+def test_a_child_that_never_finishes_fails_the_parent_cancels_its_siblings_and_says_so(monkeypatch):
+    """No worker serves the ingestion pools here: the children stay Scheduled until the wait gives up."""
+    from jaffle_coordinator import flows
+    from jaffle_coordinator.children import ChildTimedOut
+    from prefect.client.orchestration import get_client as sync_client
+
+    with sync_client(sync_client=True) as client:
+        for name in ("raw-data-jaffle-shop", "raw-data-marketing"):
+            client.create_deployment(flow_id=client.create_flow_from_name(name), name=name)
+    monkeypatch.setattr(flows.SETTINGS, "child_timeout_seconds", 3)
+    monkeypatch.setattr(flows.SETTINGS, "wait_slice_seconds", 1)
+
+    with pytest.raises(ChildTimedOut, match=r"child run 'raw-data-\S+ 2024-04-01' did not finish within 3 s"):
+        asyncio.run(data_platform(start_date=date(2024, 4, 1), end_date=date(2024, 4, 1)))
+
+    summary = asyncio.run(_summary())
+    assert "**Outcome:** failed: child run 'raw-data-" in summary.data
+    assert summary.data.count("| Cancelled | run; cancelled by the parent |") == 2
+    assert "| dbt-jaffle-shop | not started |" in summary.data
+    children = [r for r in asyncio.run(_flow_runs()) if r.name.endswith(" 2024-04-01")]
+    assert sorted(r.state.name for r in children) == ["Cancelled", "Cancelled"]
+
+
+def test_the_daily_parent_has_a_timeout():
+    from jaffle_coordinator.flows import data_platform_chunk
+
+    assert data_platform.timeout_seconds == data_platform_chunk.timeout_seconds == 6 * 3600

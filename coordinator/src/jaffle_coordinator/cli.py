@@ -521,17 +521,32 @@ def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(platform: Platform, flow_run_id, poll: float = 1.0) -> int:
-    """Print each child run's name, state, duration and link as they change; return the exit code."""
+def _follow(platform: Platform, flow_run_id, poll: float = 1.0, patience: float = 300.0) -> int:
+    """Print each child run's name, state, duration and link as they change; return the exit code.
+    Rides out a server restart (up to `patience` seconds without an answer) instead of a traceback."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     seen: dict[str, str] = {}
+    lost_since: float | None = None
     with _client(platform) as client:
         while True:
-            parent = client.read_flow_run(flow_run_id)
-            children = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
-            )
+            try:
+                parent = client.read_flow_run(flow_run_id)
+                children = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
+                )
+            except (httpx.HTTPError, OSError) as error:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > patience:
+                    raise platform.no_server() from error
+                if not seen.get("_lost"):
+                    print(f"  (lost the Prefect API at {platform.api_url}; waiting for it)", flush=True)
+                    seen["_lost"] = "yes"
+                time.sleep(2)
+                continue
+            if seen.pop("_lost", None):
+                print("  (the Prefect API is back)", flush=True)
+            lost_since = None
             for run in sorted(children, key=lambda r: r.expected_start_time or r.created):
                 state = run.state.name if run.state else "Unknown"
                 if seen.get(str(run.id)) != state:

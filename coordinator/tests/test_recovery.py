@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from jaffle_coordinator import recovery
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.server.concurrency.lease_storage import ConcurrencyLimitLeaseMetadata
+from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
+from prefect.testing.utilities import prefect_test_harness
+
+
+@pytest.fixture(scope="module")
+def client():
+    with prefect_test_harness(), get_client(sync_client=True) as client:
+        yield client
+
+
+def test_the_crash_automation_is_made_once_and_marks_silent_runs_crashed(client):
+    assert recovery.ensure_crash_automation(client) is True
+    assert recovery.ensure_crash_automation(client) is False  # `up` again changes nothing
+    [automation] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
+    assert automation.enabled
+    assert automation.trigger.posture == "Proactive"
+    assert automation.trigger.after == {"prefect.flow-run.heartbeat"}
+    assert automation.trigger.within == timedelta(seconds=recovery.CRASH_AFTER_SECONDS)
+    assert [a.state.value for a in automation.actions] == ["CRASHED"]
+    assert recovery.flow_run_environment() == {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+
+
+def test_a_changed_crash_automation_is_replaced_not_duplicated(client):
+    [automation] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
+    client.pause_automation(automation.id)
+    assert recovery.ensure_crash_automation(client) is True
+    [again] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
+    assert again.enabled and again.id != automation.id
+
+
+def test_slots_no_lease_backs_are_given_back_and_leased_ones_kept(client, tmp_path):
+    leaked = client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="leaked", limit=2))
+    held = client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="held", limit=2))
+    for name in ("leaked", "held"):
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=2))
+    storage = ConcurrencyLeaseStorage(storage_path=tmp_path)
+    asyncio.run(storage.create_lease([held], timedelta(seconds=60), ConcurrencyLimitLeaseMetadata(slots=2)))
+    assert recovery.leased_slots(tmp_path) == {str(held): 2}
+    assert str(leaked) != str(held) and isinstance(leaked, uuid.UUID)
+
+    repaired = recovery.repair_slots(client, tmp_path)
+
+    assert repaired == ["leaked: 2 slot(s) taken, 0 held by a lease"]
+    assert client.read_global_concurrency_limit_by_name("leaked").active_slots == 0
+    assert client.read_global_concurrency_limit_by_name("held").active_slots == 2
+    assert recovery.repair_slots(client, tmp_path) == []  # nothing left to repair
+
+
+def test_no_lease_folder_means_no_lease_holds_anything(tmp_path):
+    assert recovery.leased_slots(tmp_path / "missing") == {}

@@ -1,0 +1,534 @@
+"""The `faults` tier: real server, real workers, faults injected from outside the team code.
+
+One platform is shared by the scenarios (each repairs what it broke with `up`, as an operator would).
+Each scenario records the seconds from its fault to the parent's terminal state and the rows lost or
+duplicated in `test-artifacts/faults.json`. The waits below are hang guards, not timings: a scenario
+fails if its run has not ended well after the bound the platform's settings promise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+# Hang guards: the crash automation's window plus the server's evaluation loop and a busy machine's slack.
+CRASH_BOUND = 120 + 240
+RUN_BOUND = 900
+
+
+@pytest.fixture(scope="module")
+def platform(launch_platform):
+    cli, home, port = launch_platform("--paused-schedules")
+    return Platform(cli, home, port)
+
+
+class Platform:
+    """The platform under test, seen from outside: its CLI, its files, its API."""
+
+    def __init__(self, cli, home: Path, port: int):
+        self.cli, self.home, self.port = cli, home, port
+        self.data = home / "data"
+
+    def client(self):
+        from prefect.client.orchestration import SyncPrefectClient
+
+        return SyncPrefectClient(f"http://127.0.0.1:{self.port}/api")
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """`./dev run ...` (or backfill) in the background, as an operator's terminal would run it."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jaffle_coordinator.cli",
+                "--home",
+                str(self.home),
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def pid(self, name: str) -> int:
+        return json.loads((self.home / "pids" / f"{name}.json").read_text())["pid"]
+
+    def runs_named(self, name: str):
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+        with self.client() as client:
+            return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+
+    def children(self, parent_id) -> dict[str, list]:
+        """A parent's child runs by child name (oldest attempt first)."""
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+        with self.client() as client:
+            kids = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent_id}"]))
+            )
+        found: dict[str, list] = {}
+        for kid in sorted(kids, key=lambda k: k.created):
+            name = next(t.removeprefix("child:") for t in kid.tags if t.startswith("child:"))
+            found.setdefault(name, []).append(kid)
+        return found
+
+    def read(self, flow_run_id):
+        with self.client() as client:
+            return client.read_flow_run(flow_run_id)
+
+    def summary(self, flow_run_id) -> str:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        with self.client() as client:
+            found = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
+        return next(
+            a.data
+            for a in sorted(found, key=lambda a: a.created, reverse=True)
+            if a.key == "platform-run-summary"
+        )
+
+    def warehouse_slots(self) -> int:
+        with self.client() as client:
+            return client.read_global_concurrency_limit_by_name("jaffle-warehouse").active_slots
+
+    def counts(self, start: date, end: date) -> dict[str, int]:
+        """Orders in the lake and in the warehouse for a window, with the warehouse's duplicates."""
+        from jaffle_coordinator.cli import hatch_env_path
+
+        lake = self.data / "lake/raw/jaffle_shop/orders"
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        files = [str(lake / f"date={d}/part-0.parquet") for d in days if (lake / f"date={d}").exists()]
+        script = (
+            "import duckdb,sys,json; files=json.loads(sys.argv[2]);"
+            "lake=duckdb.sql(f'select count(*) from read_parquet({files})').fetchone()[0] if files else 0;"
+            "c=duckdb.connect(sys.argv[1], read_only=True);"
+            'w,u=c.sql("select count(*), count(distinct order_id) from orders '
+            'where cast(ordered_at as date) between ? and ?", params=[sys.argv[3], sys.argv[4]]).fetchone();'
+            "print(json.dumps({'lake': lake, 'warehouse': w, 'duplicates': w-u}))"
+        )
+        out = subprocess.run(
+            [
+                str(hatch_env_path("dbt") / "bin" / "python"),
+                "-c",
+                script,
+                str(self.data / "warehouse/jaffle_shop.duckdb"),
+                json.dumps(files),
+                start.isoformat(),
+                end.isoformat(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout)
+
+
+def wait_for(what: str, check, bound: float, every: float = 1.0):
+    """Poll `check` until it returns something truthy; fail naming `what` after `bound` seconds."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except Exception:  # the server may be restarting: keep asking
+            found = None
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"{what}: not after {bound:.0f} s")
+
+
+def parent_of(platform: Platform, name: str):
+    return wait_for(f"parent run {name!r} created", lambda: platform.runs_named(name), 120)[0]
+
+
+def child_running(platform: Platform, parent_id, child: str):
+    def check():
+        runs = platform.children(parent_id).get(child, [])
+        return runs[-1] if runs and runs[-1].state.is_running() else None
+
+    return wait_for(f"{child} running", check, RUN_BOUND)
+
+
+def final(platform: Platform, flow_run_id, bound: float = RUN_BOUND):
+    return wait_for(
+        "a terminal state",
+        lambda: (r := platform.read(flow_run_id)).state.is_final() and r,
+        bound,
+    )
+
+
+def flow_run_processes(flow_run_id) -> list[int]:
+    """Processes running a flow run: the process worker gives each its run id in the environment."""
+    needle = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def record(scenario: str, **facts) -> None:
+    """Add this scenario's numbers to test-artifacts/faults.json (for the closing note)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "faults.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[scenario] = facts
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    print(scenario, facts)
+
+
+def finish(process: subprocess.Popen, bound: float = RUN_BOUND) -> tuple[int, str]:
+    out, _ = process.communicate(timeout=bound)
+    return process.returncode, out
+
+
+def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(platform):
+    start, end = date(2024, 5, 1), date(2024, 5, 4)
+    run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
+    parent = parent_of(platform, f"data-platform {start}..{end}")
+    dbt = child_running(platform, parent.id, "dbt-jaffle-shop")
+    time.sleep(3)  # its first heartbeat is out: the crash automation now watches it
+    assert platform.warehouse_slots() == 1  # the dbt build holds the warehouse slot itself
+
+    victims = flow_run_processes(dbt.id)
+    assert victims, "the dbt flow run's process was not found"
+    os.killpg(platform.pid("worker-dbt"), signal.SIGKILL)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):  # gone with the worker's process group
+            os.kill(pid, signal.SIGKILL)
+    fault = time.monotonic()
+
+    ended = final(platform, parent.id, CRASH_BOUND)
+    seconds = time.monotonic() - fault
+    code, out = finish(run)
+    assert ended.state.is_failed(), ended.state
+    assert "dbt-jaffle-shop" in ended.state.message and "ended Crashed" in ended.state.message
+    assert platform.read(dbt.id).state.name == "Crashed"
+    assert code == 1 and "ended Crashed" in out
+    summary = platform.summary(parent.id)
+    assert "**Outcome:** failed: child run 'dbt-jaffle-shop" in summary
+    assert "| dbt-attribution | not started |" in summary and "| dashboards | not started |" in summary
+    wait_for("the warehouse slot freed", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+
+    again = platform.cli("up", "--paused-schedules")
+    assert again.returncode == 0 and "started pid" in again.stdout and "for pool dbt" in again.stdout
+    resumed = platform.cli("run", "--resume", str(parent.id))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    kids = platform.children(parent.id)
+    assert len(kids["raw-data-jaffle-shop"]) == 1 and len(kids["dbt-jaffle-shop"]) == 2
+    counts = platform.counts(start, end)
+    assert counts["lake"] > 0 and counts["warehouse"] == counts["lake"] and counts["duplicates"] == 0
+    record(
+        "1 worker and flow run killed mid-child",
+        passed=True,
+        seconds_fault_to_parent_terminal=round(seconds, 1),
+        parent_state=ended.state.name,
+        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
+        rows_duplicated=counts["duplicates"],
+    )
+
+
+def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(platform):
+    start, end = date(2024, 5, 5), date(2024, 5, 7)
+    run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
+    parent = parent_of(platform, f"data-platform {start}..{end}")
+    child_running(platform, parent.id, "dbt-jaffle-shop")
+    os.killpg(platform.pid("server"), signal.SIGKILL)
+    fault = time.monotonic()
+    time.sleep(5)
+    restarted = platform.cli("up", "--paused-schedules")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "server      started pid" in restarted.stdout
+
+    ended = final(platform, parent.id)
+    seconds = time.monotonic() - fault
+    code, out = finish(run)
+    assert code == (0 if ended.state.is_completed() else 1), out
+    wait_for("no warehouse slot left taken", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+    if not ended.state.is_completed():  # the restart cost the run: resuming it completes it
+        resumed = platform.cli("run", "--resume", str(parent.id))
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    nxt = platform.cli("run", "--start", end.isoformat(), "--end", end.isoformat())
+    assert nxt.returncode == 0, nxt.stdout + nxt.stderr
+    counts = platform.counts(start, end)
+    assert counts["warehouse"] == counts["lake"] > 0 and counts["duplicates"] == 0
+    record(
+        "2 server killed and restarted mid-run",
+        passed=True,
+        seconds_fault_to_parent_terminal=round(seconds, 1),
+        parent_state=ended.state.name,
+        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
+        rows_duplicated=counts["duplicates"],
+    )
+
+
+def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform):
+    began = time.monotonic()
+    run = platform.cli("run", "--start", "2000-01-01", "--end", "2000-01-02")
+    seconds = time.monotonic() - began
+    assert run.returncode == 1 and "raw-data-jaffle-shop 2000-01-01..2000-01-02' of deployment" in run.stdout
+    parent = platform.runs_named("data-platform 2000-01-01..2000-01-02")[0]
+    assert set(platform.children(parent.id)) == {"raw-data-jaffle-shop", "raw-data-marketing"}
+    summary = platform.summary(parent.id)
+    assert "**Outcome:** failed: child run 'raw-data-jaffle-shop" in summary
+    assert "| dbt-jaffle-shop | not started |" in summary
+    record(
+        "3 a child that fails",
+        passed=True,
+        seconds_start_to_parent_failed=round(seconds, 1),
+        rows_lost=0,
+        rows_duplicated=0,
+    )
+
+
+def test_a_retried_parent_reruns_only_the_children_that_did_not_complete(platform):
+    start, end = date(2024, 5, 8), date(2024, 5, 9)
+    # Fault from outside: a folder where the dashboards team writes its page.
+    blocker = platform.data / "dashboards" / "latest.html"
+    if blocker.is_file():
+        blocker.unlink()
+    (blocker / "in-the-way").mkdir(parents=True)
+    first = platform.cli("run", "--start", start.isoformat(), "--end", end.isoformat())
+    assert first.returncode == 1 and "dashboards" in first.stdout
+    parent = platform.runs_named(f"data-platform {start}..{end}")[0]
+    assert "ended Failed" in parent.state.message and "dashboards" in parent.state.message
+    before = platform.counts(start, end)
+
+    (blocker / "in-the-way").rmdir()
+    blocker.rmdir()
+    fault_fixed = time.monotonic()
+    resumed = platform.cli("run", "--resume", str(parent.id))
+    seconds = time.monotonic() - fault_fixed
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    kids = platform.children(parent.id)
+    assert {name: len(runs) for name, runs in kids.items()} == {
+        "raw-data-jaffle-shop": 1,
+        "raw-data-marketing": 1,
+        "dbt-jaffle-shop": 1,
+        "dbt-attribution": 1,
+        "sales-forecast": 1,
+        "dashboards": 2,
+    }
+    assert [r.state.name for r in kids["dashboards"]] == ["Failed", "Completed"]
+    summary = platform.summary(parent.id)
+    assert summary.count("reused: completed earlier") == 5 and "rerun (attempt 2)" in summary
+    assert platform.read(parent.id).state.is_completed() and blocker.is_file()
+    after = platform.counts(start, end)
+    assert after == before and after["duplicates"] == 0
+    record(
+        "4 retry of a parent whose last stage failed",
+        passed=True,
+        seconds_resume_to_completed=round(seconds, 1),
+        children_rerun=["dashboards"],
+        rows_lost=before["warehouse"] - after["warehouse"],
+        rows_duplicated=after["duplicates"],
+    )
+
+
+def test_a_cancelled_parent_cancels_its_children(platform):
+    from prefect.states import Cancelling
+
+    start, end = date(2024, 5, 10), date(2024, 5, 13)
+    run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
+    parent = parent_of(platform, f"data-platform {start}..{end}")
+    dbt = child_running(platform, parent.id, "dbt-jaffle-shop")
+    with platform.client() as client:  # what the UI's Cancel button sends
+        client.set_flow_run_state(parent.id, Cancelling(message="cancelled from the UI"))
+    fault = time.monotonic()
+
+    ended = final(platform, parent.id)
+    seconds = time.monotonic() - fault
+    assert ended.state.name == "Cancelled", ended.state
+    child = final(platform, dbt.id)
+    assert child.state.name == "Cancelled", child.state
+    code, _ = finish(run)
+    assert code == 1
+    kids = platform.children(parent.id)
+    assert "dbt-attribution" not in kids and "dashboards" not in kids
+    wait_for("the warehouse slot freed", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+    record(
+        "5 parent cancelled while children run",
+        passed=True,
+        seconds_cancel_to_parent_cancelled=round(seconds, 1),
+        child_state=child.state.name,
+        rows_lost=0,
+        rows_duplicated=0,
+    )
+
+
+def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platform):
+    start, end = date(2024, 5, 14), date(2024, 5, 15)
+    args = ("backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-days", "1")
+    began = time.monotonic()
+    first, second = platform.start(*args), platform.start(*args)
+    results = [finish(first), finish(second)]
+    seconds = time.monotonic() - began
+    for code, out in results:
+        assert code == 0, out
+        assert "lock" not in out.lower()
+    counts = platform.counts(start, end)
+    assert counts["warehouse"] == counts["lake"] > 0 and counts["duplicates"] == 0
+    rerun = platform.cli("run", "--start", start.isoformat(), "--end", end.isoformat())
+    assert rerun.returncode == 0
+    assert platform.counts(start, end) == counts  # the same rows whether one run or three built them
+    record(
+        "6 two overlapping backfills of the same range",
+        passed=True,
+        seconds_both_backfills=round(seconds, 1),
+        orders_in_lake=counts["lake"],
+        orders_in_warehouse=counts["warehouse"],
+        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
+        rows_duplicated=counts["duplicates"],
+    )
+
+
+def test_the_daily_run_waits_for_the_one_before_it_instead_of_overlapping(platform):
+    day = "2024-05-16"
+    name = f"data-platform {day}"
+    first = platform.start("run", "--start", day, "--end", day)
+    parent_of(platform, name)
+    second = platform.start("run", "--start", day, "--end", day)
+    wait_for("both runs created", lambda: len(platform.runs_named(name)) == 2, 120)
+    for code, out in (finish(first), finish(second)):
+        assert code == 0, out
+    earlier, later = sorted(platform.runs_named(name), key=lambda r: r.start_time)
+    assert earlier.end_time <= later.start_time  # one at a time: the second waited in line
+    with platform.client() as client:
+        deployment = client.read_deployment_by_name("data-platform/data-platform")
+    assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
+    record("overlapping daily runs", passed=True, rows_lost=0, rows_duplicated=0)
+
+
+def _pyarrow(script: str, *paths: Path) -> str:
+    """Run a line of pyarrow (`pq`, `sys` imported) in the ingestion team's environment."""
+    from jaffle_coordinator.cli import hatch_env_path
+
+    python = hatch_env_path("ingestion") / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", f"import sys, pyarrow.parquet as pq; {script}", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def _trigger(platform: Platform, deployment: str, parameters: dict):
+    from prefect.client.schemas.objects import FlowRun
+
+    with platform.client() as client:
+        found = client.read_deployment_by_name(deployment)
+        run: FlowRun = client.create_flow_run_from_deployment(found.id, parameters=parameters)
+    return final(platform, run.id)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected(platform):
+    orders = platform.data / "lake/raw/jaffle_shop/orders"
+    days = ["2024-05-01", "2024-05-02", "2024-05-03"]
+    before = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in days}
+    landing = platform.data / "landing/jaffle_shop/orders"
+    landing.mkdir(parents=True, exist_ok=True)
+    # An export covering only the 2nd, with the first 10 of that day's orders.
+    _pyarrow(
+        "pq.write_table(pq.read_table(sys.argv[1]).slice(0, 10), sys.argv[2])",
+        orders / "date=2024-05-02/part-0.parquet",
+        landing / "may-02.parquet",
+    )
+    window = {"start_date": days[0], "end_date": days[-1], "ingest_from": "landing"}
+    ran = _trigger(platform, "raw-data-jaffle-shop/raw-data-jaffle-shop", window)
+    assert ran.state.is_completed(), ran.state
+    after = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in days}
+    assert after["2024-05-01"] == before["2024-05-01"] and after["2024-05-03"] == before["2024-05-03"]
+    landed = _pyarrow("print(pq.read_table(sys.argv[1]).num_rows)", orders / "date=2024-05-02/part-0.parquet")
+    assert landed == "10"
+
+    lake_before = _files(platform.data / "lake")
+    whole = (orders / "date=2024-05-03/part-0.parquet").read_bytes()
+    (landing / "cut-short.parquet").write_bytes(whole[: len(whole) // 2])  # a copy interrupted mid-file
+    began = time.monotonic()
+    failed = _trigger(platform, "raw-data-jaffle-shop/raw-data-jaffle-shop", window)
+    seconds = time.monotonic() - began
+    assert failed.state.is_failed() and "cut-short.parquet" in failed.state.message
+    rejected = platform.data / "landing/_rejected/jaffle_shop/orders"
+    assert (rejected / "cut-short.parquet").read_bytes() == whole[: len(whole) // 2]
+    assert "ArrowInvalid" in (rejected / "cut-short.parquet.reason.txt").read_text()
+    assert _files(platform.data / "lake") == lake_before  # nothing landed is lost
+    (landing / "may-02.parquet").unlink()
+    record(
+        "7 partial and truncated landing files",
+        passed=True,
+        seconds_trigger_to_failed=round(seconds, 1),
+        partitions_checked_unchanged=len(lake_before),
+        rows_lost=0,
+        rows_duplicated=0,
+    )
+
+
+def test_a_lake_that_is_read_only_or_full_is_a_clear_error_and_keeps_every_partition(platform, unavailable):
+    shop = platform.data / "lake/raw/jaffle_shop"
+    saved = platform.data / "jaffle_shop.saved"
+    subprocess.run(["cp", "-a", str(shop), str(saved)], check=True)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(shop)]
+    mounted = subprocess.run(mount, capture_output=True)
+    if mounted.returncode != 0:
+        unavailable(f"cannot mount a tmpfs to fill or freeze the lake: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(f"cp -a {saved}/. {shop}/", shell=True, check=True)
+        before = _files(shop)
+        window = {"start_date": "2024-06-01", "end_date": "2024-06-02"}
+
+        subprocess.run(["mount", "-o", "remount,ro", str(shop)], check=True)
+        began = time.monotonic()
+        frozen = _trigger(platform, "raw-data-jaffle-shop/raw-data-jaffle-shop", window)
+        seconds_frozen = time.monotonic() - began
+        assert frozen.state.is_failed() and "Read-only file system" in frozen.state.message
+        assert "could not write" in frozen.state.message and "is unchanged" in frozen.state.message
+        assert _files(shop) == before
+
+        subprocess.run(["mount", "-o", "remount,rw", str(shop)], check=True)
+        subprocess.run(["dd", "if=/dev/zero", f"of={shop}/filler", "bs=1M", "count=64"], capture_output=True)
+        began = time.monotonic()
+        full = _trigger(platform, "raw-data-jaffle-shop/raw-data-jaffle-shop", window)
+        seconds_full = time.monotonic() - began
+        assert full.state.is_failed() and "No space left on device" in full.state.message
+        after = _files(shop)
+        assert {path: after.get(path) for path in before} == before
+        assert not list(shop.rglob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(shop)], check=False)
+        subprocess.run(["rm", "-rf", str(saved)], check=False)
+    record(
+        "8 lake read-only, then full",
+        passed=True,
+        seconds_trigger_to_failed_read_only=round(seconds_frozen, 1),
+        seconds_trigger_to_failed_full=round(seconds_full, 1),
+        partitions_checked_unchanged=len(before),
+        rows_lost=0,
+        rows_duplicated=0,
+    )
