@@ -7,6 +7,7 @@ the standard library and pytest only.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+CHROMIUM = os.environ.get("JAFFLE_CHROMIUM", "/usr/bin/chromium")
+# Debian's Chromium as root, headless, without the background calls this closed network refuses.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -88,3 +99,32 @@ def launch_platform(tmp_path_factory):
     yield launch
     for cli in launched:
         cli("down")
+
+
+@pytest.fixture
+def chromium_page(request, unavailable):
+    """A Playwright page in Debian's Chromium (never `playwright install`). Afterwards its last state
+    is saved to test-artifacts/<test>-last.png and the console errors and failed API calls are printed,
+    which pytest shows with a failure."""
+    if not shutil.which(CHROMIUM):
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    trouble: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(90_000)
+        page.on(
+            "console",
+            lambda m: m.type == "error" and trouble.append(f"console: {m.text} ({m.location['url']})"),
+        )
+        page.on(
+            "response",
+            lambda r: "/api/" in r.url and r.status >= 400 and trouble.append(f"{r.status} {r.url}"),
+        )
+        yield page
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"), full_page=True)
+        browser.close()
+    print("\n".join(trouble) or "no console errors, no failed API calls")

@@ -303,7 +303,7 @@ def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform):
     )
 
 
-def test_a_retried_parent_reruns_only_the_children_that_did_not_complete(platform):
+def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_complete(platform, chromium_page):
     start, end = date(2024, 5, 8), date(2024, 5, 9)
     # Fault from outside: a folder where the dashboards team writes its page.
     blocker = platform.data / "dashboards" / "latest.html"
@@ -318,10 +318,18 @@ def test_a_retried_parent_reruns_only_the_children_that_did_not_complete(platfor
 
     (blocker / "in-the-way").rmdir()
     blocker.rmdir()
+    # The UI's Retry button on the parent's run page, and the confirmation in its dialog.
+    page = chromium_page
+    page.goto(f"http://127.0.0.1:{platform.port}/runs/flow-run/{parent.id}")
+    page.get_by_role("button", name="Retry").first.click()
+    with page.expect_response(lambda r: r.request.method == "POST" and "/set_state" in r.url) as sent:
+        page.locator(".p-modal").get_by_role("button", name="Retry").click()
+    assert sent.value.status in (200, 201), sent.value.text()
     fault_fixed = time.monotonic()
-    resumed = platform.cli("run", "--resume", str(parent.id))
+    assert final(platform, parent.id).state.is_completed()
     seconds = time.monotonic() - fault_fixed
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    page.reload()
+    page.locator(".state-badge", has_text="Completed").first.wait_for()
     kids = platform.children(parent.id)
     assert {name: len(runs) for name, runs in kids.items()} == {
         "raw-data-jaffle-shop": 1,
@@ -338,7 +346,7 @@ def test_a_retried_parent_reruns_only_the_children_that_did_not_complete(platfor
     after = platform.counts(start, end)
     assert after == before and after["duplicates"] == 0
     record(
-        "4 retry of a parent whose last stage failed",
+        "4 retry (the UI's Retry button) of a parent whose last stage failed",
         passed=True,
         seconds_resume_to_completed=round(seconds, 1),
         children_rerun=["dashboards"],

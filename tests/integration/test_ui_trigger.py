@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,48 +13,18 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("JAFFLE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
-def platform(launch_platform, unavailable):
-    if not shutil.which(CHROMIUM):
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+def platform(launch_platform):
     return launch_platform("--paused-schedules")
 
 
 @pytest.fixture
-def page(platform):
-    """A Chromium page on the UI. Afterwards its last state is saved (on a failure: where it stopped),
-    and the console errors and failed API calls are printed, which pytest shows with a failure."""
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    trouble: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(90_000)
-        page.on(
-            "console",
-            lambda m: m.type == "error" and trouble.append(f"console: {m.text} ({m.location['url']})"),
-        )
-        page.on(
-            "response",
-            lambda r: "/api/" in r.url and r.status >= 400 and trouble.append(f"{r.status} {r.url}"),
-        )
-        yield page
-        page.screenshot(path=str(ARTIFACTS / "prefect-ui-last.png"), full_page=True)
-        browser.close()
-    print("\n".join(trouble) or "no console errors, no failed API calls")
+def page(platform, chromium_page):
+    """A Chromium page, once the platform is up."""
+    return chromium_page
 
 
 def pick(page, label: str, day: date) -> None:

@@ -256,3 +256,41 @@ def test_the_postgres_target_builds_the_same_marts_and_increments_by_range(data_
         "select order_date, sum(revenue)::float from jaffle_shop.daily_store_revenue group by 1 order by 1"
     )
     assert postgres(daily) == [(date(2020, 3, 1), 28.0), (date(2020, 3, 2), 99.0)]
+
+
+def test_a_slot_request_the_api_does_not_answer_is_asked_again_and_a_missing_limit_is_not(monkeypatch):
+    """The server restarting while a build asks for its slot costs a wait, not the run."""
+    from contextlib import contextmanager
+
+    import httpx
+    from jaffle_dbt import flows
+    from prefect import flow
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+
+    answers: list = [httpx.ConnectError("refused"), httpx.ConnectError("refused"), None]
+    waits: list[float] = []
+
+    @contextmanager
+    def restarting_api(*args, **kwargs):
+        answer = answers.pop(0)
+        if answer is not None:
+            raise ConcurrencySlotAcquisitionError("Unable to acquire concurrency slots") from answer
+        yield
+
+    @contextmanager
+    def no_such_limit(*args, **kwargs):
+        raise ConcurrencySlotAcquisitionError("Concurrency limits ['jaffle-warehouse'] must be created")
+        yield
+
+    @flow
+    def build_under_lock() -> str:
+        return flows._under_warehouse_lock(DbtSettings(), lambda: "built", wait=waits.append)
+
+    monkeypatch.setattr(flows, "concurrency", restarting_api)
+    assert build_under_lock() == "built"
+    assert waits == [5, 5] and answers == []
+
+    monkeypatch.setattr(flows, "concurrency", no_such_limit)
+    with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):
+        build_under_lock()
+    assert waits == [5, 5]  # a missing limit is not asked again

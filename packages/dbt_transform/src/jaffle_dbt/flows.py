@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from datetime import date, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 from pydantic import Field
@@ -71,26 +74,50 @@ class WarehouseBusy(TimeoutError):
     """Another warehouse build held the platform's warehouse slot for longer than this run would wait."""
 
 
-def _under_warehouse_lock(settings: DbtSettings, build):
+def _api_unreachable(error: BaseException) -> bool:
+    """The slot request failed because the Prefect API did not answer (a restart), not because of a
+    missing limit or a refusal."""
+    cause = error.__cause__
+    if isinstance(cause, httpx.HTTPStatusError):
+        return cause.response.status_code >= 500
+    return isinstance(cause, httpx.TransportError | OSError)
+
+
+def _under_warehouse_lock(settings: DbtSettings, build, wait=time.sleep):
     """Build while holding the platform's warehouse slot, whoever started this run (the parent flow, a
     backfill chunk or the UI). The slot is a Prefect lease renewed while this process lives, so it frees
-    itself within `warehouse_lease_seconds` of a crash; strict=True makes a missing limit an error."""
-    try:
-        with concurrency(
-            settings.warehouse_limit,
-            occupy=1,
-            strict=True,
-            timeout_seconds=settings.dbt_lock_timeout_seconds,
-            lease_duration=settings.warehouse_lease_seconds,
-        ):
-            return build()
-    except TimeoutError as error:
-        if isinstance(error, WarehouseBusy):
-            raise
-        raise WarehouseBusy(
-            f"waited {settings.dbt_lock_timeout_seconds:.0f} s for the {settings.warehouse_limit!r} "
-            "concurrency slot: another warehouse build held it all that time"
-        ) from None
+    itself within `warehouse_lease_seconds` of a crash; strict=True makes a missing limit an error. A
+    slot request the API does not answer (a server restart) is asked again for up to
+    `warehouse_api_patience_seconds`."""
+    give_up = time.monotonic() + settings.warehouse_api_patience_seconds
+    while True:
+        holding = False
+        try:
+            with concurrency(
+                settings.warehouse_limit,
+                occupy=1,
+                strict=True,
+                timeout_seconds=settings.dbt_lock_timeout_seconds,
+                lease_duration=settings.warehouse_lease_seconds,
+            ):
+                holding = True
+                return build()
+        except ConcurrencySlotAcquisitionError as error:
+            if holding or not _api_unreachable(error) or time.monotonic() > give_up:
+                raise
+            get_run_logger().warning(
+                "The Prefect API did not answer the %r slot request (%s); asking again",
+                settings.warehouse_limit,
+                type(error.__cause__).__name__,
+            )
+            wait(5)
+        except TimeoutError as error:
+            if holding or isinstance(error, WarehouseBusy):
+                raise
+            raise WarehouseBusy(
+                f"waited {settings.dbt_lock_timeout_seconds:.0f} s for the {settings.warehouse_limit!r} "
+                "concurrency slot: another warehouse build held it all that time"
+            ) from None
 
 
 def _build(

@@ -36,6 +36,8 @@ class DbtSettings(BaseSettings):
     # the slot of a build whose process died frees itself (Prefect's minimum lease is 60 s).
     warehouse_limit: str = "jaffle-warehouse"
     warehouse_lease_seconds: float = Field(60, ge=60)
+    # How long a build keeps asking for the slot while the Prefect API does not answer (a restart).
+    warehouse_api_patience_seconds: float = Field(120, ge=0)
 
     @property
     def pg_dsn(self) -> str:
