@@ -69,6 +69,7 @@ def _commit(repo: Path, changes: dict[str, str]) -> None:
         ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, ["ingestion", "ml", "platform"]),
         ({"tools/lock.py": "print('lock!')\n"}, ["ingestion", "ml", "platform"]),
         ({".github/workflows/teams.yml": "on: push\n"}, ["ingestion", "ml", "platform"]),
+        ({"libs/jaffle_contract/src/jaffle_contract/window.py": "w = 1\n"}, ["ingestion", "ml", "platform"]),
         ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n"}, []),
     ],
 )

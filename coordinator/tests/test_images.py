@@ -31,3 +31,20 @@ def test_only_content_tags_are_prunable():
     assert CONTENT_TAG.fullmatch("0123456789ab")
     for other in ("latest", "dev", "v1", "0123456789abc", "0123456789AB"):
         assert not CONTENT_TAG.fullmatch(other), other
+
+
+def test_a_change_to_the_shared_contract_changes_every_team_image_tag(tmp_path):
+    from jaffle_coordinator.images import content_tag
+
+    for name, text in {
+        ".dockerignore": ".git\n",
+        "docker/no-extra-ca.crt": "",
+        "packages/ml/Dockerfile": "FROM base\n",
+        "libs/jaffle_contract/src/jaffle_contract/window.py": "RULE = 1\n",
+    }.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    before = content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base")
+    assert content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base") == before  # stable
+    (tmp_path / "libs/jaffle_contract/src/jaffle_contract/window.py").write_text("RULE = 2\n")
+    assert content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base") != before

@@ -3,7 +3,8 @@
 - a file inside a team's folder (its source, tests, lock, Dockerfile, prefect.yaml) affects that team;
 - `coordinator/` belongs to the platform team, which is affected by it alone;
 - root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, the CI workflows, `docker/`,
-  `.dockerignore`, the contract tests, the lint lock) is used by every team, so it affects all of them;
+  `.dockerignore`, the contract tests, the lint lock) and the shared contract library (`libs/`) are used
+  by every team, so they affect all of them;
 - the cross-team tests (`tests/`) are the platform team's;
 - documentation and benchmarks affect nobody's build.
 """
@@ -24,6 +25,7 @@ SHARED = (
     "docker/",
     ".dockerignore",
     "tests/contract/",
+    "libs/",
 )
 PLATFORM_ONLY = ("tests/",)
 NOBODY = ("bench/", ".github/CODEOWNERS")

@@ -179,3 +179,19 @@ async def refresh(launched: list[Launched]) -> list[Launched]:
     except Exception:
         return launched
     return out
+
+
+def raise_unless_completed(launched: list[Launched]) -> None:
+    """ChildRunFailed naming every child whose run did not complete: its deployment, state and message."""
+    failures = [
+        (
+            item.child.deployment,
+            item.run.name,
+            item.run.state.name if item.run.state else "Unknown",
+            item.run.state.message if item.run.state else "",
+        )
+        for item in launched
+        if not (item.run.state and item.run.state.is_completed())
+    ]
+    if failures:
+        raise plan.ChildRunFailed(failures)

@@ -13,22 +13,16 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+from jaffle_contract.parameters import parameter
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
-from pydantic import Field
 
 from jaffle_coordinator import children, plan
 from jaffle_coordinator.settings import CoordinatorSettings
 
 SETTINGS = CoordinatorSettings()
-
-
-def parameter(default, title: str, description: str):
-    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
-    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
-    return Field(default, description=description, json_schema_extra={"title": title})
 
 
 async def run_stage(
@@ -66,18 +60,7 @@ async def run_stage(
     )
     for item, run in zip(waited, results, strict=True):
         item.run = run
-    failures = [
-        (
-            item.child.deployment,
-            item.run.name,
-            item.run.state.name if item.run.state else "Unknown",
-            item.run.state.message if item.run.state else "",
-        )
-        for item in waited
-        if not (item.run.state and item.run.state.is_completed())
-    ]
-    if failures:
-        raise plan.ChildRunFailed(failures)
+    children.raise_unless_completed(waited)
     logger.info("Stage %s completed: %s", stage, ", ".join(item.run.name for item in waited))
 
 
@@ -251,18 +234,7 @@ async def data_platform_backfill(
     error: BaseException | None = None
     try:
         await asyncio.gather(*(one(part) for part in chunks))
-        failures = [
-            (
-                chunk.deployment,
-                i.run.name,
-                i.run.state.name if i.run.state else "Unknown",
-                i.run.state.message if i.run.state else "",
-            )
-            for i in launched
-            if not (i.run.state and i.run.state.is_completed())
-        ]
-        if failures:
-            raise plan.ChildRunFailed(failures)
+        children.raise_unless_completed(launched)
     except BaseException as exc:
         error = exc
         raise

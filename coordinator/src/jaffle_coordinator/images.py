@@ -1,8 +1,9 @@
 """Team images: a content-hash tag per team, incremental builds with the Docker SDK.
 
 A team's image tag is a hash of everything that goes into it: its folder (source, lock, Dockerfile),
-the shared Docker recipe files and the base image's id. A team whose files did not change keeps its
-tag, and an image that already exists under that tag is not rebuilt.
+the shared contract library every image carries, the shared Docker recipe files and the base image's
+id. A team whose files did not change keeps its tag, and an image that already exists under that tag
+is not rebuilt.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from jaffle_coordinator.errors import PlatformError
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 SHARED = (".dockerignore", "docker/no-extra-ca.crt")
+# Folders every team image copies beside the team's own (the shared contract library).
+SHARED_FOLDERS = ("libs/jaffle_contract",)
 STAGED_CA = ".build/ca-bundle.crt"
 # What `content_tag` makes, and what `prune` may remove.
 CONTENT_TAG = re.compile(r"[0-9a-f]{12}")
@@ -85,9 +88,11 @@ def _files(root: Path, folder: Path) -> list[Path]:
 
 
 def content_tag(root: Path, folder: Path, base_id: str) -> str:
-    """sha256 of the team folder, the shared recipe files and the base image id (first 12 hex)."""
+    """sha256 of the team folder, the shared library, the shared recipe files and the base image id
+    (first 12 hex)."""
     digest = hashlib.sha256(base_id.encode())
-    for path in [*_files(root, folder), *(root / s for s in SHARED)]:
+    shared = [path for name in SHARED_FOLDERS for path in _files(root, root / name)]
+    for path in [*_files(root, folder), *shared, *(root / s for s in SHARED)]:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 

@@ -6,7 +6,12 @@ This is the contract with the teams: deployment names and their parameters. No t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
+
+from jaffle_contract import deployments
+from jaffle_contract.window import Window, resolve_window
+
+__all__ = ["STAGES", "Child", "ChildRunFailed", "Window", "chunks", "resolve_window"]
 
 
 @dataclass(frozen=True)
@@ -22,42 +27,19 @@ class Child:
 
 
 def _child(name: str) -> Child:
-    return Child(f"{name}/{name}")
+    return Child(deployments.qualified(name))
 
 
 # Stages run in order; the children of one stage run concurrently. Attribution reads the published
 # jaffle_shop warehouse, so it waits for dbt-jaffle-shop; it and the forecast are independent.
 STAGES: tuple[tuple[str, tuple[Child, ...]], ...] = (
-    ("ingestion", (_child("raw-data-jaffle-shop"), _child("raw-data-marketing"))),
-    ("warehouse", (_child("dbt-jaffle-shop"),)),
+    ("ingestion", (_child(deployments.RAW_DATA_JAFFLE_SHOP), _child(deployments.RAW_DATA_MARKETING))),
+    ("warehouse", (_child(deployments.DBT_JAFFLE_SHOP),)),
     # Both read the published jaffle_shop warehouse and write different things: run them side by side.
-    ("attribution and forecast", (_child("dbt-attribution"), _child("sales-forecast"))),
-    ("dashboards", (_child("dashboards"),)),
+    ("attribution and forecast", (_child(deployments.DBT_ATTRIBUTION), _child(deployments.SALES_FORECAST))),
+    ("dashboards", (_child(deployments.DASHBOARDS),)),
 )
 CHILD_NAMES = tuple(child.name for _, children in STAGES for child in children)
-
-
-@dataclass(frozen=True)
-class Window:
-    """An inclusive range of days."""
-
-    start: date
-    end: date
-
-    def __str__(self) -> str:
-        return self.start.isoformat() if self.start == self.end else f"{self.start}..{self.end}"
-
-    def parameters(self) -> dict[str, str]:
-        return {"start_date": self.start.isoformat(), "end_date": self.end.isoformat()}
-
-
-def resolve_window(start: date | None, end: date | None, today: date | None = None) -> Window:
-    """Default to yesterday, decided when called (never at import time); reject end before start."""
-    yesterday = (today or date.today()) - timedelta(days=1)
-    start, end = start or end or yesterday, end or start or yesterday
-    if end < start:
-        raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
-    return Window(start, end)
 
 
 def chunks(window: Window, chunk_days: int) -> list[Window]:

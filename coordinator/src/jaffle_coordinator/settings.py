@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jaffle_contract import deployments
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,4 +23,4 @@ class CoordinatorSettings(BaseSettings):
     # creates it (the dbt flows take it with strict=True, so a missing limit is an error, not a no-op).
     warehouse_limit: str = "jaffle-warehouse"
     # The deployment a backfill runs once per chunk: the parent flow without the daily one's limit.
-    chunk_deployment: str = "data-platform-chunk/data-platform-chunk"
+    chunk_deployment: str = deployments.qualified(deployments.DATA_PLATFORM_CHUNK)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 
+from jaffle_contract import deployments, runtime
+from jaffle_contract.parameters import parameter
+from jaffle_contract.window import Window, yesterday
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.filters import (
@@ -19,53 +19,27 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from pydantic import Field
 
 from jaffle_dashboards import render
 from jaffle_dashboards.settings import DashboardSettings
 
-
-def parameter(default, title: str, description: str):
-    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
-    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
-    return Field(default, description=description, json_schema_extra={"title": title})
-
-
 # Whose runs the freshness panel reports: team -> flow names (the platform's deployment names).
 TEAM_FLOWS = {
-    "ingestion": ("raw-data-jaffle-shop", "raw-data-marketing"),
-    "dbt": ("dbt-jaffle-shop", "dbt-attribution"),
-    "ml": ("sales-forecast",),
-    "platform": ("data-platform",),
+    "ingestion": deployments.BY_TEAM["ingestion"],
+    "dbt": deployments.BY_TEAM["dbt"],
+    "ml": deployments.BY_TEAM["ml"],
+    "platform": (deployments.DATA_PLATFORM,),
 }
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 
 
-def container_id() -> str:
-    """The Docker container this run executes in (12 hex), or '' outside a container."""
-    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
-        try:
-            text = Path(source).read_text()
-        except OSError:
-            continue
-        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
-        if found:
-            return found.group(1)[:12]
-    return ""
-
-
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {
-        "sys_prefix": sys.prefix,
-        "container_id": container_id(),
-        "python": sys.version.split()[0],
-        **{lib: version(lib) for lib in ("prefect", "pandas", "plotly", "duckdb")},
-    }
+    record = runtime.runtime_record(("prefect", "pandas", "plotly", "duckdb"))
     create_table_artifact(
-        key="runtime-dashboards", table=[runtime], description="Interpreter and library versions of this run"
+        key=runtime.artifact_key("dashboards"), table=[record], description=runtime.DESCRIPTION
     )
-    return runtime
+    return record
 
 
 @task(name="team-runs")
@@ -157,10 +131,9 @@ def dashboards(
     ),
 ) -> dict:
     """Render the Jaffle Shop dashboard (revenue and forecast, marketing, products, cohorts, freshness)."""
-    end = end_date or date.today() - timedelta(days=1)
+    end = end_date or yesterday()
     start = start_date or end - timedelta(days=89)
-    if end < start:
-        raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
+    Window(start, end)  # the platform's rule: end before start is rejected
     target = Path(output_dir) if output_dir else DashboardSettings().output_dir
     written = render_dashboard(start, end, target, team_runs())
     get_run_logger().info("Dashboard written to %s", written["path"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jaffle_contract import datasets
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,16 +17,16 @@ class DashboardSettings(BaseSettings):
 
     @property
     def warehouse_path(self) -> Path:
-        return self.data_dir / "warehouse" / "jaffle_shop.duckdb"
+        return datasets.published_warehouse(self.data_dir)
 
     @property
     def attribution_path(self) -> Path:
-        return self.data_dir / "warehouse" / "attribution.duckdb"
+        return datasets.published_warehouse(self.data_dir, "attribution")
 
     @property
     def forecasts_dir(self) -> Path:
-        return self.data_dir / "lake" / "ml" / "revenue_forecast"
+        return datasets.forecasts_dir(self.data_dir)
 
     @property
     def output_dir(self) -> Path:
-        return self.data_dir / "dashboards"
+        return datasets.dashboards_dir(self.data_dir)

@@ -6,68 +6,29 @@ its own task run in the Prefect UI, then publishes the warehouse for readers and
 
 from __future__ import annotations
 
-import re
-import sys
 import time
-from datetime import date, timedelta
-from importlib.metadata import version
-from pathlib import Path
+from datetime import date
 
 import httpx
+from jaffle_contract import runtime
+from jaffle_contract.parameters import parameter
+from jaffle_contract.window import resolve_window
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
-from pydantic import Field
 
 from jaffle_dbt import runner
 from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
 
 
-def parameter(default, title: str, description: str):
-    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
-    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
-    return Field(default, description=description, json_schema_extra={"title": title})
-
-
-def resolve_window(start_date: date | None, end_date: date | None) -> tuple[date, date]:
-    """Default to yesterday, decided when the run starts (never at import time)."""
-    yesterday = date.today() - timedelta(days=1)
-    start, end = start_date or end_date or yesterday, end_date or start_date or yesterday
-    if end < start:
-        raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
-    return start, end
-
-
-def container_id() -> str:
-    """The Docker container this run executes in (12 hex), or '' outside a container."""
-    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
-        try:
-            text = Path(source).read_text()
-        except OSError:
-            continue
-        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
-        if found:
-            return found.group(1)[:12]
-    return ""
-
-
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {
-        "sys_prefix": sys.prefix,
-        "container_id": container_id(),
-        "python": sys.version.split()[0],
-        **{
-            lib: version(lib)
-            for lib in ("prefect", "prefect-dbt", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")
-        },
-    }
-    create_table_artifact(
-        key="runtime-dbt", table=[runtime], description="Interpreter and library versions of this run"
-    )
-    return runtime
+    libraries = ("prefect", "prefect-dbt", "dbt-core", "dbt-duckdb", "duckdb", "protobuf")
+    record = runtime.runtime_record(libraries)
+    create_table_artifact(key=runtime.artifact_key("dbt"), table=[record], description=runtime.DESCRIPTION)
+    return record
 
 
 class WarehouseBusy(TimeoutError):
@@ -123,7 +84,8 @@ def _under_warehouse_lock(settings: DbtSettings, build, wait=time.sleep):
 def _build(
     project: str, start_date: date | None, end_date: date | None, full_refresh: bool, docs: bool
 ) -> dict:
-    start, end = resolve_window(start_date, end_date)
+    window = resolve_window(start_date, end_date)
+    start, end = window.start, window.end
     settings = DbtSettings()
     logger = get_run_logger()
     dbt = PrefectDbtRunner(

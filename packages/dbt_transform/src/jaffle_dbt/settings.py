@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from jaffle_contract import datasets
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,7 +56,7 @@ class DbtSettings(BaseSettings):
         return self.data_dir.resolve() / "warehouse"
 
     def published(self, project: str) -> Path:
-        return self.warehouse_dir / f"{project}.duckdb"
+        return datasets.published_warehouse(self.data_dir.resolve(), project)
 
     def build_path(self, project: str) -> Path:
         return self.warehouse_dir / ".build" / f"{project}.duckdb"

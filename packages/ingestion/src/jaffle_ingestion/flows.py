@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import sys
-from datetime import date, timedelta
-from importlib.metadata import version
-from pathlib import Path
+from datetime import date
 
+from jaffle_contract import runtime
+from jaffle_contract.parameters import parameter
+from jaffle_contract.window import resolve_window
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import Field
 
 from jaffle_ingestion import landing, synthetic
 from jaffle_ingestion.lake import Lake
@@ -23,55 +21,27 @@ class TooManyBadRows(RuntimeError):
     """Some partitions had more rejected rows than allowed; they were left as they were."""
 
 
-def parameter(default, title: str, description: str):
-    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
-    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
-    return Field(default, description=description, json_schema_extra={"title": title})
-
-
-def resolve_window(
-    start_date: date | None, end_date: date | None, max_days: int, source: Source
-) -> list[date]:
-    """The days to land. Default yesterday, decided when the run starts (never at import time)."""
-    yesterday = date.today() - timedelta(days=1)
-    start, end = start_date or end_date or yesterday, end_date or start_date or yesterday
-    if end < start:
-        raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
-    if (end - start).days + 1 > max_days:
+def days_to_land(start_date: date | None, end_date: date | None, max_days: int, source: Source) -> list[date]:
+    """The days to land: the platform's window rule, at most `max_days` of them, none before the
+    synthetic shop opened."""
+    window = resolve_window(start_date, end_date)
+    if len(window.days) > max_days:
         raise ValueError(
-            f"{start.isoformat()}..{end.isoformat()} is {(end - start).days + 1} days, more than the "
-            f"{max_days} one run may land (JAFFLE_MAX_DAYS); backfill it in chunks"
+            f"{window.start.isoformat()}..{window.end.isoformat()} is {len(window.days)} days, more than "
+            f"the {max_days} one run may land (JAFFLE_MAX_DAYS); backfill it in chunks"
         )
     if source == "synthetic":
-        synthetic.check_day(start)
-    return synthetic.days(start, end)
-
-
-def container_id() -> str:
-    """The Docker container this run executes in (12 hex), or '' outside a container."""
-    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
-        try:
-            text = Path(source).read_text()
-        except OSError:
-            continue
-        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
-        if found:
-            return found.group(1)[:12]
-    return ""
+        synthetic.check_day(window.start)
+    return window.days
 
 
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {
-        "sys_prefix": sys.prefix,
-        "container_id": container_id(),
-        "python": sys.version.split()[0],
-        **{lib: version(lib) for lib in ("prefect", "pandas", "pyarrow")},
-    }
+    record = runtime.runtime_record(("prefect", "pandas", "pyarrow"))
     create_table_artifact(
-        key="runtime-ingestion", table=[runtime], description="Interpreter and library versions of this run"
+        key=runtime.artifact_key("ingestion"), table=[record], description=runtime.DESCRIPTION
     )
-    return runtime
+    return record
 
 
 @task(name="write-schemas", cache_policy=NO_CACHE)
@@ -112,7 +82,7 @@ def land_files(
 def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_from: Source | None) -> dict:
     settings = IngestionSettings()
     ingest_from = ingest_from or settings.ingest_from
-    days = resolve_window(start_date, end_date, settings.max_days, ingest_from)
+    days = days_to_land(start_date, end_date, settings.max_days, ingest_from)
     lake = Lake(settings.lake)
     logger = get_run_logger()
     reports = {d.name: landing.TableReport(d.name) for d in datasets_of(source)}

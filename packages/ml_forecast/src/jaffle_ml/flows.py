@@ -2,52 +2,24 @@
 
 from __future__ import annotations
 
-import re
-import sys
-from datetime import date, timedelta
-from importlib.metadata import version
-from pathlib import Path
+from datetime import date
 
 import pandas as pd
+from jaffle_contract import runtime
+from jaffle_contract.parameters import parameter
+from jaffle_contract.window import Window, yesterday
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
-from pydantic import Field
 
 from jaffle_ml import datasets, forecast
 from jaffle_ml.settings import MlSettings
 
 
-def parameter(default, title: str, description: str):
-    """A flow parameter as the Prefect UI's run form shows it: a title, a description, a default.
-    (Prefect titles a parameter with its name unless the schema says otherwise.)"""
-    return Field(default, description=description, json_schema_extra={"title": title})
-
-
-def container_id() -> str:
-    """The Docker container this run executes in (12 hex), or '' outside a container."""
-    for source in ("/proc/self/cgroup", "/proc/self/mountinfo"):
-        try:
-            text = Path(source).read_text()
-        except OSError:
-            continue
-        found = re.search(r"(?:docker[/-]|/containers/)([0-9a-f]{64})", text)
-        if found:
-            return found.group(1)[:12]
-    return ""
-
-
 def record_runtime() -> dict[str, str]:
     """Record which interpreter and library versions ran this flow (the isolation evidence)."""
-    runtime = {
-        "sys_prefix": sys.prefix,
-        "container_id": container_id(),
-        "python": sys.version.split()[0],
-        **{lib: version(lib) for lib in ("prefect", "pandas", "statsforecast", "duckdb")},
-    }
-    create_table_artifact(
-        key="runtime-ml", table=[runtime], description="Interpreter and library versions of this run"
-    )
-    return runtime
+    record = runtime.runtime_record(("prefect", "pandas", "statsforecast", "duckdb"))
+    create_table_artifact(key=runtime.artifact_key("ml"), table=[record], description=runtime.DESCRIPTION)
+    return record
 
 
 @task(name="forecast-revenue")
@@ -111,9 +83,9 @@ def sales_forecast(
     ),
 ) -> dict:
     """Forecast each store's daily revenue for the `horizon_days` after `end_date` (default yesterday)."""
-    as_of = end_date or date.today() - timedelta(days=1)
-    if start_date and as_of < start_date:
-        raise ValueError(f"end_date {as_of.isoformat()} is before start_date {start_date.isoformat()}")
+    as_of = end_date or yesterday()
+    if start_date:
+        Window(start_date, as_of)  # the platform's rule: end before start is rejected
     if not 1 <= horizon_days <= 366:
         raise ValueError(f"horizon_days must be between 1 and 366, got {horizon_days}")
     written = forecast_revenue(as_of, horizon_days, stores or None)

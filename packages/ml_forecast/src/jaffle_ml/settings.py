@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jaffle_contract import datasets
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,16 +22,12 @@ class MlSettings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         """The dbt team's published warehouse, opened read-only (never the file dbt writes)."""
-        return self.data_dir / "warehouse" / "jaffle_shop.duckdb"
-
-    @property
-    def ml_dir(self) -> Path:
-        return self.data_dir / "lake" / "ml"
+        return datasets.published_warehouse(self.data_dir)
 
     @property
     def forecasts_dir(self) -> Path:
-        return self.ml_dir / "revenue_forecast"
+        return datasets.forecasts_dir(self.data_dir)
 
     @property
     def metrics_dir(self) -> Path:
-        return self.ml_dir / "forecast_metrics"
+        return self.forecasts_dir.parent / "forecast_metrics"

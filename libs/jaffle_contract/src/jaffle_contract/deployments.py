@@ -1,0 +1,27 @@
+"""Every team's deployments, by name. A deployment is named after its flow, so the coordinator calls
+`<name>/<name>`; a team that renames one changes it here, and the contract tests follow."""
+
+from __future__ import annotations
+
+RAW_DATA_JAFFLE_SHOP = "raw-data-jaffle-shop"
+RAW_DATA_MARKETING = "raw-data-marketing"
+DBT_JAFFLE_SHOP = "dbt-jaffle-shop"
+DBT_ATTRIBUTION = "dbt-attribution"
+SALES_FORECAST = "sales-forecast"
+DASHBOARDS = "dashboards"
+DATA_PLATFORM = "data-platform"
+DATA_PLATFORM_CHUNK = "data-platform-chunk"
+DATA_PLATFORM_BACKFILL = "data-platform-backfill"
+
+BY_TEAM: dict[str, tuple[str, ...]] = {
+    "ingestion": (RAW_DATA_JAFFLE_SHOP, RAW_DATA_MARKETING),
+    "dbt": (DBT_JAFFLE_SHOP, DBT_ATTRIBUTION),
+    "ml": (SALES_FORECAST,),
+    "dashboards": (DASHBOARDS,),
+    "platform": (DATA_PLATFORM, DATA_PLATFORM_CHUNK, DATA_PLATFORM_BACKFILL),
+}
+
+
+def qualified(name: str) -> str:
+    """`<flow>/<deployment>`, as `run_deployment` takes it."""
+    return f"{name}/{name}"
