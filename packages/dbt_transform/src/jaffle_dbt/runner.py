@@ -1,7 +1,8 @@
 """Run the dbt projects: arguments, environment, the writer lock, results, publishing and docs.
 
-No Prefect here: the flows hand `build_args` to prefect-dbt's runner (so every dbt node is a task in
-the Prefect UI) and use the rest as plain functions.
+No Prefect here: the flows pass prefect-dbt's runner to `run` as `invoke` (so every dbt node is a task
+in the Prefect UI) and use the rest as plain functions. The window reaches dbt once, resolved by the
+flow, as JSON `--vars`; the projects declare no default window of their own.
 
 The handoff to readers: dbt builds into `warehouse/.build/<project>.duckdb` while holding a file lock
 (one writer per project at a time; a second backfill chunk waits), then copies the database into a
@@ -13,6 +14,7 @@ reader never sees a half-built mart.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +26,7 @@ from pathlib import Path
 import duckdb
 from dbt.cli.main import dbtRunner
 from filelock import FileLock, Timeout
+from jaffle_contract.window import Window
 
 from jaffle_dbt import pg_load
 from jaffle_dbt.settings import PROJECTS, PROJECTS_DIR, DbtSettings
@@ -80,12 +83,8 @@ def _dbt_args(command: list[str], project: str, settings: DbtSettings) -> list[s
 
 
 def build_args(project: str, start: date, end: date, full_refresh: bool, settings: DbtSettings) -> list[str]:
-    """`dbt build` arguments for one project and window."""
-    args = [
-        *_dbt_args(["build"], project, settings),
-        "--vars",
-        f"{{start_date: '{start.isoformat()}', end_date: '{end.isoformat()}'}}",
-    ]
+    """`dbt build` arguments for one project and window (the window as JSON vars)."""
+    args = [*_dbt_args(["build"], project, settings), "--vars", json.dumps(Window(start, end).parameters())]
     return [*args, "--full-refresh"] if full_refresh else args
 
 
