@@ -133,3 +133,47 @@ def test_a_missing_warehouse_names_the_flow_to_run(tmp_path, monkeypatch):
 def test_a_store_filter_with_no_rows_is_named(warehouse):
     with pytest.raises(forecast.NoHistoryError, match="for stores store-999"):
         sales_forecast(end_date=date(2023, 12, 31), stores=["store-999"])
+
+
+METRICS = pd.DataFrame(
+    {
+        "location_id": ["s1", "s1", "s2", "s2"],
+        "model_name": ["SeasonalNaive", "AutoETS", "SeasonalNaive", "AutoETS"],
+        "mase": [1.0, 0.5, float("nan"), float("nan")],
+        "chosen": [False, True, True, False],
+        "reason": ["", "lowest backtest MASE", "too short to backtest", ""],
+    }
+)
+PREDICTED = pd.DataFrame({"location_id": ["s1", "s1", "s2"], "revenue_forecast": [10.0, 5.5, 3.25]})
+
+
+def test_the_summary_has_a_row_per_store_with_every_models_mase_and_the_forecast_total():
+    rows = forecast.summary_rows(METRICS, PREDICTED)
+    assert rows == [
+        {
+            "store": "s1",
+            "chosen model": "AutoETS",
+            "MASE AutoETS": 0.5,
+            "MASE SeasonalNaive": 1.0,
+            "forecast revenue": 15.5,
+            "reason": "lowest backtest MASE",
+        },
+        {
+            "store": "s2",
+            "chosen model": "SeasonalNaive",
+            "MASE AutoETS": None,
+            "MASE SeasonalNaive": None,
+            "forecast revenue": 3.25,
+            "reason": "too short to backtest",
+        },
+    ]
+
+
+def test_mean_mase_compares_chosen_models_with_the_baseline_and_says_none_without_scores():
+    assert forecast.mean_mase(METRICS) == (0.5, 1.0)
+    assert forecast.mean_mase(METRICS[METRICS["location_id"] == "s2"]) == (None, None)
+
+
+def test_a_horizon_over_a_year_is_rejected_as_the_parameter_says(warehouse):
+    with pytest.raises(ValueError, match="horizon_days must be between 1 and 365, got 366"):
+        sales_forecast(end_date=date(2024, 3, 1), horizon_days=366)

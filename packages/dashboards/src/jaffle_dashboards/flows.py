@@ -85,28 +85,15 @@ def render_dashboard(start: date, end: date, output_dir: Path, runs: list[dict])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     version_path, latest = render.write_page(render.render(data, runs), output_dir, start, end, stamp)
     numbers = render.kpis(data)
-    missing = [f"- **{k}**: {v}" for k, v in data.missing.items()]
     create_markdown_artifact(
         key="jaffle-shop-dashboard",
-        markdown="\n".join(
-            [
-                f"# Jaffle Shop, {start} to {end}",
-                "",
-                "| measure | value |",
-                "| --- | --- |",
-                *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in numbers.items()],
-                *(["", "Missing from this dashboard:", *missing] if missing else []),
-            ]
-        ),
+        markdown=render.headline_markdown(data, start, end),
         description="Headline numbers of the dashboard",
     )
     if not data.revenue.empty:
-        per_store = data.revenue.groupby(["location_id", "location_name"], as_index=False).agg(
-            revenue=("revenue", "sum"), orders=("count_orders", "sum")
-        )
         create_table_artifact(
             key="jaffle-shop-revenue-by-store",
-            table=per_store.round(2).to_dict(orient="records"),
+            table=render.revenue_by_store(data),
             description=f"Revenue and orders per store, {start} to {end}",
         )
     create_link_artifact(

@@ -181,6 +181,29 @@ def kpis(data: DashboardData) -> dict[str, float]:
     }
 
 
+def headline_markdown(data: DashboardData, start: date, end: date) -> str:
+    """The run's headline numbers as a Markdown table, and what the dashboard had to do without."""
+    missing = [f"- **{k}**: {v}" for k, v in data.missing.items()]
+    return "\n".join(
+        [
+            f"# Jaffle Shop, {start} to {end}",
+            "",
+            "| measure | value |",
+            "| --- | --- |",
+            *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in kpis(data).items()],
+            *(["", "Missing from this dashboard:", *missing] if missing else []),
+        ]
+    )
+
+
+def revenue_by_store(data: DashboardData) -> list[dict]:
+    """Revenue and orders per store over the window."""
+    per_store = data.revenue.groupby(["location_id", "location_name"], as_index=False).agg(
+        revenue=("revenue", "sum"), orders=("count_orders", "sum")
+    )
+    return per_store.round(2).to_dict(orient="records")
+
+
 def revenue_figure(data: DashboardData) -> go.Figure:
     """Daily revenue and the forecast with 80%/95% bands, one store at a time (a store selector)."""
     names = data.revenue.drop_duplicates("location_id").set_index("location_id")["location_name"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
 from jaffle_contract import runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import Window, yesterday
@@ -30,24 +29,7 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
     predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
     path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
     datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
-    table = (
-        metrics.pivot_table(index="location_id", columns="model_name", values="mase", dropna=False)
-        .round(3)
-        .add_prefix("MASE ")
-    )
-    chosen = metrics[metrics["chosen"]].set_index("location_id")
-    rows = [
-        {
-            "store": store,
-            "chosen model": chosen.loc[store, "model_name"],
-            **{k: (None if pd.isna(v) else float(v)) for k, v in table.loc[store].items()},
-            "forecast revenue": round(
-                float(predicted.loc[predicted["location_id"] == store, "revenue_forecast"].sum()), 2
-            ),
-            "reason": chosen.loc[store, "reason"],
-        }
-        for store in sorted(chosen.index)
-    ]
+    rows = forecast.summary_rows(metrics, predicted)
     create_table_artifact(
         key="sales-forecast",
         table=rows,
@@ -56,16 +38,14 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
             f"in-sample), the chosen model, and its {horizon_days}-day revenue forecast after {as_of}"
         ),
     )
-    scored = metrics.dropna(subset=["mase"])
-    baseline = scored.loc[scored["model_name"] == forecast.BASELINE, "mase"].mean()
-    best = scored.loc[scored["chosen"], "mase"].mean()
+    best, baseline = forecast.mean_mase(metrics)
     return {
         "path": str(path),
         "rows": len(predicted),
         "stores": int(predicted["location_id"].nunique()),
         "models": sorted(predicted["model_name"].unique()),
-        "mean_mase_chosen": None if pd.isna(best) else round(float(best), 4),
-        "mean_mase_baseline": None if pd.isna(baseline) else round(float(baseline), 4),
+        "mean_mase_chosen": best,
+        "mean_mase_baseline": baseline,
     }
 
 
@@ -86,8 +66,10 @@ def sales_forecast(
     as_of = end_date or yesterday()
     if start_date:
         Window(start_date, as_of)  # the platform's rule: end before start is rejected
-    if not 1 <= horizon_days <= 366:
-        raise ValueError(f"horizon_days must be between 1 and 366, got {horizon_days}")
+    if not 1 <= horizon_days <= forecast.MAX_HORIZON_DAYS:
+        raise ValueError(
+            f"horizon_days must be between 1 and {forecast.MAX_HORIZON_DAYS}, got {horizon_days}"
+        )
     written = forecast_revenue(as_of, horizon_days, stores or None)
     get_run_logger().info(
         "Forecast %s stores as of %s (mean MASE chosen %s vs seasonal naive %s): %s",

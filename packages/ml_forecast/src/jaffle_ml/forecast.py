@@ -22,6 +22,7 @@ from statsforecast.models import AutoETS, AutoTheta, HistoricAverage, SeasonalNa
 SEASON = 7  # weekly seasonality dominates daily store revenue
 LEVELS = [80, 95]
 BASELINE = "SeasonalNaive"
+MAX_HORIZON_DAYS = 365  # as the flow's parameter says
 CANDIDATES = (BASELINE, "AutoETS", "AutoTheta")
 BACKTEST_WINDOWS = 3
 MAX_BACKTEST_HORIZON = 14
@@ -224,3 +225,35 @@ def forecast(history: pd.DataFrame, horizon_days: int, n_jobs: int = 1) -> tuple
     numbers = [c for c in result.columns if c.startswith("revenue_")]
     result[numbers] = result[numbers].clip(lower=0).fillna(0.0)  # revenue is never negative
     return result.sort_values(["location_id", "forecast_date"], ignore_index=True), metrics
+
+
+def summary_rows(metrics: pd.DataFrame, predicted: pd.DataFrame) -> list[dict]:
+    """One row per store for the run's table: the chosen model, every model's backtest MASE, the
+    forecast revenue over the horizon and the reason for the choice."""
+    table = (
+        metrics.pivot_table(index="location_id", columns="model_name", values="mase", dropna=False)
+        .round(3)
+        .add_prefix("MASE ")
+    )
+    chosen = metrics[metrics["chosen"]].set_index("location_id")
+    return [
+        {
+            "store": store,
+            "chosen model": chosen.loc[store, "model_name"],
+            **{k: (None if pd.isna(v) else float(v)) for k, v in table.loc[store].items()},
+            "forecast revenue": round(
+                float(predicted.loc[predicted["location_id"] == store, "revenue_forecast"].sum()), 2
+            ),
+            "reason": chosen.loc[store, "reason"],
+        }
+        for store in sorted(chosen.index)
+    ]
+
+
+def mean_mase(metrics: pd.DataFrame) -> tuple[float | None, float | None]:
+    """The mean backtest MASE of the chosen models and of the seasonal-naive baseline (None: no score)."""
+    scored = metrics.dropna(subset=["mase"])
+    chosen = scored.loc[scored["chosen"], "mase"].mean()
+    baseline = scored.loc[scored["model_name"] == BASELINE, "mase"].mean()
+    chosen_mean, baseline_mean = (None if pd.isna(v) else round(float(v), 4) for v in (chosen, baseline))
+    return chosen_mean, baseline_mean
