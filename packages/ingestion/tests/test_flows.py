@@ -6,8 +6,8 @@ from datetime import date
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from jaffle_ingestion.flows import TooManyBadRows, raw_data_jaffle_shop, raw_data_marketing
-from jaffle_ingestion.landing import LandingUnavailable, UnreadableFiles
+from jaffle_ingestion.flows import raw_data_jaffle_shop, raw_data_marketing
+from jaffle_ingestion.landing import LandingUnavailable, TooManyBadRows, UnreadableFiles
 from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 

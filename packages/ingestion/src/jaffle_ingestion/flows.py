@@ -17,10 +17,6 @@ from jaffle_ingestion.schemas import datasets_of
 from jaffle_ingestion.settings import IngestionSettings, Source
 
 
-class TooManyBadRows(RuntimeError):
-    """Some partitions had more rejected rows than allowed; they were left as they were."""
-
-
 def days_to_land(start_date: date | None, end_date: date | None, max_days: int, source: Source) -> list[date]:
     """The days to land: the platform's window rule, at most `max_days` of them, none before the
     synthetic shop opened."""
@@ -116,16 +112,8 @@ def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_
         description=f"{source} from {ingest_from}, {days[0]} to {days[-1]}: rows landed and quarantined",
     )
     logger.info("Landed %s %s..%s from %s into %s", source, days[0], days[-1], ingest_from, lake.url)
-    refused = [f"{r.dataset} {', '.join(r.refused)}" for r in reports.values() if r.refused]
-    over = [r for r in reports.values() if r.bad_ratio > settings.max_bad_row_ratio]
-    if refused or over:
-        worst = ", ".join(f"{r.dataset} {r.quarantined} of {r.checked}" for r in over)
-        raise TooManyBadRows(
-            f"more than {settings.max_bad_row_ratio:.2%} of rows were rejected "
-            f"({worst or 'in some partitions'}); "
-            f"partitions left as they were: {'; '.join(refused) or 'none'}. "
-            f"Rejected rows and their reasons are in {lake.path('quarantine', source)}"
-        )
+    quarantine = lake.path("quarantine", source)
+    landing.check_bad_rows(list(reports.values()), settings.max_bad_row_ratio, quarantine)
     return {
         "source": source,
         "ingest_from": ingest_from,

@@ -39,6 +39,10 @@ class UnreadableFiles(RuntimeError):
     """One or more landing files could not be read as their dataset; they were moved aside."""
 
 
+class TooManyBadRows(RuntimeError):
+    """Some partitions had more rejected rows than allowed; they were left as they were."""
+
+
 class LandingUnavailable(RuntimeError):
     """Landing files could not be fetched (an I/O error, not their content); they were left in place."""
 
@@ -89,6 +93,21 @@ class TableReport:
             "days without input (kept)": len(self.untouched),
             "top reasons": top,
         }
+
+
+def check_bad_rows(reports: list[TableReport], max_bad_ratio: float, quarantine: str) -> None:
+    """The bad-row policy of a run: TooManyBadRows when a partition was refused or a dataset's share of
+    rejected rows is over the limit, naming both and where the rejected rows are."""
+    refused = [f"{r.dataset} {', '.join(r.refused)}" for r in reports if r.refused]
+    over = [r for r in reports if r.bad_ratio > max_bad_ratio]
+    if refused or over:
+        worst = ", ".join(f"{r.dataset} {r.quarantined} of {r.checked}" for r in over)
+        raise TooManyBadRows(
+            f"more than {max_bad_ratio:.2%} of rows were rejected "
+            f"({worst or 'in some partitions'}); "
+            f"partitions left as they were: {'; '.join(refused) or 'none'}. "
+            f"Rejected rows and their reasons are in {quarantine}"
+        )
 
 
 def _reason_kinds(bad: pd.DataFrame) -> Counter:
