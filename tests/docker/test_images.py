@@ -65,6 +65,7 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
     image = engine.images.get(built.tag)
     labels = image.labels
     assert labels["dev.jaffle.team"] == team
+    assert labels["org.opencontainers.image.version"] == images.package_version(ROOT / folder)
     # The last commit that changed the team's image inputs (unchanged by other teams' commits).
     assert labels["org.opencontainers.image.revision"] == images.source_revision(ROOT, ROOT / folder)
     out = engine.containers.run(

@@ -2,10 +2,13 @@
 
     up        start the Prefect server (SQLite), one process work pool and one worker per team, each
               worker inside that team's own hatch environment; register every deployment
-    run       trigger the coordinator's parent deployment for a date range and follow its children
+    run       trigger the coordinator's parent deployment for a date range and follow its children;
+              --resume RUN_ID retries a parent that did not complete, reusing its completed children
     backfill  trigger the backfill deployment for a date range
     status    what is up
     deploy    register the deployments of some (default all) packages
+    images    build teams' images with content-hash tags (push them with --registry, --prune old ones)
+    affected  which teams the changes since a git ref affect (CI's matrix)
     down      stop exactly the processes `up` started; data stays
     demo      up, then run the last four weeks
 

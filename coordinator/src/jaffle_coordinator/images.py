@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,11 @@ def _files(root: Path, folder: Path) -> list[Path]:
     )
 
 
+def package_version(folder: Path) -> str:
+    """The version a team package declares in its pyproject.toml."""
+    return tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"]
+
+
 def content_tag(root: Path, folder: Path, base_id: str) -> str:
     """sha256 of the team folder, the shared library, the shared recipe files and the base image id
     (first 12 hex)."""
@@ -132,9 +138,11 @@ def build(
     base_image: str = DEFAULT_BASE,
     ca_bundle: Path | None = None,
     keep_ca_bundle: bool = False,
-    version: str = "0.0.0",
+    version: str | None = None,
 ) -> Built:
-    """Build `team`'s image unless one with its content tag exists; the engine is reached with the SDK."""
+    """Build `team`'s image unless one with its content tag exists; the engine is reached with the SDK.
+    The image's version label is the team package's version (its pyproject.toml) unless given."""
+    version = version or package_version(folder)
     client = _engine()
     try:
         base_id = client.images.get(base_image).id
@@ -148,7 +156,11 @@ def build(
     began = time.monotonic()
     try:
         image = client.images.get(tag)
-        if image.labels.get("org.opencontainers.image.revision") == revision:
+        labels = image.labels or {}
+        if (
+            labels.get("org.opencontainers.image.revision") == revision
+            and labels.get("org.opencontainers.image.version") == version
+        ):
             return Built(team, tag, True, time.monotonic() - began, image.attrs["Size"])
         # Same content, newer commit (e.g. built from a work tree, since committed): relabel, which
         # the engine's layer cache makes a matter of seconds.
