@@ -1,7 +1,7 @@
 """The full test suite: lint, each team's tests in its own environment, then the platform's tests.
 
 Prints one closing line, 'N passed, N failed', summed over every suite (read from JUnit XML).
-Lint (ruff check and format --check) counts as one test.
+Lint (ruff, hadolint, actionlint, the locks' freshness, then mypy) counts as one test.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ SUITES = ["ingestion", "dbt", "ml", "dashboards", "platform"]
 def main() -> int:
     passed = failed = skipped = 0
     broken = []
-    print("===== lint: ruff check and ruff format --check =====", flush=True)
-    if subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0:
+    print("===== lint: ruff, hadolint, actionlint, locks, then mypy =====", flush=True)
+    linted = subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0
+    typed = subprocess.run(["hatch", "run", "platform:types"], cwd=ROOT).returncode == 0
+    if linted and typed:
         passed += 1
     else:
         broken.append("lint")

@@ -23,7 +23,7 @@ from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun
-from prefect.context import get_run_context
+from prefect.context import FlowRunContext
 from prefect.deployments import arun_deployment
 from prefect.exceptions import FlowRunWaitTimeout, ObjectNotFound
 from prefect.flow_runs import wait_for_flow_run
@@ -55,7 +55,11 @@ class Launched:
 
 
 def parent_id() -> str:
-    return str(get_run_context().flow_run.id)
+    """The id of the flow run calling this: the parent."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise RuntimeError("children are started from inside a parent flow run")
+    return str(context.flow_run.id)
 
 
 def parent_tag() -> str:
@@ -79,7 +83,7 @@ async def earlier_children() -> dict[str, list[FlowRun]]:
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[parent_tag()]))
         )
     found: dict[str, list[FlowRun]] = {}
-    for run in sorted(runs, key=lambda r: r.created or r.expected_start_time):
+    for run in sorted(runs, key=lambda r: r.created.timestamp() if r.created else 0.0):
         for tag in run.tags:
             if tag.startswith("child:"):
                 found.setdefault(tag.removeprefix("child:"), []).append(run)
@@ -187,8 +191,8 @@ def raise_unless_completed(launched: list[Launched]) -> None:
         (
             item.child.deployment,
             item.run.name,
-            item.run.state.name if item.run.state else "Unknown",
-            item.run.state.message if item.run.state else "",
+            (item.run.state.name if item.run.state else None) or "Unknown",
+            (item.run.state.message if item.run.state else None) or "",
         )
         for item in launched
         if not (item.run.state and item.run.state.is_completed())

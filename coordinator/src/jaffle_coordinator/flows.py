@@ -77,9 +77,12 @@ def outcome_of(error: BaseException | None) -> str:
     return f"failed: {type(error).__name__}: {error}"
 
 
-def run_rows(launched: list[children.Launched], planned: list[str], cancelled: list[str]) -> list[dict]:
+Row = dict[str, str | float]
+
+
+def run_rows(launched: list[children.Launched], planned: list[str], cancelled: list[str]) -> list[Row]:
     """Plain rows for the summary task: every planned child, started or not."""
-    rows = []
+    rows: list[Row] = []
     by_name = {item.child.name: item for item in launched}
     for name in planned:
         item = by_name.get(name)
@@ -91,7 +94,7 @@ def run_rows(launched: list[children.Launched], planned: list[str], cancelled: l
         rows.append(
             {
                 "name": run.name,
-                "state": run.state.name if run.state else "Unknown",
+                "state": (run.state.name if run.state else None) or "Unknown",
                 "how": how,
                 "seconds": round(run.total_run_time.total_seconds(), 1),
                 "link": children.ui_link(run),
@@ -101,7 +104,7 @@ def run_rows(launched: list[children.Launched], planned: list[str], cancelled: l
 
 
 @task(name="summarize-platform-run", cache_policy=NO_CACHE)
-async def summarize(window: plan.Window, rows: list[dict], outcome: str) -> str:
+async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
     """Always runs: record every child's state, how this attempt got it, its duration and link."""
     lines = [
         f"# Data platform run {window}",
@@ -140,7 +143,7 @@ async def finish(
 
 async def _platform(
     start_date: date | None, end_date: date | None, fire_and_forget: list[str] | None
-) -> dict:
+) -> dict[str, object]:
     window = plan.resolve_window(start_date, end_date)
     forget = plan.check_fire_and_forget(fire_and_forget or [])
     earlier = await children.earlier_children()
@@ -177,7 +180,7 @@ async def data_platform(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
     fire_and_forget: list[str] | None = FIRE_AND_FORGET,
-) -> dict:
+) -> dict[str, object]:
     """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
     return await _platform(start_date, end_date, fire_and_forget)
 
@@ -187,7 +190,7 @@ async def data_platform_chunk(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
     fire_and_forget: list[str] | None = FIRE_AND_FORGET,
-) -> dict:
+) -> dict[str, object]:
     """One chunk of a backfill: the same run as data-platform, outside the daily run's one-at-a-time limit."""
     return await _platform(start_date, end_date, fire_and_forget)
 
@@ -200,7 +203,7 @@ async def data_platform_backfill(
     max_concurrent_chunks: int = parameter(
         2, "Chunks at once", "How many chunks run at the same time (dbt builds take turns on the warehouse)."
     ),
-) -> dict:
+) -> dict[str, object]:
     """Backfill a date range: split it into chunks and run `data-platform-chunk` for each, a few at a time."""
     window = plan.resolve_window(start_date, end_date)
     if max_concurrent_chunks < 1:

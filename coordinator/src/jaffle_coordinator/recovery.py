@@ -19,6 +19,11 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.events.schemas.automations import AutomationCore
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum; its default is 180
 MISSED_BEATS = 4  # tolerated before a run counts as crashed (a busy machine can delay one or two)
@@ -37,7 +42,7 @@ def server_environment() -> dict[str, str]:
     return {"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE}
 
 
-def crash_automation():
+def crash_automation() -> AutomationCore:
     """The documented "crash zombie flows" automation, with the platform's heartbeat settings."""
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
@@ -78,7 +83,7 @@ def crash_automation():
     )
 
 
-def ensure_crash_automation(client) -> bool:
+def ensure_crash_automation(client: SyncPrefectClient) -> bool:
     """Create the automation, or replace one whose definition differs; True when it was (re)made."""
     wanted = crash_automation()
     existing = client.read_automations_by_name(CRASH_AUTOMATION)
@@ -91,7 +96,7 @@ def ensure_crash_automation(client) -> bool:
     return True
 
 
-def _spec(automation) -> str:
+def _spec(automation: AutomationCore) -> str:
     return json.dumps(
         automation.model_dump(mode="json", include={"trigger", "actions", "enabled"}), sort_keys=True
     )
@@ -120,7 +125,7 @@ def leased_slots(lease_dir: Path) -> dict[str, int]:
     return held
 
 
-def repair_slots(client, lease_dir: Path) -> list[str]:
+def repair_slots(client: SyncPrefectClient, lease_dir: Path) -> list[str]:
     """Set every global concurrency limit's active slots back to what leases account for; say which."""
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
