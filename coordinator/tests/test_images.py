@@ -39,7 +39,8 @@ def test_a_change_to_the_shared_contract_changes_every_team_image_tag(tmp_path):
     for name, text in {
         ".dockerignore": ".git\n",
         "docker/no-extra-ca.crt": "",
-        "packages/ml/Dockerfile": "FROM base\n",
+        "docker/team.Dockerfile": "FROM base\n",
+        "packages/ml/pyproject.toml": "[project]\n",
         "libs/jaffle_contract/src/jaffle_contract/window.py": "RULE = 1\n",
     }.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,9 @@ import docker
 from jaffle_coordinator.errors import PlatformError
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
-SHARED = (".dockerignore", "docker/no-extra-ca.crt")
+SHARED = (".dockerignore", "docker/no-extra-ca.crt", "docker/team.Dockerfile")
+# The recipe every team's image is built with, unless the team's folder has a Dockerfile of its own.
+TEAM_DOCKERFILE = "docker/team.Dockerfile"
 # Folders every team image copies beside the team's own (the shared contract library).
 SHARED_FOLDERS = ("libs/jaffle_contract",)
 STAGED_CA = ".build/ca-bundle.crt"
@@ -91,6 +93,18 @@ def _files(root: Path, folder: Path) -> list[Path]:
 def package_version(folder: Path) -> str:
     """The version a team package declares in its pyproject.toml."""
     return tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"]
+
+
+def dockerfile_of(root: Path, folder: Path) -> Path:
+    """The team's own Dockerfile if it has one, else the shared team recipe."""
+    own = folder / "Dockerfile"
+    return own if own.is_file() else root / TEAM_DOCKERFILE
+
+
+def import_name(folder: Path) -> str:
+    """The team package's import name, from its wheel target (`src/<import name>`)."""
+    config = tomllib.loads((folder / "pyproject.toml").read_text())
+    return Path(config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"][0]).name
 
 
 def content_tag(root: Path, folder: Path, base_id: str) -> str:
@@ -171,6 +185,9 @@ def build(
         "VERSION": version,
         "GIT_REVISION": revision,
         "KEEP_CA_BUNDLE": "true" if keep_ca_bundle else "false",
+        "FOLDER": folder.relative_to(root).as_posix(),
+        "TEAM": team,
+        "IMPORT_NAME": import_name(folder),
     }
     staged = root / STAGED_CA
     if ca_bundle:
@@ -180,7 +197,7 @@ def build(
     try:
         image, _ = client.images.build(
             path=str(root),
-            dockerfile=str((folder / "Dockerfile").relative_to(root)),
+            dockerfile=str(dockerfile_of(root, folder).relative_to(root)),
             tag=tag,
             buildargs=buildargs,
             network_mode="host",  # pip reaches the package registry through the host's network

@@ -1,15 +1,19 @@
-# The dbt team's image. Build from the repository root:
-#   docker build -f packages/dbt_transform/Dockerfile -t jaffle-dbt .
-# (the platform CLI does this with the Docker SDK and a content-hash tag: `./dev images TEAM`).
+# Every team's image, one recipe with the team as build arguments. Build from the repository root:
+#   docker build -f docker/team.Dockerfile --build-arg FOLDER=packages/ml_forecast --build-arg TEAM=ml \
+#     --build-arg IMPORT_NAME=jaffle_ml -t jaffle-ml .
+# (the platform CLI does this with the Docker SDK and a content-hash tag: `./dev images TEAM`). A team
+# that needs more (system packages, another stage) puts a Dockerfile of its own in its folder, and the
+# CLI builds that one instead, with the same build arguments.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
+ARG FOLDER
 # An extra CA bundle for TLS-intercepting proxies: a file in the build context (the CLI stages the
 # host's bundle under .build/). Used by pip here only; the final stage gets it only if asked.
 ARG CA_BUNDLE=docker/no-extra-ca.crt
 ARG KEEP_CA_BUNDLE=false
 COPY ${CA_BUNDLE} /tmp/extra-ca.crt
-COPY packages/dbt_transform/runtime.lock /tmp/requirements.lock
+COPY ${FOLDER}/runtime.lock /tmp/requirements.lock
 # The team's locked dependencies, hashes checked, in one layer; bytecode compiled at install.
 RUN python3 -m venv /opt/venv \
  && if [ -s /tmp/extra-ca.crt ]; then export PIP_CERT=/tmp/extra-ca.crt; fi \
@@ -20,25 +24,29 @@ RUN python3 -m venv /opt/venv \
  && if [ "$KEEP_CA_BUNDLE" = "true" ] && [ -s /tmp/extra-ca.crt ]; then cp /tmp/extra-ca.crt /opt/ca/extra-ca.crt; fi
 
 FROM ${BASE_IMAGE}
+ARG FOLDER
+ARG TEAM
+ARG IMPORT_NAME
 ARG VERSION=0.0.0
 ARG GIT_REVISION=unknown
-LABEL org.opencontainers.image.title="jaffle-dbt" \
+LABEL org.opencontainers.image.title="jaffle-${TEAM}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${GIT_REVISION}" \
       org.opencontainers.image.source="jaffle-platform" \
-      dev.jaffle.team="dbt"
+      dev.jaffle.team="${TEAM}"
 RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin jaffle
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/ca/ /opt/jaffle-ca/
 COPY --chown=root:root libs/jaffle_contract/ /opt/jaffle/libs/jaffle_contract/
-COPY --chown=root:root packages/dbt_transform/ /opt/jaffle/packages/dbt_transform/
+COPY --chown=root:root ${FOLDER}/ /opt/jaffle/${FOLDER}/
 # The source is read-only to the runtime user; flows write only under JAFFLE_DATA_DIR (a volume).
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/opt/jaffle/packages/dbt_transform/src:/opt/jaffle/libs/jaffle_contract/src \
+    PYTHONPATH=/opt/jaffle/${FOLDER}/src:/opt/jaffle/libs/jaffle_contract/src \
     PYTHONUNBUFFERED=1 \
     JAFFLE_DATA_DIR=/data \
-    JAFFLE_PACKAGE_DIR=/opt/jaffle/packages/dbt_transform \
-    JAFFLE_TEAM=dbt
-WORKDIR /opt/jaffle/packages/dbt_transform
+    JAFFLE_PACKAGE_DIR=/opt/jaffle/${FOLDER} \
+    JAFFLE_TEAM=${TEAM} \
+    JAFFLE_IMPORT_NAME=${IMPORT_NAME}
+WORKDIR /opt/jaffle/${FOLDER}
 USER 10001:10001
-CMD ["python", "-c", "import jaffle_dbt; print('jaffle-dbt ready')"]
+CMD ["python", "-c", "import importlib, os; name = os.environ['JAFFLE_IMPORT_NAME']; importlib.import_module(name); print(name, 'ready')"]
