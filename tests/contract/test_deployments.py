@@ -79,3 +79,13 @@ def test_every_parameter_explains_itself_in_the_ui(deployment):
             assert prop.get("format") == "date", f"{where} is required but is not a date to pick"
         else:
             assert "default" in prop, f"{where} has no default"
+
+
+def test_the_shared_contract_names_exactly_this_teams_deployments():
+    """`jaffle_contract.deployments.BY_TEAM` is what the coordinator and the dashboards rely on; a team
+    that adds, renames or drops a deployment changes it there too, or this fails in its environment."""
+    from jaffle_contract.deployments import BY_TEAM
+
+    team = os.environ.get("HATCH_ENV_ACTIVE", "platform")
+    assert team in BY_TEAM, f"the contract knows no team {team!r}: add it to jaffle_contract.deployments"
+    assert sorted(BY_TEAM[team]) == sorted(d["name"] for d in DEPLOYMENTS)
