@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from jaffle_coordinator.workspace import teams
 
 SHARED = (
     "pyproject.toml",
@@ -50,13 +51,8 @@ class Affected:
 
 
 def team_folders(root: Path) -> dict[str, str]:
-    """Team (hatch environment) -> its folder, from the workspace's environments."""
-    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-    return {
-        name: env["env-vars"]["PLATFORM_PACKAGE"].rstrip("/")
-        for name, env in envs.items()
-        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
-    }
+    """Team (hatch environment) -> its folder, from the workspace's registry of teams."""
+    return {team.env: team.package.relative_to(root).as_posix() for team in teams(root)}
 
 
 def changed_files(root: Path, since: str) -> list[str]:

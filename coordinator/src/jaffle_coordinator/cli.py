@@ -29,49 +29,17 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
-import yaml
 
 from jaffle_coordinator import recovery
 from jaffle_coordinator.errors import PlatformError
+from jaffle_coordinator.workspace import COORDINATOR_ENV, Team, repo_root, teams
 
-COORDINATOR_ENV = "platform"
 DEFAULT_PORT = 4200
-
-
-def repo_root() -> Path:
-    start = Path(os.environ.get("JAFFLE_REPO_ROOT", Path.cwd())).resolve()
-    for folder in (start, *start.parents):
-        if (folder / "pyproject.toml").exists() and (folder / "coordinator").is_dir():
-            return folder
-    raise PlatformError(f"not inside the platform repository (looked upward from {start})")
-
-
-@dataclass(frozen=True)
-class Team:
-    env: str  # hatch environment
-    package: Path  # package folder holding prefect.yaml
-
-    @property
-    def pools(self) -> list[str]:
-        spec = yaml.safe_load((self.package / "prefect.yaml").read_text())
-        return sorted({d["work_pool"]["name"] for d in spec.get("deployments", [])})
-
-
-def teams(root: Path) -> list[Team]:
-    """Every team environment of the workspace, the coordinator's last."""
-    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-    found = [
-        Team(name, root / env["env-vars"]["PLATFORM_PACKAGE"])
-        for name, env in envs.items()
-        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
-    ]
-    return sorted(found, key=lambda t: (t.env == COORDINATOR_ENV, t.env))
 
 
 def _same_api(url: str) -> str:
@@ -379,9 +347,7 @@ def deploy(
         )
         if result.returncode != 0:
             raise PlatformError(f"deploying {team.package.name} failed:\n{result.stdout}\n{result.stderr}")
-        names = [
-            d["name"] for d in yaml.safe_load((team.package / "prefect.yaml").read_text())["deployments"]
-        ]
+        names = [d["name"] for d in team.deployments]
         if infra == "docker":
             # `prefect deploy --all` ignores --job-variable, so point the deployments at the image here.
             from prefect.client.schemas.actions import DeploymentUpdate
