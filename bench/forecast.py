@@ -23,9 +23,7 @@ from jaffle_ml import forecast
 from statsforecast import StatsForecast
 from statsforecast.models import SeasonalNaive
 
-FIXTURE = (
-    Path(__file__).resolve().parent.parent / "packages/ml_forecast/tests/fixtures/daily_store_revenue.parquet"
-)
+FIXTURE = Path(__file__).resolve().parent.parent / "packages/ml/tests/fixtures/daily_store_revenue.parquet"
 
 
 def series(count: int, days: int) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 # Every team's image, one recipe with the team as build arguments. Build from the repository root:
-#   docker build -f docker/team.Dockerfile --build-arg FOLDER=packages/ml_forecast --build-arg TEAM=ml \
+#   docker build -f docker/team.Dockerfile --build-arg FOLDER=packages/ml --build-arg TEAM=ml \
 #     --build-arg IMPORT_NAME=jaffle_ml -t jaffle-ml .
 # (the platform CLI does this with the Docker SDK and a content-hash tag: `./dev images TEAM`). A team
 # that needs more (system packages, another stage) puts a Dockerfile of its own in its folder, and the

@@ -10,7 +10,7 @@ PYPROJECT = """
 [tool.hatch.envs.ingestion]
 env-vars = { PLATFORM_PACKAGE = "packages/ingestion" }
 [tool.hatch.envs.ml]
-env-vars = { PLATFORM_PACKAGE = "packages/ml_forecast" }
+env-vars = { PLATFORM_PACKAGE = "packages/ml" }
 [tool.hatch.envs.platform]
 env-vars = { PLATFORM_PACKAGE = "coordinator" }
 [tool.hatch.envs.lint]
@@ -22,8 +22,8 @@ FILES = {
     "tools/lock.py": "print('lock')\n",
     "packages/ingestion/src/jaffle_ingestion/flows.py": "x = 1\n",
     "packages/ingestion/requirements.lock": "pandas==3.0.0\n",
-    "packages/ml_forecast/src/jaffle_ml/flows.py": "y = 1\n",
-    "packages/ml_forecast/requirements.lock": "pandas==2.3.3\n",
+    "packages/ml/src/jaffle_ml/flows.py": "y = 1\n",
+    "packages/ml/requirements.lock": "pandas==2.3.3\n",
     "coordinator/src/jaffle_coordinator/plan.py": "z = 1\n",
     "tests/integration/test_platform.py": "def test(): pass\n",
     "bench/forecast.py": "pass\n",
@@ -62,7 +62,7 @@ def _commit(repo: Path, changes: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("changes", "teams"),
     [
-        ({"packages/ml_forecast/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
+        ({"packages/ml/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
         ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion"]),
         ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["platform"]),
         ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["platform"]),
@@ -85,10 +85,10 @@ def test_history_over_several_commits_and_uncommitted_files_count(repo):
     base = _git(repo, "rev-parse", "HEAD")
     _commit(repo, {"packages/ingestion/src/jaffle_ingestion/flows.py": "x = 2\n"})
     _commit(repo, {"README.md": "# docs\n"})
-    (repo / "packages/ml_forecast/src/jaffle_ml/new.py").write_text("new = 1\n")  # not committed yet
+    (repo / "packages/ml/src/jaffle_ml/new.py").write_text("new = 1\n")  # not committed yet
     found = affected(repo, base)
     assert found.teams == ["ingestion", "ml"]
-    assert found.reasons["ml"] == ["packages/ml_forecast/src/jaffle_ml/new.py"]
+    assert found.reasons["ml"] == ["packages/ml/src/jaffle_ml/new.py"]
     assert affected(repo, "HEAD~1").teams == ["ml"]  # only what changed since then
 
 
@@ -104,6 +104,6 @@ def test_a_first_push_compares_with_the_empty_tree_and_affects_every_team(repo):
     assert sorted(found.changed) == sorted(FILES)
     assert found.as_json()["folders"] == {
         "ingestion": "packages/ingestion",
-        "ml": "packages/ml_forecast",
+        "ml": "packages/ml",
         "platform": "coordinator",
     }

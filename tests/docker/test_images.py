@@ -17,8 +17,8 @@ CA = Path(os.environ.get("JAFFLE_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt
 # team -> (folder, its import name, libraries whose versions must match the team's lock)
 TEAMS = {
     "ingestion": ("packages/ingestion", "jaffle_ingestion", ("pandas", "pyarrow", "prefect")),
-    "dbt": ("packages/dbt_transform", "jaffle_dbt", ("dbt-core", "dbt-duckdb", "prefect-dbt")),
-    "ml": ("packages/ml_forecast", "jaffle_ml", ("pandas", "statsforecast")),
+    "dbt": ("packages/dbt", "jaffle_dbt", ("dbt-core", "dbt-duckdb", "prefect-dbt")),
+    "ml": ("packages/ml", "jaffle_ml", ("pandas", "statsforecast")),
     "dashboards": ("packages/dashboards", "jaffle_dashboards", ("pandas", "plotly")),
     "platform": ("coordinator", "jaffle_coordinator", ("prefect", "docker")),
 }

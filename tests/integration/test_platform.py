@@ -88,9 +88,9 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
         dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt")
         ingestion = runtime_artifact(client, by_name["raw-data-jaffle-shop"].id, "runtime-ingestion")
     assert ml["sys_prefix"] != dbt["sys_prefix"] != ingestion["sys_prefix"]
-    assert ml["pandas"] == locked("packages/ml_forecast/requirements.lock", "pandas")
-    assert ml["statsforecast"] == locked("packages/ml_forecast/requirements.lock", "statsforecast")
-    assert dbt["dbt-core"] == locked("packages/dbt_transform/requirements.lock", "dbt-core")
+    assert ml["pandas"] == locked("packages/ml/requirements.lock", "pandas")
+    assert ml["statsforecast"] == locked("packages/ml/requirements.lock", "statsforecast")
+    assert dbt["dbt-core"] == locked("packages/dbt/requirements.lock", "dbt-core")
     assert ingestion["pandas"] == locked("packages/ingestion/requirements.lock", "pandas")
     assert ml["pandas"] != ingestion["pandas"]
     for team, name in ((ml, "ml"), (dbt, "dbt"), (ingestion, "ingestion")):

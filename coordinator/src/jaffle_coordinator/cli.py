@@ -732,7 +732,7 @@ def parser() -> argparse.ArgumentParser:
         help="run flows in each team's environment (process, the default) or its image (docker)",
     )
     dep = sub.add_parser("deploy", help="register deployments of some packages (default all)")
-    dep.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
+    dep.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
     dep.add_argument("--paused-schedules", action="store_true")
     dep.add_argument(
         "--infra",
@@ -780,7 +780,7 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--chunk-days", type=int, default=7)
     back.add_argument("--max-concurrent-chunks", type=int, default=2)
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
-    img.add_argument("teams", nargs="*", help="environments or package folders, e.g. ml or ml_forecast")
+    img.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
     img.add_argument("--registry", **registry)
     img.add_argument(
         "--prune",
