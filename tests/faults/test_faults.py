@@ -28,6 +28,8 @@ ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"
 EARLIER = Window(date(2024, 5, 1), date(2024, 5, 9))
 # Hang guards: the crash automation's window plus the server's evaluation loop and a busy machine's slack.
 CRASH_BOUND = 120 + 240
+# A dead holder's slot: its 60 s lease, the server's 15 s repossessor loop, and slack.
+SLOT_BOUND = 60 + 15 + 60
 RUN_BOUND = 900
 
 
@@ -194,6 +196,18 @@ def flow_run_processes(flow_run_id) -> list[int]:
     return found
 
 
+def slot_freed(platform: Platform) -> None:
+    wait_for("the warehouse slot freed", lambda: platform.warehouse_slots() == 0, SLOT_BOUND)
+
+
+def rows_against_lake(counts: dict[str, int]) -> dict[str, int]:
+    """Orders the warehouse lacks or repeats, against the lake's partitions for the same days."""
+    return {
+        "rows_lost": counts["lake"] - counts["warehouse"] + counts["duplicates"],
+        "rows_duplicated": counts["duplicates"],
+    }
+
+
 def record(scenario: str, **facts) -> None:
     """Add this scenario's numbers to test-artifacts/faults.json (for the closing note)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -235,7 +249,7 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
     summary = platform.summary(parent.id)
     assert "**Outcome:** failed: child run 'dbt-jaffle-shop" in summary
     assert "| dbt-attribution | not started |" in summary and "| dashboards | not started |" in summary
-    wait_for("the warehouse slot freed", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+    slot_freed(platform)
 
     again = platform.cli("up", "--paused-schedules")
     assert again.returncode == 0 and "started pid" in again.stdout and "for pool dbt" in again.stdout
@@ -250,8 +264,7 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
         passed=True,
         seconds_fault_to_parent_terminal=round(seconds, 1),
         parent_state=ended.state.name,
-        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
-        rows_duplicated=counts["duplicates"],
+        **rows_against_lake(counts),
     )
 
 
@@ -271,7 +284,7 @@ def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(pl
     seconds = time.monotonic() - fault
     code, out = finish(run)
     assert code == (0 if ended.state.is_completed() else 1), out
-    wait_for("no warehouse slot left taken", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+    slot_freed(platform)
     if not ended.state.is_completed():  # the restart cost the run: resuming it completes it
         resumed = platform.cli("run", "--resume", str(parent.id))
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -284,8 +297,7 @@ def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(pl
         passed=True,
         seconds_fault_to_parent_terminal=round(seconds, 1),
         parent_state=ended.state.name,
-        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
-        rows_duplicated=counts["duplicates"],
+        **rows_against_lake(counts),
     )
 
 
@@ -384,7 +396,7 @@ def test_a_cancelled_parent_cancels_its_children(platform):
     assert code == 1
     kids = platform.children(parent.id)
     assert "dbt-attribution" not in kids and "dashboards" not in kids
-    wait_for("the warehouse slot freed", lambda: platform.warehouse_slots() == 0, 60 + 15 + 60)
+    slot_freed(platform)
     after = platform.counts(EARLIER.start, EARLIER.end)  # the cancelled build published nothing half-made
     assert after == landed
     record(
@@ -418,8 +430,7 @@ def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platf
         seconds_both_backfills=round(seconds, 1),
         orders_in_lake=counts["lake"],
         orders_in_warehouse=counts["warehouse"],
-        rows_lost=counts["lake"] - counts["warehouse"] + counts["duplicates"],
-        rows_duplicated=counts["duplicates"],
+        **rows_against_lake(counts),
     )
 
 

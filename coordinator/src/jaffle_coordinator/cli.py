@@ -505,17 +505,16 @@ def _follow(platform: Platform, flow_run_id, poll: float = 1.0, patience: float 
                     flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
                 )
             except (httpx.HTTPError, OSError) as error:
-                lost_since = lost_since or time.monotonic()
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    print(f"  (lost the Prefect API at {platform.api_url}; waiting for it)", flush=True)
                 if time.monotonic() - lost_since > patience:
                     raise platform.no_server() from error
-                if not seen.get("_lost"):
-                    print(f"  (lost the Prefect API at {platform.api_url}; waiting for it)", flush=True)
-                    seen["_lost"] = "yes"
                 time.sleep(2)
                 continue
-            if seen.pop("_lost", None):
+            if lost_since is not None:
                 print("  (the Prefect API is back)", flush=True)
-            lost_since = None
+                lost_since = None
             for run in sorted(children, key=lambda r: r.expected_start_time or r.created):
                 state = run.state.name if run.state else "Unknown"
                 if seen.get(str(run.id)) != state:

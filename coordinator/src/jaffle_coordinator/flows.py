@@ -148,13 +148,15 @@ async def _platform(
     forget = plan.check_fire_and_forget(fire_and_forget or [])
     earlier = await children.earlier_children()
     launched: list[children.Launched] = []
+    error: BaseException | None = None
     try:
         for stage, stage_children in plan.STAGES:
             await run_stage(stage, stage_children, window, forget, earlier, launched)
-    except BaseException as error:
-        await finish(window, launched, list(plan.CHILD_NAMES), error)
+    except BaseException as exc:
+        error = exc
         raise
-    await finish(window, launched, list(plan.CHILD_NAMES), None)
+    finally:
+        await finish(window, launched, list(plan.CHILD_NAMES), error)
     return {
         "window": str(window),
         "children": {i.run.name: i.run.state.name for i in launched if i.run.state},

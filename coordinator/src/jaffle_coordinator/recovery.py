@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.events.schemas.automations import AutomationCore
+    from prefect.server.concurrency.lease_storage import ConcurrencyLimitLeaseMetadata
+    from prefect.server.utilities.leasing import ResourceLease
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum; its default is 180
 MISSED_BEATS = 4  # tolerated before a run counts as crashed (a busy machine can delay one or two)
@@ -108,16 +110,18 @@ def leased_slots(lease_dir: Path) -> dict[str, int]:
     from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
 
     storage = ConcurrencyLeaseStorage(storage_path=lease_dir)
-    held: dict[str, int] = {}
-    if not lease_dir.is_dir():
-        return held
-    for path in lease_dir.glob("*.json"):
-        if path.name == "expirations.json":
-            continue
+    ids = []
+    for path in lease_dir.glob("*.json") if lease_dir.is_dir() else []:
         try:
-            lease = asyncio.run(storage.read_lease(uuid.UUID(path.stem)))
-        except ValueError:
+            ids.append(uuid.UUID(path.stem))
+        except ValueError:  # expirations.json, the storage's index
             continue
+
+    async def read_all() -> list[ResourceLease[ConcurrencyLimitLeaseMetadata] | None]:
+        return [await storage.read_lease(lease_id) for lease_id in ids]
+
+    held: dict[str, int] = {}
+    for lease in asyncio.run(read_all()):
         if lease is None or lease.metadata is None:
             continue
         for limit_id in lease.resource_ids:
