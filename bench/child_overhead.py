@@ -1,21 +1,26 @@
-"""Per-child orchestration overhead, three ways, side by side in one run.
+"""Per-child orchestration overhead, four ways, side by side in one run.
 
-    hatch run platform:python bench/child_overhead.py [--children 8]
+    hatch run ops:python bench/child_overhead.py [--children 8] [--sleep 1.0]
 
 - stock:     run_deployment defaults (blocks, polls every 5 s) on a worker with default polling (10 s)
-- platform:  run_deployment(timeout=0) + wait_for_flow_run (event-driven) on a worker polling every 1 s
+- cold:      the platform before the warm launcher: run_deployment(timeout=0) + wait_for_flow_run
+             (event-driven) on a worker polling every second, `python -m prefect.engine` per run
+- warm:      the platform today: as cold, the worker polling twice a second and each run forked from
+             a warm parent (jaffle_contract.launcher), the pool's template as `up` makes it
 - subflow:   the same flow called in-process as a subflow (the baseline the ratios are against)
 
-It starts its own Prefect server (SQLite, temporary home, a free loopback port) and two process
-workers, and prints p50/p90 seconds per child and the ratios to the in-process subflow.
+Each child sleeps --sleep seconds (its "work"). It starts its own Prefect server (SQLite, temporary
+home, a free loopback port, authenticated), three process workers and a warm parent, and prints
+p50/p90 seconds per child and the ratios to the in-process subflow and to stock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import socket
+import secrets
 import statistics
 import subprocess
 import sys
@@ -23,13 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import free_port, stop, wait_healthy
+
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def quantiles(samples: list[float]) -> tuple[float, float]:
@@ -41,18 +42,23 @@ def quantiles(samples: list[float]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=8)
+    parser.add_argument("--sleep", type=float, default=1.0, help="each child's work, in seconds")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-prefect-"))
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
+    # Authenticated like every server the project starts (the platform's cost includes it).
+    auth = f"bench:{secrets.token_urlsafe(24)}"
     env = {
         **os.environ,
         "PREFECT_API_URL": api,
         "PREFECT_HOME": str(home),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_API_AUTH_STRING": auth,
     }
-    os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
+    os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_AUTH_STRING")})
     prefect = str(Path(sys.executable).parent / "prefect")
     procs = [
         subprocess.Popen(
@@ -63,25 +69,38 @@ def main() -> int:
         )
     ]
     try:
-        import httpx
-
-        for _ in range(240):
-            try:
-                if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_healthy(api)
         from prefect import flow
         from prefect.deployments import arun_deployment, run_deployment
         from prefect.flow_runs import wait_for_flow_run
 
         sys.path.insert(0, str(HERE))
+        from jaffle_contract import launcher
+        from jaffle_ops.admin import process_template
         from trivial import trivial
 
-        for pool, extra in (("bench-stock", {}), ("bench-platform", {"PREFECT_WORKER_QUERY_SECONDS": "1"})):
+        socket_path = home / "warm.sock"
+        serve = ["serve", "--socket", str(socket_path), "--package", str(HERE), "--entrypoint", "trivial.py"]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "jaffle_contract.launcher", *serve],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        warm_env = {"PREFECT_WORKER_QUERY_SECONDS": "0.5", launcher.SOCKET_ENV: str(socket_path)}
+        pools = (
+            ("bench-stock", {}, False),
+            ("bench-cold", {"PREFECT_WORKER_QUERY_SECONDS": "1"}, False),
+            ("bench-warm", warm_env, True),
+        )
+        for pool, extra, warm in pools:
+            template = home / f"{pool}.json"
+            template.write_text(json.dumps(process_template(warm=warm)))
+            create = [prefect, "work-pool", "create", pool, "--type", "process"]
             subprocess.run(
-                [prefect, "work-pool", "create", pool, "--type", "process"],
+                [*create, "--base-job-template", str(template)],
                 env=env,
                 check=True,
                 capture_output=True,
@@ -96,23 +115,29 @@ def main() -> int:
                     stderr=subprocess.DEVNULL,
                 )
             )
+        for _ in range(120):
+            if socket_path.exists():
+                break
+            time.sleep(0.5)
         time.sleep(5)
+
+        work = {"sleep": args.sleep}
 
         @flow(name="bench-stock-parent")
         def stock_parent(n: int) -> list[float]:
             out = []
             for i in range(n):
                 t = time.perf_counter()
-                run_deployment("bench-trivial/bench-stock", parameters={"n": i})
+                run_deployment("bench-trivial/bench-stock", parameters={"n": i, **work})
                 out.append(time.perf_counter() - t)
             return out
 
-        @flow(name="bench-platform-parent")
-        async def platform_parent(n: int) -> list[float]:
+        @flow(name="bench-event-parent")
+        async def event_parent(n: int, deployment: str) -> list[float]:
             out = []
             for i in range(n):
                 t = time.perf_counter()
-                run = await arun_deployment("bench-trivial/bench-platform", parameters={"n": i}, timeout=0)
+                run = await arun_deployment(deployment, parameters={"n": i, **work}, timeout=0)
                 await wait_for_flow_run(run.id)
                 out.append(time.perf_counter() - t)
             return out
@@ -122,27 +147,33 @@ def main() -> int:
             out = []
             for i in range(n):
                 t = time.perf_counter()
-                trivial(i)
+                trivial(i, **work)
                 out.append(time.perf_counter() - t)
             return out
 
         results = {
             "stock": stock_parent(args.children),
-            "platform": asyncio.run(platform_parent(args.children)),
+            "cold": asyncio.run(event_parent(args.children, "bench-trivial/bench-cold")),
+            "warm": asyncio.run(event_parent(args.children, "bench-trivial/bench-warm")),
             "subflow": subflow_parent(args.children),
         }
         base50, base90 = quantiles(results["subflow"])
-        print(f"\nper-child orchestration overhead, {args.children} trivial children each")
-        print(f"{'mode':<10} {'p50 s':>8} {'p90 s':>8} {'p50 / subflow':>14} {'p90 / subflow':>14}")
+        stock50, _ = quantiles(results["stock"])
+        print(f"\nper-child wall time, {args.children} children each sleeping {args.sleep:g} s")
+        header = ("p50 s", "p90 s", "p50 / subflow", "p90 / subflow", "stock / p50")
+        print(f"{'mode':<10} " + " ".join(f"{h:>14}" for h in header))
         for mode, samples in results.items():
             p50, p90 = quantiles(samples)
-            print(f"{mode:<10} {p50:8.2f} {p90:8.2f} {p50 / base50:14.1f} {p90 / base90:14.1f}")
+            ratios = (f"{p50 / base50:.2f}", f"{p90 / base90:.2f}", f"{stock50 / p50:.1f}")
+            cells = (f"{p50:.2f}", f"{p90:.2f}", *ratios)
+            print(f"{mode:<10} " + " ".join(f"{c:>14}" for c in cells))
         return 0
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # this process's last logs, while the server still answers
         for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+            stop(proc, grace=30)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 def _run_cli(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "jaffle_coordinator.cli", *map(str, args)],
+        [sys.executable, "-m", "jaffle_ops", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -71,6 +71,36 @@ def _no_ambient_targets():
         for name in ("JAFFLE_API_URL", "JAFFLE_REGISTRY"):
             patch.delenv(name, raising=False)
         yield
+
+
+def _platform_client(home: Path, port: int):
+    # ops' environment only (the tiers that launch platforms run there)
+    from jaffle_ops.secrets import read_auth_string
+    from prefect.client.orchestration import SyncPrefectClient
+
+    return SyncPrefectClient(f"http://127.0.0.1:{port}/api", auth_string=read_auth_string(home))
+
+
+@pytest.fixture(scope="session")
+def platform_client():
+    """`platform_client(home, port)`: a Prefect client of a launched platform, with its API secret."""
+    return _platform_client
+
+
+def _ui_login(page, ui: str, secret: str) -> None:
+    """Log in to the Prefect UI at `ui` as a person does: its login form takes the API's secret."""
+    page.goto(f"{ui}/dashboard")
+    field = page.get_by_placeholder("admin:pass")
+    field.wait_for()
+    field.fill(secret)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture(scope="session")
+def ui_login():
+    """`ui_login(page, ui_url, secret)`: the UI's login form, filled in and submitted."""
+    return _ui_login
 
 
 @pytest.fixture(scope="session")

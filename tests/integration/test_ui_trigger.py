@@ -22,8 +22,12 @@ def platform(launch_platform):
 
 
 @pytest.fixture
-def page(platform, chromium_page):
-    """A Chromium page, once the platform is up."""
+def page(platform, chromium_page, ui_login):
+    """A Chromium page logged in to the platform's UI, once the platform is up."""
+    from jaffle_ops.secrets import read_auth_string
+
+    _, home, port = platform
+    ui_login(chromium_page, f"http://127.0.0.1:{port}", read_auth_string(home))
     return chromium_page
 
 
@@ -49,7 +53,7 @@ def is_create_flow_run(response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/create_flow_run")
 
 
-def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, page):
+def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, page, platform_client):
     _, home, port = platform
     ui = f"http://127.0.0.1:{port}"
     first_of_month = date.today().replace(day=1)
@@ -88,9 +92,7 @@ def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, p
     page.screenshot(path=str(ARTIFACTS / "prefect-ui-run-completed.png"), full_page=True)
 
     # What the form sent is what ran, and the lake holds exactly those days.
-    from prefect.client.orchestration import SyncPrefectClient
-
-    run = SyncPrefectClient(f"{ui}/api").read_flow_run(flow_run_id)
+    run = platform_client(home, port).read_flow_run(flow_run_id)
     assert run.state.is_completed() and run.name == f"ui-custom-run-{start}"
     sent = {k: v for k, v in run.parameters.items() if v is not None}  # unset stays unset or null
     assert sent == {"start_date": start.isoformat(), "end_date": end.isoformat()}

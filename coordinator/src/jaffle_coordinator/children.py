@@ -6,6 +6,10 @@ reused, a child still running is waited on again, and only the others start a ne
 attempt carries an idempotency key (parent run, child, window, attempt), so a create the client
 repeats after a lost answer returns the same run instead of a second one.
 
+A child that Crashed before it ever ran (its worker could not submit it: the server busy, the
+infrastructure refusing it) did none of its work, so it is submitted again, up to `SUBMIT_RETRIES`
+times, a few seconds apart; a child that crashed while running is left to the parent's retry.
+
 Waiting listens for the child's terminal event (`wait_for_flow_run`) in slices of `poll_seconds`, and
 each slice starts by reading the child's state, so an event lost while the server restarted costs at
 most one slice. A server that stays unreachable for `unreachable_seconds` ends the wait with a clear
@@ -31,6 +35,9 @@ from prefect.settings import PREFECT_UI_URL
 from prefect.states import Cancelled, Cancelling
 
 from jaffle_coordinator import plan
+
+SUBMIT_RETRIES = 2
+SUBMIT_RETRY_SECONDS = 5.0
 
 
 class ChildTimedOut(RuntimeError):
@@ -119,6 +126,38 @@ async def launch(
             [(child.deployment, run_name, "NotDeployed", "no such deployment: deploy its team's package")]
         ) from None
     return Launched(child, run, "run" if attempt == 1 else f"rerun (attempt {attempt})")
+
+
+def never_ran(run: FlowRun) -> bool:
+    """Crashed without ever Running: its worker could not submit it, so none of its work was done."""
+    return bool(run.state and run.state.is_crashed() and run.run_count == 0)  # counts Running entries
+
+
+async def wait_resubmitting(
+    item: Launched,
+    parameters: dict[str, Any],
+    earlier: list[FlowRun],
+    timeout: float,
+    poll_seconds: float,
+    unreachable_seconds: float,
+    extra_tags: tuple[str, ...] = (),
+) -> FlowRun:
+    """`wait`, and a child that crashed before it ran submitted again (`SUBMIT_RETRIES` times at most);
+    `item` ends holding the last attempt."""
+    run = await wait(item.run, timeout, poll_seconds, unreachable_seconds)
+    tried = [*earlier, run]
+    for _ in range(SUBMIT_RETRIES):
+        if not never_ran(run):
+            break
+        message = run.state.message if run.state else ""
+        get_run_logger().warning("%s crashed before it ran (%s); submitting it again", run.name, message)
+        await asyncio.sleep(SUBMIT_RETRY_SECONDS)
+        again = await launch(item.child, parameters, run.name, tried, extra_tags)
+        item.run, item.how = again.run, again.how
+        run = await wait(again.run, timeout, poll_seconds, unreachable_seconds)
+        tried.append(run)
+    item.run = run
+    return run
 
 
 def parameters_key(parameters: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import children, plan
+from jaffle_coordinator import children, plan, timing
 from jaffle_coordinator.settings import CoordinatorSettings
 
 SETTINGS = CoordinatorSettings()
@@ -47,10 +47,12 @@ async def run_stage(
     for item in started:
         if item.child.name in forget:
             logger.info("Not waiting for %s (fire and forget)", item.run.name)
-    results = await asyncio.gather(
+    await asyncio.gather(
         *(
-            children.wait(
-                item.run,
+            children.wait_resubmitting(
+                item,
+                window.parameters(),
+                earlier.get(item.child.name, []),
                 SETTINGS.child_timeout_seconds,
                 SETTINGS.wait_slice_seconds,
                 SETTINGS.server_unreachable_seconds,
@@ -58,8 +60,6 @@ async def run_stage(
             for item in waited
         )
     )
-    for item, run in zip(waited, results, strict=True):
-        item.run = run
     children.raise_unless_completed(waited)
     logger.info("Stage %s completed: %s", stage, ", ".join(item.run.name for item in waited))
 
@@ -77,7 +77,7 @@ def outcome_of(error: BaseException | None) -> str:
     return f"failed: {type(error).__name__}: {error}"
 
 
-Row = dict[str, str | float]
+Row = dict[str, str | float | None]
 
 
 def run_rows(launched: list[children.Launched], planned: list[str], cancelled: list[str]) -> list[Row]:
@@ -87,7 +87,17 @@ def run_rows(launched: list[children.Launched], planned: list[str], cancelled: l
     for name in planned:
         item = by_name.get(name)
         if item is None:
-            rows.append({"name": name, "state": "not started", "how": "", "seconds": "", "link": ""})
+            rows.append(
+                {
+                    "name": name,
+                    "state": "not started",
+                    "how": "",
+                    "launch": None,
+                    "run": None,
+                    "seconds": "",
+                    "link": "",
+                }
+            )
             continue
         run = item.run
         how = item.how + ("; cancelled by the parent" if run.name in cancelled else "")
@@ -96,6 +106,10 @@ def run_rows(launched: list[children.Launched], planned: list[str], cancelled: l
                 "name": run.name,
                 "state": (run.state.name if run.state else None) or "Unknown",
                 "how": how,
+                # Prefect also stamps a start time on a run cancelled before it ran: only runs that
+                # were Running (run_count > 0) have a launch and a run time
+                "launch": timing.launch_seconds(run.created, run.start_time) if run.run_count else None,
+                "run": timing.run_seconds(run.start_time, run.end_time) if run.run_count else None,
                 "seconds": round(run.total_run_time.total_seconds(), 1),
                 "link": children.ui_link(run),
             }
@@ -103,18 +117,32 @@ def run_rows(launched: list[children.Launched], planned: list[str], cancelled: l
     return rows
 
 
+def _blank(value: str | float | None) -> str:
+    return "" if value is None else str(value)
+
+
 @task(name="summarize-platform-run", cache_policy=NO_CACHE)
 async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
     """Always runs: record every child's state, how this attempt got it, its duration and link."""
+    launches = [r["launch"] for r in rows if isinstance(r["launch"], float)]
+    p50 = timing.p50(list(launches))
     lines = [
         f"# Data platform run {window}",
         "",
         f"**Outcome:** {outcome}",
         "",
-        "| child run | state | this attempt | duration (s) | link |",
-        "| --- | --- | --- | --- | --- |",
+        f"**Launch latency:** p50 {p50} s over {len(launches)} child runs (created to Running)"
+        if p50 is not None
+        else "**Launch latency:** no child ran",
+        "",
+        "| child run | state | this attempt | launch (s) | run (s) | duration (s) | link |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    lines += [f"| {r['name']} | {r['state']} | {r['how']} | {r['seconds']} | {r['link']} |" for r in rows]
+    lines += [
+        f"| {r['name']} | {r['state']} | {r['how']} | {_blank(r['launch'])} | {_blank(r['run'])} "
+        f"| {r['seconds']} | {r['link']} |"
+        for r in rows
+    ]
     await acreate_markdown_artifact(
         key="platform-run-summary",
         markdown="\n".join(lines),
@@ -229,11 +257,14 @@ async def data_platform_backfill(
                 ("backfill",),
             )
             launched.append(item)
-            item.run = await children.wait(
-                item.run,
+            await children.wait_resubmitting(
+                item,
+                part.parameters(),
+                earlier.get(name, []),
                 SETTINGS.parent_timeout_seconds,
                 SETTINGS.wait_slice_seconds,
                 SETTINGS.server_unreachable_seconds,
+                ("backfill",),
             )
 
     error: BaseException | None = None

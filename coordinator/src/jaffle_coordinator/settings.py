@@ -19,8 +19,5 @@ class CoordinatorSettings(BaseSettings):
     wait_slice_seconds: float = 30
     # How long the parent rides out an unreachable Prefect API before it fails.
     server_unreachable_seconds: float = 300
-    # Global concurrency limit the dbt flows hold while they write the warehouse; `jaffle-platform up`
-    # creates it (the dbt flows take it with strict=True, so a missing limit is an error, not a no-op).
-    warehouse_limit: str = "jaffle-warehouse"
     # The deployment a backfill runs once per chunk: the parent flow without the daily one's limit.
     chunk_deployment: str = deployments.qualified(deployments.DATA_PLATFORM_CHUNK)

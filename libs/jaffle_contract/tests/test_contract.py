@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from jaffle_contract import datasets, deployments, runtime
 from jaffle_contract.parameters import parameter
-from jaffle_contract.window import Window, resolve_window, yesterday
+from jaffle_contract.window import Window, resolve_window, trailing_window, yesterday
 from pydantic import TypeAdapter
 
 
@@ -23,6 +23,18 @@ def test_end_before_start_is_rejected_by_every_window():
         resolve_window(date(2024, 3, 5), date(2024, 3, 1))
     with pytest.raises(ValueError, match="end_date 2024-03-01 is before start_date 2024-03-05"):
         Window(date(2024, 3, 5), date(2024, 3, 1))
+
+
+def test_a_trailing_window_ends_yesterday_and_spans_its_days_without_a_start():
+    today = date(2024, 3, 2)
+    assert trailing_window(None, None, 90, today=today) == Window(date(2023, 12, 3), date(2024, 3, 1))
+    given_start = trailing_window(date(2024, 2, 1), None, 90, today=today)
+    assert given_start == Window(date(2024, 2, 1), date(2024, 3, 1))
+    assert trailing_window(None, date(2024, 1, 10), 3) == Window(date(2024, 1, 8), date(2024, 1, 10))
+    with pytest.raises(ValueError, match="end_date 2024-03-01 is before start_date 2024-03-05"):
+        trailing_window(date(2024, 3, 5), None, 90, today=today)
+    with pytest.raises(ValueError, match="at least one day, not 0"):
+        trailing_window(None, None, 0)
 
 
 def test_a_window_is_its_days_its_parameters_and_its_name():
@@ -52,8 +64,19 @@ def test_datasets_live_in_known_places(tmp_path):
     assert datasets.forecasts_dir(tmp_path) == tmp_path / "lake" / "ml" / "revenue_forecast"
 
 
+def test_a_path_inside_the_data_root_resolves_and_one_outside_is_refused(tmp_path):
+    root = tmp_path / "data"
+    assert datasets.inside_data_root(root, "dashboards/x") == (root / "dashboards/x").resolve()
+    assert datasets.inside_data_root(root, root / "a") == (root / "a").resolve()
+    for outside in ("/etc/x", "../x", "a/../../x", tmp_path / "elsewhere"):
+        with pytest.raises(ValueError, match="is outside the data folder"):
+            datasets.inside_data_root(root, outside)
+
+
 def test_the_runtime_record_names_this_interpreter_and_the_versions_asked_for():
     record = runtime.runtime_record(("pydantic",))
     assert record["sys_prefix"] == sys.prefix and record["python"] == sys.version.split()[0]
-    assert record["pydantic"] and set(record) == {"sys_prefix", "container_id", "python", "pydantic"}
+    assert set(record) == {"sys_prefix", "container_id", "python", "pydantic", "environment"}
+    assert record["pydantic"]
+    assert "PATH" in record["environment"].split() and "=" not in record["environment"]  # names, no values
     assert runtime.artifact_key("ml") == "runtime-ml"

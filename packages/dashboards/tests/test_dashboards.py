@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from jaffle_dashboards.flows import dashboards
@@ -55,7 +56,7 @@ def test_missing_forecasts_and_an_empty_window_say_what_is_missing(data_dir):
 
 def test_a_missing_warehouse_renders_a_page_naming_the_flow_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
-    result = dashboards(date(2020, 3, 1), date(2020, 3, 2), output_dir=str(tmp_path / "out"))
+    result = dashboards(date(2020, 3, 1), date(2020, 3, 2), output_dir="out")
     page = (tmp_path / "out" / "latest.html").read_text()
     assert "run the dbt-jaffle-shop flow first" in page and "run dbt-attribution" in page
     assert result["kpis"]["revenue"] == 0.0
@@ -65,3 +66,22 @@ def test_end_before_start_is_rejected(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="end_date 2020-03-01 is before start_date 2020-03-02"):
         dashboards(date(2020, 3, 2), date(2020, 3, 1))
+
+
+@pytest.mark.parametrize("outside", ["/etc/x", "../../x", "dashboards/../../x"])
+def test_an_output_folder_outside_the_data_folder_is_rejected_and_nothing_is_written(
+    tmp_path, monkeypatch, outside
+):
+    data = tmp_path / "data"
+    monkeypatch.setenv("JAFFLE_DATA_DIR", str(data))
+    with pytest.raises(ValueError, match=f"'{outside}' is outside the data folder {data}"):
+        dashboards(date(2020, 3, 1), date(2020, 3, 2), output_dir=outside)
+    assert not list(tmp_path.rglob("*.html")) and not Path("/etc/x").exists()
+
+
+def test_the_published_pages_are_readable_by_everyone(data_dir):
+    dashboards(date(2020, 3, 1), date(2020, 3, 14), output_dir="published/dash")
+    pages = list((data_dir / "published" / "dash").rglob("*.html"))
+    assert len(pages) == 2  # latest.html and its version
+    for page in pages:
+        assert page.stat().st_mode & 0o777 == 0o644, (page, oct(page.stat().st_mode))

@@ -294,3 +294,38 @@ def test_a_slot_request_the_api_does_not_answer_is_asked_again_and_a_missing_lim
     with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):
         build_under_lock()
     assert waits == [5, 5]  # a missing limit is not asked again
+
+
+@pytest.mark.postgres
+def test_the_dbt_role_is_no_superuser_and_cannot_create_roles(postgres):
+    import psycopg2
+
+    [(superuser, createrole)] = postgres(
+        "select rolsuper, rolcreaterole from pg_roles where rolname = current_user"
+    )
+    assert not superuser and not createrole
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        postgres("create role jaffle_intruder")
+
+
+def test_the_postgres_password_comes_from_the_platforms_secret_block_not_the_environment(monkeypatch):
+    from jaffle_contract.datasets import WAREHOUSE_PASSWORD_BLOCK
+    from jaffle_dbt.flows import with_pg_password
+    from jaffle_dbt.settings import DbtSettings
+    from prefect.blocks.system import Secret
+
+    monkeypatch.delenv("JAFFLE_PG_PASSWORD", raising=False)
+    monkeypatch.setenv("JAFFLE_DBT_TARGET", "postgres")
+    with pytest.raises(ValueError, match=f"save it as the Prefect Secret block '{WAREHOUSE_PASSWORD_BLOCK}'"):
+        with_pg_password(DbtSettings())
+    Secret(value="from-the-block").save(WAREHOUSE_PASSWORD_BLOCK, overwrite=True)
+    try:
+        assert with_pg_password(DbtSettings()).pg_password.get_secret_value() == "from-the-block"
+        # a person running dbt by hand with the variable set keeps theirs; DuckDB needs none
+        monkeypatch.setenv("JAFFLE_PG_PASSWORD", "by-hand")
+        assert with_pg_password(DbtSettings()).pg_password.get_secret_value() == "by-hand"
+        monkeypatch.setenv("JAFFLE_DBT_TARGET", "local")
+        monkeypatch.delenv("JAFFLE_PG_PASSWORD")
+        assert with_pg_password(DbtSettings()).pg_password.get_secret_value() == ""
+    finally:
+        Secret.delete(WAREHOUSE_PASSWORD_BLOCK)

@@ -117,6 +117,9 @@ def test_the_flow_writes_forecasts_and_metrics_atomically_and_reruns_idempotentl
     sales_forecast(end_date=date(2023, 12, 31), horizon_days=7)
     assert (ml / "revenue_forecast" / "as_of=2023-12-31" / "part-0.parquet").read_bytes() == first
     assert not list(ml.rglob("*.tmp"))
+    # published for other teams to read: readable by everyone, writable by the owner only
+    for written in ml.rglob("*.*"):
+        assert written.stat().st_mode & 0o777 == 0o644, (written, oct(written.stat().st_mode))
 
     # A run for one store replaces only that store's rows.
     sales_forecast(end_date=date(2023, 12, 31), horizon_days=7, stores=["store-002"])

@@ -18,7 +18,7 @@ BY_TEAM: dict[str, tuple[str, ...]] = {
     "dbt": (DBT_JAFFLE_SHOP, DBT_ATTRIBUTION),
     "ml": (SALES_FORECAST,),
     "dashboards": (DASHBOARDS,),
-    "platform": (DATA_PLATFORM, DATA_PLATFORM_CHUNK, DATA_PLATFORM_BACKFILL),
+    "coordinator": (DATA_PLATFORM, DATA_PLATFORM_CHUNK, DATA_PLATFORM_BACKFILL),
 }
 
 

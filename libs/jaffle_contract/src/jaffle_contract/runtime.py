@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from importlib.metadata import version
@@ -25,12 +26,14 @@ def container_id() -> str:
 
 
 def runtime_record(libraries: tuple[str, ...]) -> dict[str, str]:
-    """This interpreter, its container and the installed versions of `libraries`."""
+    """This interpreter, its container, the installed versions of `libraries`, and the names (never the
+    values) of the environment variables the run was given: what reached it from its worker."""
     return {
         "sys_prefix": sys.prefix,
         "container_id": container_id(),
         "python": sys.version.split()[0],
         **{library: version(library) for library in libraries},
+        "environment": " ".join(sorted(os.environ)),
     }
 
 

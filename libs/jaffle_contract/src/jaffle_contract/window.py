@@ -38,3 +38,12 @@ def resolve_window(start: date | None, end: date | None, today: date | None = No
     """The one rule: an empty date is the other one, or yesterday; end before start is rejected."""
     start, end = start or end or yesterday(today), end or start or yesterday(today)
     return Window(start, end)
+
+
+def trailing_window(start: date | None, end: date | None, days: int, today: date | None = None) -> Window:
+    """For views over recent history (the dashboard): the window ends on `end` (empty: yesterday) and,
+    without a start, spans the `days` days up to it; end before start is rejected."""
+    if days < 1:
+        raise ValueError(f"a trailing window spans at least one day, not {days}")
+    end = end or yesterday(today)
+    return Window(start or end - timedelta(days=days - 1), end)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from jaffle_contract import deployments, runtime
+from jaffle_contract import datasets, deployments, runtime
 from jaffle_contract.parameters import parameter
-from jaffle_contract.window import Window, yesterday
+from jaffle_contract.window import trailing_window
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.filters import (
@@ -28,8 +28,10 @@ TEAM_FLOWS = {
     "ingestion": deployments.BY_TEAM["ingestion"],
     "dbt": deployments.BY_TEAM["dbt"],
     "ml": deployments.BY_TEAM["ml"],
-    "platform": (deployments.DATA_PLATFORM,),
+    "coordinator": (deployments.DATA_PLATFORM,),
 }
+# The days the dashboard shows when no first day is given (the run form says so).
+DEFAULT_DAYS = 90
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
 
 
@@ -114,14 +116,16 @@ def dashboards(
     ),
     end_date: date | None = parameter(None, "Last day", "Last day the dashboard shows. Empty: yesterday."),
     output_dir: str | None = parameter(
-        None, "Output folder", "Where to write the HTML pages. Empty: dashboards/ in the data folder."
+        None,
+        "Output folder",
+        "Where to write the HTML pages, inside the data folder (a path relative to it). Empty: dashboards/.",
     ),
 ) -> dict:
     """Render the Jaffle Shop dashboard (revenue and forecast, marketing, products, cohorts, freshness)."""
-    end = end_date or yesterday()
-    start = start_date or end - timedelta(days=89)
-    Window(start, end)  # the platform's rule: end before start is rejected
-    target = Path(output_dir) if output_dir else DashboardSettings().output_dir
+    window = trailing_window(start_date, end_date, DEFAULT_DAYS)
+    start, end = window.start, window.end
+    settings = DashboardSettings()
+    target = datasets.inside_data_root(settings.data_dir, output_dir) if output_dir else settings.output_dir
     written = render_dashboard(start, end, target, team_runs())
     get_run_logger().info("Dashboard written to %s", written["path"])
     return {**written, "runtime": record_runtime()}

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from jaffle_contract import datasets
 
 MODELS = ("first_touch", "last_touch", "linear")
 
@@ -394,6 +395,7 @@ def write_page(page: str, output_dir: Path, start: date, end: date, stamp: str) 
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(page)
+            os.chmod(scratch, datasets.PUBLISHED_MODE)  # mkstemp made it 0600: the page is for everyone
             os.replace(scratch, target)
         except BaseException:
             Path(scratch).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.concurrency.sync import concurrency
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+from pydantic import SecretStr
 
 from jaffle_dbt import runner
 from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
@@ -42,6 +43,23 @@ def _api_unreachable(error: BaseException) -> bool:
     if isinstance(cause, httpx.HTTPStatusError):
         return cause.response.status_code >= 500
     return isinstance(cause, httpx.TransportError | OSError)
+
+
+def with_pg_password(settings: DbtSettings) -> DbtSettings:
+    """The postgres target's password: the environment's where a person runs dbt by hand, else the
+    platform's Prefect Secret block (flow runs get no passwords in their environment)."""
+    if settings.dbt_target != "postgres" or settings.pg_password.get_secret_value():
+        return settings
+    from prefect.blocks.system import Secret
+
+    try:
+        password = Secret.load(settings.pg_password_block).get()
+    except ValueError:
+        raise ValueError(
+            f"the postgres target needs its role's password: save it as the Prefect Secret block "
+            f"{settings.pg_password_block!r} (./dev up does, from JAFFLE_PG_PASSWORD)"
+        ) from None
+    return settings.model_copy(update={"pg_password": SecretStr(str(password))})
 
 
 def _under_warehouse_lock(settings: DbtSettings, build, wait=time.sleep):
@@ -86,7 +104,7 @@ def _build(
 ) -> dict:
     window = resolve_window(start_date, end_date)
     start, end = window.start, window.end
-    settings = DbtSettings()
+    settings = with_pg_password(DbtSettings())
     logger = get_run_logger()
     dbt = PrefectDbtRunner(
         settings=PrefectDbtSettings(
@@ -115,7 +133,8 @@ def _build(
             link_text=f"dbt docs: {project}",
             description=f"Models, tests and lineage of the {project} dbt project (a static page)",
         )
-    logger.info("Built %s dbt nodes of %s (%s target)", len(rows), project, settings.dbt_target)
+    phases = ", ".join(f"{phase} {value:.2f} s" for phase, value in outcome.seconds.items())
+    logger.info("Built %s dbt nodes of %s (%s target): %s", len(rows), project, settings.dbt_target, phases)
     return {
         "project": project,
         "start_date": start.isoformat(),
@@ -124,6 +143,7 @@ def _build(
         "warehouse": str(outcome.published or f"postgres database {settings.pg_database}"),
         "docs": str(outcome.docs) if outcome.docs else None,
         "nodes": rows,
+        "seconds": outcome.seconds,
         "runtime": record_runtime(),
     }
 

@@ -2,7 +2,9 @@
 
 No Prefect here: the flows pass prefect-dbt's runner to `run` as `invoke` (so every dbt node is a task
 in the Prefect UI) and use the rest as plain functions. The window reaches dbt once, resolved by the
-flow, as JSON `--vars`; the projects declare no default window of their own.
+flow, in the build's environment (`WINDOW_ENV`), read by the `in_run_window` macro at execution time
+only: dbt keeps its parsed manifest across windows (a changed `--vars` would make every run parse the
+whole project again). The projects declare no default window of their own.
 
 The handoff to readers: dbt builds into `warehouse/.build/<project>.duckdb` while holding a file lock
 (one writer per project at a time; a second backfill chunk waits), then copies the database into a
@@ -14,10 +16,10 @@ reader never sees a half-built mart.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +35,8 @@ from jaffle_dbt.settings import PROJECTS, PROJECTS_DIR, DbtSettings
 
 FAILED = {"error", "fail", "runtime error"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The build's window, as the `in_run_window` macro reads it (macros/run_window.sql names them too).
+WINDOW_ENV = ("JAFFLE_WINDOW_START", "JAFFLE_WINDOW_END")
 # The raw sources each project reads from the lake.
 RAW_SOURCES = {"jaffle_shop": ("jaffle_shop",), "attribution": ("marketing",)}
 
@@ -82,21 +86,31 @@ def _dbt_args(command: list[str], project: str, settings: DbtSettings) -> list[s
     ]
 
 
-def build_args(project: str, start: date, end: date, full_refresh: bool, settings: DbtSettings) -> list[str]:
-    """`dbt build` arguments for one project and window (the window as JSON vars)."""
-    args = [*_dbt_args(["build"], project, settings), "--vars", json.dumps(Window(start, end).parameters())]
+def build_args(project: str, full_refresh: bool, settings: DbtSettings) -> list[str]:
+    """`dbt build` arguments for one project (its window comes in `environment`)."""
+    args = _dbt_args(["build"], project, settings)
     return [*args, "--full-refresh"] if full_refresh else args
 
 
+def window_environment(start: date, end: date) -> dict[str, str]:
+    """The window as the build's environment (a reversed window never reaches dbt)."""
+    window = Window(start, end)
+    return dict(zip(WINDOW_ENV, (window.start.isoformat(), window.end.isoformat()), strict=True))
+
+
 @contextlib.contextmanager
-def environment(project: str, settings: DbtSettings) -> Iterator[None]:
-    """The environment variables profiles.yml and the sources read."""
+def environment(project: str, settings: DbtSettings, window: dict[str, str] | None = None) -> Iterator[None]:
+    """The environment variables profiles.yml, the sources and (for a build) the window macro read."""
     settings.build_path(project).parent.mkdir(parents=True, exist_ok=True)
     values = {
         "JAFFLE_LAKE_DIR": str(settings.lake_dir),
         "JAFFLE_DBT_BUILD_PATH": str(settings.build_path(project)),
         "JAFFLE_DBT_JAFFLE_SHOP_WAREHOUSE": str(settings.published("jaffle_shop")),
+        **dict.fromkeys(WINDOW_ENV, ""),
+        **(window or {}),
     }
+    if settings.dbt_target == "postgres":  # profiles.yml reads it; only this process, only this build
+        values["JAFFLE_PG_PASSWORD"] = settings.pg_password.get_secret_value()
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -193,6 +207,17 @@ class BuildOutcome:
     results: list[NodeResult]
     published: Path | None  # the DuckDB file readers open; None on PostgreSQL
     docs: Path | None
+    # Wall seconds per phase: load (PostgreSQL only), parse (dbt's start, manifest included), execute
+    # (dbt's own elapsed time for the nodes), publish (local only), docs.
+    seconds: dict[str, float]
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
+    """Record the wall seconds the block took as `seconds[phase]`."""
+    started = time.perf_counter()
+    yield
+    seconds[phase] = round(time.perf_counter() - started, 2)
 
 
 def run(
@@ -212,22 +237,32 @@ def run(
     settings = settings or DbtSettings()
     check_inputs(project, settings)
     invoke = invoke or (lambda args: dbtRunner().invoke(args))
+    window = window_environment(start, end)
+    seconds: dict[str, float] = {}
+    published = page = None
     with writer_lock(project, settings, on_wait=on_wait):
         try:
             if settings.dbt_target == "postgres":
-                pg_load.load(
-                    settings.lake_dir, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
-                )
-            with environment(project, settings):
-                outcome = invoke(build_args(project, start, end, full_refresh, settings))
+                with _timed(seconds, "load"):
+                    pg_load.load(
+                        settings.lake_dir, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
+                    )
+            with _timed(seconds, "build"), environment(project, settings, window):
+                outcome = invoke(build_args(project, full_refresh, settings))
             results = results_of(project, outcome)
+            execute = round(float(getattr(outcome.result, "elapsed_time", 0.0) or 0.0), 2)
+            seconds["parse"], seconds["execute"] = round(seconds.pop("build") - execute, 2), execute
             # PostgreSQL needs no handoff copy: dbt swaps its tables in transactions readers never see.
-            published = publish(project, settings) if settings.dbt_target == "local" else None
-            page = generate_docs(project, settings) if docs else None
+            if settings.dbt_target == "local":
+                with _timed(seconds, "publish"):
+                    published = publish(project, settings)
+            if docs:
+                with _timed(seconds, "docs"):
+                    page = generate_docs(project, settings)
         finally:
             # Let go of the build database before the lock: the next writer may be another process.
             release_duckdb()
-    return BuildOutcome(results, published, page)
+    return BuildOutcome(results, published, page, seconds)
 
 
 def release_duckdb() -> None:

@@ -29,13 +29,15 @@ class DbtSettings(BaseSettings):
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_user: str = "jaffle"
+    # Empty here (flow runs get no passwords in their environment): read from the Prefect Secret block.
     pg_password: SecretStr = SecretStr("")
+    pg_password_block: str = datasets.WAREHOUSE_PASSWORD_BLOCK
     pg_database: str = "jaffle"
     # How long a build waits for another build of the same project to finish.
     dbt_lock_timeout_seconds: float = Field(3600, gt=0)
     # The platform-wide warehouse slot every warehouse build holds (created by `./dev up`), and how soon
     # the slot of a build whose process died frees itself (Prefect's minimum lease is 60 s).
-    warehouse_limit: str = "jaffle-warehouse"
+    warehouse_limit: str = datasets.WAREHOUSE_LIMIT
     warehouse_lease_seconds: float = Field(60, ge=60)
     # How long a build keeps asking for the slot while the Prefect API does not answer (a restart).
     warehouse_api_patience_seconds: float = Field(120, ge=0)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from jaffle_contract.datasets import PUBLISHED_MODE
 
 FORECAST = pa.schema(
     [
@@ -67,6 +68,7 @@ def _atomic(target: Path, write) -> None:
     os.close(handle)
     try:
         write(scratch)
+        os.chmod(scratch, PUBLISHED_MODE)  # mkstemp made it 0600: forecasts are read by other teams
         os.replace(scratch, target)
     except BaseException:
         Path(scratch).unlink(missing_ok=True)

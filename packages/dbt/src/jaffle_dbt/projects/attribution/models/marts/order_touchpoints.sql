@@ -30,6 +30,27 @@ sessions as (
 
 ),
 
+-- Two equi-joins, not one join on "same session or (same customer and in the lookback)": an OR in a
+-- join condition leaves DuckDB a blockwise nested-loop join over every order and session pair (62 s
+-- for 39k orders and 171k sessions against 0.3 s this way; the rows are the same). The union drops
+-- the pairs both rules find (an order's own session inside its lookback).
+touch_keys as (
+
+    select orders.order_id, sessions.session_id
+    from orders
+    inner join sessions on sessions.session_id = orders.session_id
+
+    union
+
+    select orders.order_id, sessions.session_id
+    from orders
+    inner join sessions
+        on sessions.customer_id = orders.customer_id
+        and sessions.started_at <= orders.ordered_at
+        and sessions.started_at > orders.ordered_at - interval '{{ var("lookback_days") }} days'
+
+),
+
 touches as (
 
     select
@@ -42,14 +63,9 @@ touches as (
         sessions.channel,
         coalesce(sessions.campaign, '(none)') as campaign
 
-    from orders
-    inner join sessions
-        on sessions.session_id = orders.session_id
-        or (
-            sessions.customer_id = orders.customer_id
-            and sessions.started_at <= orders.ordered_at
-            and sessions.started_at > orders.ordered_at - interval '{{ var("lookback_days") }} days'
-        )
+    from touch_keys
+    inner join orders on orders.order_id = touch_keys.order_id
+    inner join sessions on sessions.session_id = touch_keys.session_id
 
 ),
 

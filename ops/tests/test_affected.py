@@ -4,15 +4,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jaffle_coordinator.affected import affected
+from jaffle_ops.affected import affected
 
 PYPROJECT = """
 [tool.hatch.envs.ingestion]
 env-vars = { PLATFORM_PACKAGE = "packages/ingestion" }
 [tool.hatch.envs.ml]
 env-vars = { PLATFORM_PACKAGE = "packages/ml" }
-[tool.hatch.envs.platform]
+[tool.hatch.envs.coordinator]
 env-vars = { PLATFORM_PACKAGE = "coordinator" }
+[tool.hatch.envs.ops]
+env-vars = { PLATFORM_PACKAGE = "ops" }
 [tool.hatch.envs.lint]
 dependencies = ["ruff"]
 """
@@ -25,6 +27,7 @@ FILES = {
     "packages/ml/src/jaffle_ml/flows.py": "y = 1\n",
     "packages/ml/requirements.lock": "pandas==2.3.3\n",
     "coordinator/src/jaffle_coordinator/plan.py": "z = 1\n",
+    "ops/src/jaffle_ops/cli.py": "o = 1\n",
     "tests/integration/test_platform.py": "def test(): pass\n",
     "bench/forecast.py": "pass\n",
 }
@@ -59,17 +62,21 @@ def _commit(repo: Path, changes: dict[str, str]) -> None:
     _git(repo, "commit", "-qm", "change")
 
 
+EVERY = ["coordinator", "ingestion", "ml", "ops"]
+
+
 @pytest.mark.parametrize(
     ("changes", "teams"),
     [
         ({"packages/ml/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
         ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion"]),
-        ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["platform"]),
-        ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["platform"]),
-        ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, ["ingestion", "ml", "platform"]),
-        ({"tools/lock.py": "print('lock!')\n"}, ["ingestion", "ml", "platform"]),
-        ({".github/workflows/teams.yml": "on: push\n"}, ["ingestion", "ml", "platform"]),
-        ({"libs/jaffle_contract/src/jaffle_contract/window.py": "w = 1\n"}, ["ingestion", "ml", "platform"]),
+        ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["coordinator"]),
+        ({"ops/src/jaffle_ops/cli.py": "o = 2\n"}, ["ops"]),
+        ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["ops"]),
+        ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, EVERY),
+        ({"tools/lock.py": "print('lock!')\n"}, EVERY),
+        ({".github/workflows/teams.yml": "on: push\n"}, EVERY),
+        ({"libs/jaffle_contract/src/jaffle_contract/window.py": "w = 1\n"}, EVERY),
         ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n"}, []),
     ],
 )
@@ -100,10 +107,11 @@ def test_an_unknown_ref_is_a_clear_error(repo):
 def test_a_first_push_compares_with_the_empty_tree_and_affects_every_team(repo):
     empty_tree = _git(repo, "hash-object", "-t", "tree", "/dev/null")
     found = affected(repo, empty_tree)
-    assert found.teams == ["ingestion", "ml", "platform"]
+    assert found.teams == EVERY
     assert sorted(found.changed) == sorted(FILES)
     assert found.as_json()["folders"] == {
         "ingestion": "packages/ingestion",
         "ml": "packages/ml",
-        "platform": "coordinator",
+        "coordinator": "coordinator",
+        "ops": "ops",
     }

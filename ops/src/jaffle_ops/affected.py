@@ -1,11 +1,11 @@
 """Which teams a change affects: from the changed files and what each team depends on.
 
 - a file inside a team's folder (its source, tests, lock, Dockerfile, prefect.yaml) affects that team;
-- `coordinator/` belongs to the platform team, which is affected by it alone;
+- `coordinator/` and `ops/` are packages of their own (the parent flows; this CLI);
 - root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, the CI workflows, `docker/`,
   `.dockerignore`, the contract tests, the lint lock) and the shared contract library (`libs/`) are used
   by every team, so they affect all of them;
-- the cross-team tests (`tests/`) are the platform team's;
+- the cross-team tests (`tests/`) run in ops' environment, so they are ops';
 - documentation and benchmarks affect nobody's build.
 """
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from jaffle_coordinator.workspace import teams
+from jaffle_ops.workspace import OPS, packages, teams
 
 SHARED = (
     "pyproject.toml",
@@ -28,7 +29,7 @@ SHARED = (
     "tests/contract/",
     "libs/",
 )
-PLATFORM_ONLY = ("tests/",)
+OPS_ONLY = ("tests/",)
 NOBODY = ("bench/", ".github/CODEOWNERS")
 
 
@@ -38,21 +39,23 @@ class Affected:
     changed: list[str]
     teams: list[str] = field(default_factory=list)
     reasons: dict[str, list[str]] = field(default_factory=dict)
-    folders: dict[str, str] = field(default_factory=dict)  # every team's folder, for CI's matrix
+    folders: dict[str, str] = field(default_factory=dict)  # every package's folder, for CI's matrix
+    deployable: list[str] = field(default_factory=list)  # the affected packages that deploy flows
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "since": self.since,
             "teams": self.teams,
             "folders": self.folders,
+            "deployable": self.deployable,
             "changed": self.changed,
             "reasons": self.reasons,
         }
 
 
 def team_folders(root: Path) -> dict[str, str]:
-    """Team (hatch environment) -> its folder, from the workspace's registry of teams."""
-    return {team.env: team.package.relative_to(root).as_posix() for team in teams(root)}
+    """Package (hatch environment) -> its folder, from the workspace's registry of packages."""
+    return {team.env: team.package.relative_to(root).as_posix() for team in packages(root)}
 
 
 def changed_files(root: Path, since: str) -> list[str]:
@@ -88,8 +91,8 @@ def classify(path: str, folders: dict[str, str]) -> list[str]:
         return sorted(folders)
     if any(_under(path, prefix) for prefix in NOBODY) or path.endswith(".md"):
         return []
-    if any(_under(path, prefix) for prefix in PLATFORM_ONLY):
-        return [team for team, folder in folders.items() if folder == "coordinator"]
+    if any(_under(path, prefix) for prefix in OPS_ONLY):
+        return [team for team in folders if team == OPS]
     return sorted(folders)  # an unknown root file: assume everyone uses it
 
 
@@ -100,4 +103,6 @@ def affected(root: Path, since: str) -> Affected:
         for team in classify(path, folders):
             result.reasons.setdefault(team, []).append(path)
     result.teams = sorted(result.reasons)
+    deploying = {team.env for team in teams(root)}
+    result.deployable = [team for team in result.teams if team in deploying]
     return result

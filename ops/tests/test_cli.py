@@ -24,7 +24,7 @@ def dead_port():
 def cli(tmp_path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "JAFFLE_API_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "jaffle_coordinator.cli", "--home", str(tmp_path), *args],
+        [sys.executable, "-m", "jaffle_ops.cli", "--home", str(tmp_path), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -60,3 +60,16 @@ def test_an_unknown_team_is_named_with_the_known_ones(tmp_path):
     out = cli(tmp_path, "deploy", "finance", env={})
     assert out.returncode == 2
     assert "unknown package(s) ['finance']" in out.stderr and "'ingestion'" in out.stderr
+
+
+def test_an_api_that_refuses_the_secret_is_named_with_what_to_do():
+    import httpx
+    from jaffle_ops.cli import refusal
+
+    request = httpx.Request("POST", "http://127.0.0.1:4200/api/deployments/filter")
+    cases = ((401, "did not take the secret"), (403, "JAFFLE_API_AUTH_STRING"), (404, "deploy first"))
+    for status, says in cases:
+        error = httpx.HTTPStatusError("x", request=request, response=httpx.Response(status, request=request))
+        message = refusal(error)
+        assert f"answered {status} to POST http://127.0.0.1:4200/api/deployments/filter" in message
+        assert says in message, message

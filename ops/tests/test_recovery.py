@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from jaffle_coordinator import recovery
+from jaffle_ops import recovery
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.server.concurrency.lease_storage import ConcurrencyLimitLeaseMetadata

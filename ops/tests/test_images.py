@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from jaffle_coordinator.errors import PlatformError
-from jaffle_coordinator.images import CONTENT_TAG, registry_prefix
+from jaffle_ops.errors import PlatformError
+from jaffle_ops.images import CONTENT_TAG, registry_prefix
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_only_content_tags_are_prunable():
 
 
 def test_a_change_to_the_shared_contract_changes_every_team_image_tag(tmp_path):
-    from jaffle_coordinator.images import content_tag
+    from jaffle_ops.images import content_tag
 
     for name, text in {
         ".dockerignore": ".git\n",

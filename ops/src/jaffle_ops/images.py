@@ -23,7 +23,7 @@ import requests
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 import docker
-from jaffle_coordinator.errors import PlatformError
+from jaffle_ops.errors import PlatformError
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
 SHARED = (".dockerignore", "docker/no-extra-ca.crt", "docker/team.Dockerfile")
@@ -92,7 +92,7 @@ def _files(root: Path, folder: Path) -> list[Path]:
 
 def package_version(folder: Path) -> str:
     """The version a team package declares in its pyproject.toml."""
-    return tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"]
+    return str(tomllib.loads((folder / "pyproject.toml").read_text())["project"]["version"])
 
 
 def dockerfile_of(root: Path, folder: Path) -> Path:

@@ -1,0 +1,180 @@
+"""The whole platform run, end to end, against the pure work of its children, in one bench run.
+
+    hatch run ops:python bench/platform_run.py [--days 28] [--launcher warm|stock] [--backfill-days 0]
+
+It brings up a platform in a temporary home (`./dev up`, a free loopback port), runs the parent flow
+over the last --days days (`./dev run`) and reads each child's launch (created to Running) and run
+(Running to terminal) from the API. Then, in each team's own environment, it imports the child's flow
+script and calls the flow in process with the same parameters against the same server and data:
+that call's wall time is the child's pure work (its imports timed apart). It prints the table, the
+parent's wall time, the sum of the pure work on the critical path (the slowest child of each of the
+coordinator's stages) and their ratio; dbt's work split into parse, execute, publish and docs. With
+--backfill-days N: the wall time of a backfill of the N days before that window, its orders a second,
+and each child's summed run time against that wall time.
+(Not `platform.py`: a script's folder comes first on sys.path, and that name hides the standard
+library's `platform` from every other script here.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from harness import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_PROCESS = """
+import json, sys, time
+from pathlib import Path
+started = time.perf_counter()
+from prefect.utilities.importtools import load_script_as_module
+flow = getattr(load_script_as_module(sys.argv[1]), sys.argv[2])
+imported = time.perf_counter()
+result = flow(**json.loads(sys.argv[3]))
+done = time.perf_counter()
+phases = result.get("seconds", {}) if isinstance(result, dict) else {}
+print(json.dumps({"imports": imported - started, "work": done - imported, "phases": phases}))
+"""
+
+
+def dev(env: dict[str, str], *args: str) -> float:
+    started = time.monotonic()
+    result = subprocess.run([str(ROOT / "dev"), *args], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"./dev {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--launcher", choices=("warm", "stock"), default="warm")
+    parser.add_argument("--backfill-days", type=int, default=0)
+    args = parser.parse_args()
+
+    from jaffle_ops import admin
+    from jaffle_ops.environments import hatch_env_path
+    from jaffle_ops.local import Platform
+    from jaffle_ops.settings import OpsSettings
+    from jaffle_ops.workspace import teams
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
+
+    home = Path(tempfile.mkdtemp(prefix="bp-", dir="/tmp"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "JAFFLE_PLATFORM_HOME": str(home),
+        "JAFFLE_PLATFORM_PORT": str(port),
+        "JAFFLE_LAUNCHER": args.launcher,
+    }
+    platform = Platform.from_settings(ROOT, OpsSettings(), home=home, port=port)
+    end = date.today() - timedelta(days=1)
+    start = end - timedelta(days=args.days - 1)
+    try:
+        up = dev(env, "up", "--paused-schedules")
+        wall = dev(env, "run", "--start", start.isoformat(), "--end", end.isoformat())
+        with admin.client(platform) as api:
+            [parent] = api.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"data-platform {start}..{end}"]))
+            )
+            kids = api.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent.id}"]))
+            )
+        children = {next(t.removeprefix("child:") for t in k.tags if t.startswith("child:")): k for k in kids}
+        entrypoints = {d["name"]: (team, d["entrypoint"]) for team in teams(ROOT) for d in team.deployments}
+        rows = {}
+        for name, kid in children.items():
+            team, entrypoint = entrypoints[name]
+            script, function = entrypoint.split(":")
+            python = hatch_env_path(team.env) / "bin" / "python"
+            measured = subprocess.run(
+                [str(python), "-c", IN_PROCESS, script, function, json.dumps(kid.parameters)],
+                cwd=team.package,
+                env={**platform.environ(python.parent), "JAFFLE_PACKAGE_DIR": str(team.package)},
+                capture_output=True,
+                text=True,
+            )
+            if measured.returncode != 0:
+                raise SystemExit(f"{name} in process failed:\n{measured.stderr[-4000:]}")
+            pure = json.loads(measured.stdout.strip().splitlines()[-1])
+            launch = (kid.start_time - kid.created).total_seconds()
+            run = (kid.end_time - kid.start_time).total_seconds()
+            rows[name] = {"launch": launch, "run": run, **pure}
+        backfill = dev_backfill(env, args.backfill_days, start, platform) if args.backfill_days else None
+    finally:
+        subprocess.run([str(ROOT / "dev"), "down"], env=env, capture_output=True)
+
+    window = f"{args.days} days ({start}..{end})"
+    print(f"\nthe platform over {window}, {args.launcher} launcher; up took {up:.0f} s")
+    header = f"{'launch s':>9} {'run s':>8} {'in-process work s':>18} {'imports s':>10}"
+    print(f"{'child':<22} {header}  work's phases")
+    for name, row in rows.items():
+        phases = ", ".join(f"{phase} {value:.2f}" for phase, value in row["phases"].items())
+        times = f"{row['launch']:9.2f} {row['run']:8.2f} {row['work']:18.2f} {row['imports']:10.2f}"
+        print(f"{name:<22} {times}  {phases}")
+    # The parent's stages run one after another, the children of a stage side by side.
+    critical = sum(max(rows[name]["work"] for name in stage if name in rows) for stage in stages())
+    print(f"\nparent run wall time (./dev run)            {wall:8.1f} s")
+    print(f"pure work on the critical path (in process) {critical:8.1f} s")
+    print(f"ratio                                       {wall / critical:8.2f}  (goal <= 1.5)")
+    if backfill:
+        rate = backfill["rows"] / backfill["wall"]
+        took, rows = backfill["wall"], backfill["rows"]
+        print(f"\nbackfill of {args.backfill_days} days: {took:.0f} s, {rows:,.0f} orders, {rate:,.0f}/s")
+        for name, seconds in sorted(backfill["work"].items(), key=lambda item: -item[1]):
+            print(f"  {name:<22} summed run time {seconds:8.1f} s  {seconds / took:6.0%} of the wall time")
+    return 0
+
+
+def stages() -> list[list[str]]:
+    """The parent's stages, each its children's names, from the coordinator's plan (its environment)."""
+    from jaffle_ops.environments import hatch_env_path
+    from jaffle_ops.workspace import COORDINATOR
+
+    python = hatch_env_path(COORDINATOR) / "bin" / "python"
+    script = "import json; from jaffle_coordinator.plan import STAGES as S; "
+    script += "print(json.dumps([[c.name for c in children] for _, children in S]))"
+    listed = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(listed.stdout)
+
+
+def dev_backfill(env: dict[str, str], days: int, before: date, platform) -> dict:
+    """Backfill the `days` days before `before`; its wall time, orders landed, and each child's summed
+    run time (Running to terminal) over the backfill's child runs."""
+    from jaffle_ops import admin
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStartTime
+
+    end = before - timedelta(days=1)
+    start = end - timedelta(days=days - 1)
+    begun = datetime.now(UTC)
+    wall = dev(env, "backfill", "--start", start.isoformat(), "--end", end.isoformat())
+    work: dict[str, float] = {}
+    with admin.client(platform) as api:
+        after = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=begun))
+        runs = api.read_flow_runs(flow_run_filter=after)
+    for run in runs:
+        child = next((t.removeprefix("child:") for t in run.tags if t.startswith("child:")), None)
+        if child and run.start_time and run.end_time:
+            work[child] = work.get(child, 0.0) + (run.end_time - run.start_time).total_seconds()
+    from jaffle_ops.environments import hatch_env_path
+
+    lake = Path(env["JAFFLE_PLATFORM_HOME"]) / "data" / "lake" / "raw" / "jaffle_shop" / "orders"
+    parts = [lake / f"date={start + timedelta(days=i)}" / "part-0.parquet" for i in range(days)]
+    count = "import sys, pyarrow.parquet as p; print(sum(p.read_metadata(f).num_rows for f in sys.argv[1:]))"
+    python = hatch_env_path("ingestion") / "bin" / "python"
+    counted = subprocess.run(
+        [str(python), "-c", count, *map(str, parts)], capture_output=True, text=True, check=True
+    )
+    rows = int(counted.stdout)
+    return {"wall": wall, "rows": rows, "work": work}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,373 @@
+"""The warm launcher: flow runs of a team forked from a process that has already imported Prefect and
+the team's flow code, inside the team's own environment.
+
+    python -m jaffle_contract.launcher serve --socket PATH --package DIR   # one per team, beside its worker
+    python -m jaffle_contract.launcher run                                 # the process pool's command
+
+A process worker starts `run` for each flow run, exactly where it would start `python -m
+prefect.engine`: same environment, working folder and pid to signal. `run` imports nothing but the
+standard library; it hands its standard streams, environment and folder to the team's warm parent
+over a Unix socket (`JAFFLE_WARM_SOCKET`), which forks a child that runs Prefect's engine entry point
+with them. `run` forwards the worker's signals (Cancel is a SIGTERM) to that child and exits as it
+did, by the same signal when it was killed, so the worker reports a killed run Crashed just as it
+does for a stock one. When the warm parent is not there (not started, reloading, refused), `run`
+becomes `python -m prefect.engine` in place: a run never waits on, or fails for, the launcher.
+
+The warm parent forks only with one thread and no event loop alive (checked before every fork), and
+it reloads when the team's code or environment changes: the first run after a deploy that changed
+them starts cold while the parent drains its runs and starts again with the new code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SOCKET_ENV = "JAFFLE_WARM_SOCKET"
+COMMAND = "python -m jaffle_contract.launcher run"
+_HEADER = struct.Struct("!I")
+_STREAMS = (0, 1, 2)
+
+
+def _gone() -> contextlib.suppress:
+    """Ignore a peer that has gone away (its run is dealt with by the reaper)."""
+    return contextlib.suppress(ProcessLookupError, BrokenPipeError, ConnectionError)
+
+
+def _log(message: str) -> None:
+    print(f"warm launcher: {message}", file=sys.stderr, flush=True)
+
+
+# --- run: the pool's command ---------------------------------------------------------------------
+
+
+def _cold(reason: str) -> None:
+    """Become `python -m prefect.engine` (same pid: the worker's signals still reach the run)."""
+    _log(f"{reason}; starting this run cold")
+    os.execv(sys.executable, [sys.executable, "-m", "prefect.engine", *sys.argv[2:]])
+
+
+def run() -> None:
+    path = os.environ.get(SOCKET_ENV)
+    if not path:
+        _cold(f"{SOCKET_ENV} is not set")
+        return
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        request = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv[2:]}).encode()
+        socket.send_fds(conn, [_HEADER.pack(len(request)) + request], list(_STREAMS))
+        reader = conn.makefile("r", encoding="utf-8")
+        first = reader.readline().split()
+    except OSError as error:
+        conn.close()
+        _cold(f"no warm parent at {path} ({error.strerror or error})")
+        return
+    if first[:1] != ["pid"]:
+        conn.close()
+        _cold(f"the warm parent answered {' '.join(first) or 'nothing'}")
+        return
+    child = int(first[1])
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signum)
+
+    for forwarded in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(forwarded, forward)
+    last = reader.readline().split()
+    if last[:1] == ["signal"]:  # die as the run did, so the worker reports it as it would a stock run
+        killed_by = int(last[1])
+        signal.signal(killed_by, signal.SIG_DFL)
+        os.kill(os.getpid(), killed_by)
+    if last[:1] == ["exit"]:
+        sys.exit(int(last[1]))
+    # The warm parent went away mid-run: end the run rather than leave it unwatched.
+    forward(signal.SIGKILL, None)
+    _log("the warm parent went away during this run; the run was stopped")
+    sys.exit(70)
+
+
+# --- serve: the warm parent ----------------------------------------------------------------------
+
+
+def _entrypoints(package: Path, named: list[str] | None = None) -> list[Path]:
+    """The flow scripts to import: those named, else those of the package's prefect.yaml."""
+    if named:
+        return [package / script.split(":", 1)[0] for script in named]
+    import yaml
+
+    spec = yaml.safe_load((package / "prefect.yaml").read_text())
+    scripts = {str(d["entrypoint"]).split(":", 1)[0] for d in spec.get("deployments") or []}
+    return [package / script for script in sorted(scripts)]
+
+
+def _sources(package: Path) -> Iterator[Path]:
+    """What a run imports that can change: the package's Python files and its environment."""
+    yield from sorted(package.rglob("*.py"))
+    yield from (Path(p) for p in sys.path if p and Path(p).is_dir() and "site-packages" in p)
+
+
+def fingerprint(package: Path) -> tuple[tuple[str, int, int], ...]:
+    marks = []
+    for path in _sources(package):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        marks.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(marks)
+
+
+def _preload(package: Path, named: list[str] | None = None) -> None:
+    """Import Prefect's engine and the team's flow scripts (with everything they import)."""
+    import prefect.engine
+    import prefect.flow_engine  # noqa: F401
+    from prefect.utilities.importtools import load_script_as_module
+
+    cwd = os.getcwd()
+    os.chdir(package)
+    try:
+        for script in _entrypoints(package, named):
+            load_script_as_module(str(script))
+    finally:
+        os.chdir(cwd)
+
+
+def _fork_is_safe() -> str | None:
+    import asyncio
+    import threading
+
+    if threading.active_count() != 1:
+        return f"{threading.active_count()} threads alive: {[t.name for t in threading.enumerate()]}"
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return "an event loop is running"
+
+
+def _child(request: dict[str, Any], streams: list[int], inherited: list[Any]) -> None:
+    """In the forked child: become the run's process and run Prefect's engine entry point."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for held in inherited:  # the parent's sockets: another run's client must see its parent go
+            held.close()
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        _die_with_parent()
+        for target, fd in zip(_STREAMS, streams, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = ["prefect.engine", *request["argv"]]
+        import runpy
+
+        import prefect.context
+        from prefect.logging.configuration import setup_logging
+
+        prefect.context.refresh_global_settings_context()
+        setup_logging(incremental=False)
+        sys.modules.pop("prefect.engine", None)  # executed afresh as __main__, as `-m` would
+        try:
+            runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()  # what an interpreter's exit runs: Prefect sends its last logs here
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: a run does not outlive a warm parent that was killed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, len(_STREAMS))
+    if len(fds) != len(_STREAMS):
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"expected {len(_STREAMS)} streams, got {len(fds)}")
+    while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack_from(data)[0]:
+        more = conn.recv(1 << 16)
+        if not more:
+            raise ValueError("the request was cut short")
+        data += more
+    (size,) = _HEADER.unpack_from(data)
+    request = json.loads(data[_HEADER.size : _HEADER.size + size])
+    if not isinstance(request, dict) or not {"env", "cwd", "argv"} <= set(request):
+        raise ValueError("a request names env, cwd and argv")
+    return request, fds
+
+
+def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None) -> int:
+    _preload(package, entrypoints)
+    marks = fingerprint(package)
+    socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    socket_path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(str(socket_path))  # 0600: the worker's user only
+    finally:
+        os.umask(old_umask)
+    listener.listen(64)
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    stopping: list[int] = []
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_r, selectors.EVENT_READ, "wake")
+    runs: dict[int, socket.socket] = {}
+    by_conn: dict[socket.socket, int] = {}
+    draining = False
+    _log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
+
+    def stop_listening() -> None:
+        selector.unregister(listener)
+        listener.close()
+        socket_path.unlink(missing_ok=True)
+
+    while True:
+        for key, _events in selector.select(timeout=1.0):
+            if key.data == "wake":
+                try:
+                    while wake_r.recv(4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif key.data == "accept":
+                conn, _ = listener.accept()
+                conn.settimeout(5)  # a request is one message; a silent peer does not hold the parent
+                try:
+                    request, streams = _receive(conn)
+                    conn.settimeout(None)
+                except (OSError, ValueError) as error:
+                    _log(f"refused a request: {error}")
+                    with _gone():
+                        conn.sendall(f"refused {error}\n".encode())
+                    conn.close()
+                    continue
+                unsafe = _fork_is_safe()
+                if fingerprint(package) != marks or unsafe:
+                    reason = unsafe or "the team's code or environment changed"
+                    _log(f"not forking ({reason}); reloading once the running runs end")
+                    with _gone():
+                        conn.sendall(b"reload\n")
+                    conn.close()
+                    for fd in streams:
+                        os.close(fd)
+                    draining = True
+                    stop_listening()
+                    continue
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _child(request, streams, [listener, wake_r, wake_w, selector, conn, *by_conn])
+                for fd in streams:
+                    os.close(fd)
+                runs[pid], by_conn[conn] = conn, pid
+                selector.register(conn, selectors.EVENT_READ, "client")
+                with _gone():
+                    conn.sendall(f"pid {pid}\n".encode())
+            else:  # a client went away (killed): its run must not go on unwatched
+                conn = key.fileobj  # type: ignore[assignment]
+                if conn.recv(1):
+                    continue
+                selector.unregister(conn)
+                pid = by_conn.pop(conn)
+                with _gone():
+                    os.kill(pid, signal.SIGKILL)
+        _reap(runs, by_conn, selector)
+        if stopping and not draining:
+            draining = True
+            stop_listening()
+            for pid in runs:
+                with _gone():
+                    os.kill(pid, signal.SIGTERM)
+        if draining and not runs:
+            if stopping:
+                return 0
+            _log("reloading")
+            signal.set_wakeup_fd(-1)
+            os.execv(sys.executable, [sys.executable, "-m", "jaffle_contract.launcher", *sys.argv[1:]])
+
+
+def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], selector: Any) -> None:
+    while runs:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = runs.pop(pid, None)
+        if conn is None:
+            continue
+        if by_conn.pop(conn, None) is not None:
+            selector.unregister(conn)
+        if os.WIFSIGNALED(status):
+            message = f"signal {os.WTERMSIG(status)}\n"
+        else:
+            message = f"exit {os.waitstatus_to_exitcode(status)}\n"
+        with _gone():
+            conn.sendall(message.encode())
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["run"]:
+        run()
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m jaffle_contract.launcher")
+    sub = parser.add_subparsers(dest="command", required=True)
+    served = sub.add_parser("serve", help="the warm parent of one team's flow runs")
+    served.add_argument("--socket", type=Path, required=True)
+    served.add_argument("--package", type=Path, required=True)
+    served.add_argument(
+        "--entrypoint", action="append", help="a flow script to import (default: the prefect.yaml's)"
+    )
+    sub.add_parser("run", help="start this flow run from the warm parent (the pool's command)")
+    parsed = parser.parse_args(args)
+    return serve(parsed.socket.resolve(), parsed.package.resolve(), parsed.entrypoint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The warm launcher on a real Prefect server with a real process worker: runs forked from the warm
+parent, a killed run Crashed with the parent alive, Cancel, a code change reaching the next run, and
+a run that starts cold when the warm parent is gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from jaffle_contract import launcher
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.objects import StateType
+from prefect.settings import PREFECT_API_URL
+from prefect.states import Cancelling
+from prefect.testing.utilities import prefect_test_harness
+from prefect.workers.process import ProcessWorker
+
+FLOWS = """
+import json, os, threading, time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+import helper
+
+
+@flow(name="probe")
+def probe(tag: str, sleep: float = 0.0) -> str:
+    get_run_logger().info("probe %s says %s", tag, helper.VALUE)
+    record = {"pid": os.getpid(), "ppid": os.getppid(), "value": helper.VALUE}
+    out = Path(os.environ["PROBE_DIR"]) / f"{tag}.json"
+    out.write_text(json.dumps(record))
+    time.sleep(sleep)
+    return helper.VALUE
+"""
+
+
+def _wait(predicate, what: str, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (value := predicate()) is not None:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Platform:
+    def __init__(self, root: Path, client, env: dict[str, str]):
+        self.root, self.client, self.env = root, client, env
+        self.package, self.probes = root / "pkg", root / "probes"
+        self.socket = root / "warm.sock"
+        self.warm: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+
+    def start_warm(self) -> None:
+        serve = ["serve", "--socket", str(self.socket), "--package", str(self.package)]
+        command = [sys.executable, "-m", "jaffle_contract.launcher", *serve]
+        self.warm = _spawn(command, self.env, self.root / "warm.log")
+        _wait(lambda: True if self.socket.exists() else None, "the warm parent's socket", 60)
+
+    def run(self, tag: str, sleep: float = 0.0):
+        run = self.client.create_flow_run_from_deployment(
+            self.deployment, parameters={"tag": tag, "sleep": sleep}
+        )
+        return run
+
+    def final(self, run):
+        def done():
+            state = self.client.read_flow_run(run.id).state
+            return state if state and state.is_final() else None
+
+        return _wait(done, f"flow run {run.name} to end")
+
+    def probe(self, tag: str) -> dict:
+        path = self.probes / f"{tag}.json"
+        return _wait(lambda: json.loads(path.read_text()) if path.exists() else None, f"probe {tag}")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    root = tmp_path_factory.mktemp("warm")
+    package = root / "pkg"
+    package.mkdir()
+    (package / "flows.py").write_text(FLOWS)
+    (package / "helper.py").write_text('VALUE = "first"\n')
+    (package / "prefect.yaml").write_text(
+        textwrap.dedent("""
+        name: probe
+        deployments:
+          - name: probe
+            entrypoint: flows.py:probe
+        """)
+    )
+    (root / "probes").mkdir()
+    with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": PREFECT_API_URL.value(),
+            "PROBE_DIR": str(root / "probes"),
+            launcher.SOCKET_ENV: str(root / "warm.sock"),
+            "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+        }
+        template = ProcessWorker.get_default_base_job_template()
+        template["variables"]["properties"]["command"]["default"] = launcher.COMMAND
+        client.create_work_pool(WorkPoolCreate(name="warm", type="process", base_job_template=template))
+        flow_id = client.create_flow_from_name("probe")
+        platform = Platform(root, client, env)
+        platform.deployment = client.create_deployment(
+            flow_id,
+            "probe",
+            work_pool_name="warm",
+            entrypoint="flows.py:probe",
+            pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(package)}}],
+        )
+        platform.start_warm()
+        prefect = str(Path(sys.executable).parent / "prefect")
+        platform.worker = _spawn([prefect, "worker", "start", "--pool", "warm"], env, root / "worker.log")
+        try:
+            yield platform
+        finally:
+            for proc in (platform.worker, platform.warm):
+                if proc and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+
+
+def test_a_run_is_forked_from_the_warm_parent_and_logs_to_the_api(platform):
+    run = platform.run("hello")
+    assert platform.final(run).type == StateType.COMPLETED
+    record = platform.probe("hello")
+    assert record["ppid"] == platform.warm.pid and record["value"] == "first"
+    logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+
+    def said():
+        messages = [log.message for log in platform.client.read_logs(log_filter=logs)]
+        return True if "probe hello says first" in messages else None
+
+    _wait(said, "the run's log in the API", 30)
+
+
+def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):
+    run = platform.run("killed", sleep=120)
+    record = platform.probe("killed")
+    assert record["ppid"] == platform.warm.pid
+    os.kill(record["pid"], signal.SIGKILL)
+    assert platform.final(run).type == StateType.CRASHED
+    assert platform.warm.poll() is None
+    after = platform.run("after-kill")
+    assert platform.final(after).type == StateType.COMPLETED
+    assert platform.probe("after-kill")["ppid"] == platform.warm.pid
+
+
+def test_cancel_stops_a_forked_run(platform):
+    run = platform.run("cancelled", sleep=120)
+    record = platform.probe("cancelled")
+    platform.client.set_flow_run_state(run.id, Cancelling(), force=True)
+    assert platform.final(run).type == StateType.CANCELLED
+    _wait(lambda: None if _alive(record["pid"]) else True, "the cancelled run's process to end", 60)
+    assert platform.warm.poll() is None
+
+
+def test_a_code_change_reaches_the_next_run(platform):
+    time.sleep(0.05)  # a new mtime, even on a coarse clock
+    (platform.package / "helper.py").write_text('VALUE = "second"\n')
+    changed = platform.run("changed")
+    assert platform.final(changed).type == StateType.COMPLETED
+    assert platform.probe("changed")["value"] == "second"  # cold while the parent reloads
+    _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
+    warm_again = platform.run("warm-again")
+    assert platform.final(warm_again).type == StateType.COMPLETED
+    record = platform.probe("warm-again")
+    assert record == {**record, "ppid": platform.warm.pid, "value": "second"}  # execv: the same pid
+
+
+def test_without_a_warm_parent_a_run_starts_cold(platform):
+    platform.warm.send_signal(signal.SIGTERM)
+    assert platform.warm.wait(timeout=30) == 0
+    assert not platform.socket.exists()
+    run = platform.run("cold")
+    assert platform.final(run).type == StateType.COMPLETED
+    assert platform.probe("cold")["ppid"] != platform.warm.pid
+    assert "starting this run cold" in (platform.root / "worker.log").read_text()
+    platform.start_warm()
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

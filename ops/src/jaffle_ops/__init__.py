@@ -1,0 +1,1 @@
+"""The platform's operations: the CLI that starts servers, workers and images (an app: never imported)."""

@@ -1,0 +1,74 @@
+"""`deploy`, `images`, `affected`: what a team ships, and which teams a change touches."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from jaffle_ops import admin
+from jaffle_ops.deploying import deploy
+from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
+from jaffle_ops.settings import OpsSettings
+from jaffle_ops.workspace import Team, packages, teams
+
+
+def select(platform: Platform, names: list[str], deployable: bool = True) -> list[Team]:
+    """Packages by name (all when none are named); a clear error for unknown ones."""
+    known = teams(platform.root) if deployable else packages(platform.root)
+    unknown = set(names) - {t.name for t in known}
+    if unknown:
+        raise PlatformError(f"unknown package(s) {sorted(unknown)}; known: {[t.name for t in known]}")
+    return [t for t in known if not names or t.name in names]
+
+
+def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
+    selected = select(platform, args.teams)
+    if not admin.healthy(platform):
+        raise platform.no_server()
+    infra = args.infra or platform.infra
+    if args.docker_network != "host" and infra != "docker":
+        raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
+    if args.registry and infra != "docker":
+        raise PlatformError("--registry applies to Docker infrastructure: add --infra docker")
+    admin.ensure_pools_and_limits(platform, selected, infra, args.docker_network)
+    admin.store_secrets(platform, OpsSettings())
+    deploy(platform, selected, args.paused_schedules, infra)
+    return 0
+
+
+def cmd_images(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_ops import images
+
+    for team in select(platform, args.teams, deployable=False):
+        built = images.build(
+            platform.root, team.env, team.package, platform.base_image, images.host_ca_bundle()
+        )
+        how = "cached" if built.cached else f"built in {built.seconds:.1f}s"
+        print(f"{team.env:<12}{built.tag}  {how}, {built.size_bytes / 1e6:.0f} MB", flush=True)
+        if platform.registry:
+            print(f"{'':<12}pushed {images.push(built.tag, platform.registry)}", flush=True)
+        if args.prune:
+            pruned = images.prune(team.env, built.tag)
+            for tag in pruned.removed:
+                print(f"{'':<12}removed {tag}")
+            for tag in pruned.in_use:
+                print(f"{'':<12}kept {tag}: a container uses it (docker rm it, then prune again)")
+    return 0
+
+
+def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
+    from jaffle_ops.affected import affected
+
+    try:
+        found = affected(platform.root, args.since)
+    except ValueError as error:
+        raise PlatformError(str(error)) from None
+    if args.json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        for team in found.teams:
+            print(f"{team:<12}{len(found.reasons[team])} changed file(s), e.g. {found.reasons[team][0]}")
+        if not found.teams:
+            print(f"no team is affected by the {len(found.changed)} file(s) changed since {args.since}")
+    return 0

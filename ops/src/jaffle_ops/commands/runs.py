@@ -1,0 +1,151 @@
+"""`run`, `run --resume`, `backfill`: trigger the coordinator's deployments and follow their children."""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from jaffle_contract import deployments
+from jaffle_contract.window import resolve_window
+
+from jaffle_ops import admin
+from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+
+def _started(run: FlowRun) -> datetime:
+    return run.expected_start_time or run.created or datetime.min
+
+
+def follow(platform: Platform, flow_run_id: uuid.UUID, poll: float = 1.0, patience: float = 300.0) -> int:
+    """Print each child run's name, state, duration and link as they change; return the exit code.
+    Rides out a server restart (up to `patience` seconds without an answer) instead of a traceback."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    seen: dict[str, str] = {}
+    lost_since: float | None = None
+    with admin.client(platform) as prefect:
+        while True:
+            try:
+                parent = prefect.read_flow_run(flow_run_id)
+                children = prefect.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
+                )
+            except (httpx.TransportError, httpx.HTTPStatusError, OSError) as error:
+                if isinstance(error, httpx.HTTPStatusError) and error.response.status_code < 500:
+                    raise  # a refusal (401, 404) is not a lost API: main says what it means
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    print(f"  (lost the Prefect API at {platform.api_url}; waiting for it)", flush=True)
+                if time.monotonic() - lost_since > patience:
+                    raise platform.no_server() from error
+                time.sleep(2)
+                continue
+            if lost_since is not None:
+                print("  (the Prefect API is back)", flush=True)
+                lost_since = None
+            for run in sorted(children, key=_started):
+                state = (run.state.name if run.state else None) or "Unknown"
+                if seen.get(str(run.id)) != state:
+                    seen[str(run.id)] = state
+                    duration = (
+                        run.total_run_time.total_seconds()
+                        if run.state and run.state.is_final()
+                        else (run.estimated_run_time.total_seconds())
+                    )
+                    print(
+                        f"  {run.name:<42} {state:<10} {duration:7.1f}s  "
+                        f"{platform.ui_url}/runs/flow-run/{run.id}",
+                        flush=True,
+                    )
+            if parent.state and parent.state.is_final():
+                ok = parent.state.is_completed()
+                print(
+                    f"\n{parent.name}: {parent.state.name}" + ("" if ok else f"\n{parent.state.message}"),
+                    flush=True,
+                )
+                return 0 if ok else 1
+            time.sleep(poll)
+
+
+def trigger(platform: Platform, deployment: str, parameters: dict[str, Any], name: str) -> int:
+    if not admin.healthy(platform):
+        raise platform.no_server()
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    with admin.targeting(platform):
+        run = run_deployment(
+            deployments.qualified(deployment),
+            parameters=parameters,
+            timeout=0,
+            flow_run_name=name,
+            as_subflow=False,
+        )
+    assert isinstance(run, FlowRun)  # called from sync code, run_deployment returns the run itself
+    print(f"{name}: {platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+    return follow(platform, run.id)
+
+
+def cmd_resume(platform: Platform, run_id: str) -> int:
+    """Retry a parent run that did not complete, as the UI's Retry button does: the same run goes back
+    to Scheduled (AwaitingRetry), its worker runs it again, and it reuses the children that completed."""
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import AwaitingRetry
+
+    if not admin.healthy(platform):
+        raise platform.no_server()
+    try:
+        flow_run_id = uuid.UUID(run_id)
+    except ValueError:
+        raise PlatformError(f"--resume takes a flow run id (a UUID), not {run_id!r}") from None
+    with admin.client(platform) as prefect:
+        try:
+            run = prefect.read_flow_run(flow_run_id)
+        except ObjectNotFound:
+            raise PlatformError(f"no flow run {run_id} on {platform.api_url}") from None
+        state = (run.state.name if run.state else None) or "Unknown"
+        if run.state and run.state.is_completed():
+            raise PlatformError(f"{run.name} already completed: nothing to resume")
+        if not (run.state and run.state.is_final()):
+            raise PlatformError(f"{run.name} is {state}, not finished: follow it in the UI or wait")
+        if run.deployment_id is None:
+            raise PlatformError(f"{run.name} was not started from a deployment, so no worker can rerun it")
+        result: Any = prefect.set_flow_run_state(
+            run.id, AwaitingRetry(message=f"Resumed with ./dev run --resume after it ended {state}")
+        )
+        if result.status.value != "ACCEPT":
+            raise PlatformError(f"the server refused to resume {run.name}: {result.details}")
+    print(f"{run.name}: resuming after {state} at {platform.ui_url}/runs/flow-run/{run.id}", flush=True)
+    return follow(platform, run.id)
+
+
+def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
+    if getattr(args, "resume", None):
+        if args.start or args.end or args.days:
+            raise PlatformError("--resume reruns a run with its own window: drop --start, --end and --days")
+        return cmd_resume(platform, args.resume)
+    if args.days and args.start is None:
+        end = args.end or date.today() - timedelta(days=1)
+        args.start = end - timedelta(days=args.days - 1)
+        args.end = end
+    window = resolve_window(args.start, args.end)
+    parameters = {**window.parameters(), "fire_and_forget": args.fire_and_forget or []}
+    return trigger(platform, deployments.DATA_PLATFORM, parameters, f"data-platform {window}")
+
+
+def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:
+    window = resolve_window(args.start, args.end)
+    parameters = {
+        **window.parameters(),
+        "chunk_days": args.chunk_days,
+        "max_concurrent_chunks": args.max_concurrent_chunks,
+    }
+    return trigger(platform, deployments.DATA_PLATFORM_BACKFILL, parameters, f"backfill {window}")

@@ -1,0 +1,77 @@
+"""Registering a package's deployments from its prefect.yaml, inside that package's own environment; on
+Docker infrastructure, pointing them at the package's image."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+from jaffle_ops import admin, recovery
+from jaffle_ops.environments import hatch_env_path
+from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
+from jaffle_ops.workspace import Team
+
+
+def deploy(
+    platform: Platform,
+    selected: list[Team],
+    paused: bool = False,
+    infra: str | None = None,
+) -> None:
+    """`prefect deploy --all` in each team's environment; on Docker, build that team's image (only
+    that team's) and point its deployments at it."""
+    infra = infra or platform.infra
+    for team in selected:
+        env_bin = hatch_env_path(team.env) / "bin"
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(env_bin / "prefect"), "--no-prompt", "deploy", "--all"],
+            cwd=team.package,
+            env=platform.environ(env_bin),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise PlatformError(f"deploying {team.package.name} failed:\n{result.stdout}\n{result.stderr}")
+        names = [d["name"] for d in team.deployments]
+        if infra == "docker":
+            # `prefect deploy --all` ignores --job-variable, so point the deployments at the image here.
+            from prefect.client.schemas.actions import DeploymentUpdate
+
+            variables = docker_job_variables(platform, team)
+            with admin.client(platform) as prefect:
+                for name in names:
+                    deployment = prefect.read_deployment_by_name(f"{name}/{name}")
+                    prefect.update_deployment(deployment.id, DeploymentUpdate(job_variables=variables))
+        print(f"deployed    {team.package.name}: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
+    if paused:
+        admin.pause_schedules(platform)
+
+
+def docker_job_variables(platform: Platform, team: Team) -> dict[str, Any]:
+    """Run this team's flows in its image (the pool's template fixes the network, the data mount, the
+    user and the container's privileges: `pools.py`)."""
+    from jaffle_ops import images  # the Docker SDK, only where images are built
+
+    built = images.build(
+        platform.root,
+        team.env,
+        team.package,
+        base_image=platform.base_image,
+        ca_bundle=images.host_ca_bundle(),
+    )
+    print(f"image       {built.tag} ({'cached' if built.cached else f'built in {built.seconds:.0f}s'})")
+    image, pull = built.tag, "Never"  # built on this engine; no registry to pull from
+    if platform.registry:
+        # IfNotPresent: the tag hashes the team's files, so a cached copy holds the same files
+        image, pull = images.push(built.tag, platform.registry), "IfNotPresent"
+        print(f"pushed      {image}")
+    return {
+        "image": image,
+        "image_pull_policy": pull,
+        "env": {"JAFFLE_DATA_DIR": "/data", **recovery.flow_run_environment()},
+        "stream_output": True,
+        "auto_remove": True,  # each run records its container id in its runtime artifact
+    }

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jaffle_ops import admin
+from jaffle_ops.pools import docker_template
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.testing.utilities import prefect_test_harness
+
+TEMPLATE = docker_template(Path("/srv/data"), user="1000:1000")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with prefect_test_harness(), get_client(sync_client=True) as client:
+        yield client
+
+
+class WorkerFirst:
+    """The client of a deploy whose pool a worker creates (with Prefect's default template) between
+    the deploy's read and its create, as a compose stack's workers do when they start first."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def create_work_pool(self, work_pool):
+        self._client.create_work_pool(WorkPoolCreate(name=work_pool.name, type=work_pool.type))
+        return self._client.create_work_pool(work_pool)
+
+
+def test_a_pool_a_worker_created_first_is_given_the_platforms_template(client, capsys):
+    admin._ensure_pool(WorkerFirst(client), "raced", "docker", TEMPLATE)
+    pool = client.read_work_pool("raced")
+    assert pool.type == "docker"
+    assert pool.base_job_template == TEMPLATE
+    assert "raced: the platform's job template" in capsys.readouterr().out
+
+
+def test_a_pool_is_created_once_and_a_changed_infrastructure_replaces_it(client, capsys):
+    admin._ensure_pool(client, "steady", "process", {})
+    first = client.read_work_pool("steady")
+    admin._ensure_pool(client, "steady", "process", {})
+    assert client.read_work_pool("steady").id == first.id
+    admin._ensure_pool(client, "steady", "docker", TEMPLATE)
+    replaced = client.read_work_pool("steady")
+    assert (replaced.type, replaced.base_job_template) == ("docker", TEMPLATE)
+    assert capsys.readouterr().out.count("created steady") == 2
