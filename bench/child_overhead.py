@@ -5,8 +5,9 @@
 - stock:     run_deployment defaults (blocks, polls every 5 s) on a worker with default polling (10 s)
 - cold:      the platform before the warm launcher: run_deployment(timeout=0) + wait_for_flow_run
              (event-driven) on a worker polling every second, `python -m prefect.engine` per run
-- warm:      the platform today: as cold, the worker polling twice a second and each run forked from
-             a warm parent (jaffle_contract.launcher), the pool's template as `up` makes it
+- warm:      the platform today: as cold, each run taken on its Scheduled event by the platform's
+             worker (jaffle_contract.worker, polling every 2 s besides) and forked from a warm parent
+             (jaffle_contract.launcher), the pool's template as `up` makes it
 - subflow:   the same flow called in-process as a subflow (the baseline the ratios are against)
 
 Each child sleeps --sleep seconds (its "work"). It starts its own Prefect server (SQLite, temporary
@@ -37,6 +38,57 @@ def quantiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return statistics.median(ordered), p90
+
+
+PHASES = (
+    ("create", "asked to created"),
+    ("pickup", "created to Pending (a worker took it)"),
+    ("launch", "Pending to Running (process start, imports, engine setup)"),
+    ("run", "Running to its end (the flow body)"),
+    ("notice", "its end to the parent knowing"),
+)
+
+
+def phases(asked: float, elapsed: float, states: list) -> dict[str, float]:
+    """Where one child's seconds went, from its state timestamps (and the parent's clock)."""
+    at = {state.type.value: state.timestamp.timestamp() for state in states}
+    created = min(state.timestamp.timestamp() for state in states)
+    pending = at.get("PENDING", created)
+    running = at.get("RUNNING", pending)
+    ended = max(at.get(kind, running) for kind in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"))
+    return {
+        "create": created - asked,
+        "pickup": pending - created,
+        "launch": running - pending,
+        "run": ended - running,
+        "notice": asked + elapsed - ended,
+    }
+
+
+def print_phases(timed: dict[str, list[tuple[float, float, str]]]) -> None:
+    """Median seconds per phase and mode, read from the API's state history of every child run."""
+    from uuid import UUID
+
+    from prefect import get_client
+
+    async def read() -> dict[str, dict[str, float]]:
+        medians = {}
+        async with get_client() as client:
+            for mode, runs in timed.items():
+                split = []
+                for elapsed, asked, run_id in runs:
+                    states = await client.read_flow_run_states(UUID(run_id))
+                    split.append(phases(asked, elapsed, states))
+                medians[mode] = {name: statistics.median(s[name] for s in split) for name, _ in PHASES}
+        return medians
+
+    medians = asyncio.run(read())
+    print("\nmedian seconds per phase (state timestamps; the clocks are one machine's)")
+    print(f"{'mode':<10} " + " ".join(f"{name:>8}" for name, _ in PHASES))
+    for mode, cells in medians.items():
+        print(f"{mode:<10} " + " ".join(f"{cells[name]:>8.2f}" for name, _ in PHASES))
+    for name, meaning in PHASES:
+        print(f"  {name}: {meaning}")
 
 
 def main() -> int:
@@ -89,13 +141,15 @@ def main() -> int:
                 stderr=subprocess.DEVNULL,
             )
         )
-        warm_env = {"PREFECT_WORKER_QUERY_SECONDS": "0.5", launcher.SOCKET_ENV: str(socket_path)}
+        warm_env = {"PREFECT_WORKER_QUERY_SECONDS": "2", launcher.SOCKET_ENV: str(socket_path)}
+        stock_worker = [prefect, "worker", "start", "--pool"]
+        prompt_worker = [sys.executable, "-m", "jaffle_contract.worker", "--name", "bench-warm", "--pool"]
         pools = (
-            ("bench-stock", {}, False),
-            ("bench-cold", {"PREFECT_WORKER_QUERY_SECONDS": "1"}, False),
-            ("bench-warm", warm_env, True),
+            ("bench-stock", {}, False, stock_worker),
+            ("bench-cold", {"PREFECT_WORKER_QUERY_SECONDS": "1"}, False, stock_worker),
+            ("bench-warm", warm_env, True, prompt_worker),
         )
-        for pool, extra, warm in pools:
+        for pool, extra, warm, worker in pools:
             template = home / f"{pool}.json"
             template.write_text(json.dumps(process_template(warm=warm)))
             create = [prefect, "work-pool", "create", pool, "--type", "process"]
@@ -108,7 +162,7 @@ def main() -> int:
             trivial.from_source(str(HERE), "trivial.py:trivial").deploy(name=pool, work_pool_name=pool)
             procs.append(
                 subprocess.Popen(
-                    [prefect, "worker", "start", "--pool", pool],
+                    [*worker, pool],
                     env={**env, **extra},
                     cwd=HERE,
                     stdout=subprocess.DEVNULL,
@@ -124,39 +178,40 @@ def main() -> int:
         work = {"sleep": args.sleep}
 
         @flow(name="bench-stock-parent")
-        def stock_parent(n: int) -> list[float]:
+        def stock_parent(n: int) -> list[tuple[float, float, str]]:
             out = []
             for i in range(n):
-                t = time.perf_counter()
-                run_deployment("bench-trivial/bench-stock", parameters={"n": i, **work})
-                out.append(time.perf_counter() - t)
+                t, started = time.perf_counter(), time.time()
+                run = run_deployment("bench-trivial/bench-stock", parameters={"n": i, **work})
+                out.append((time.perf_counter() - t, started, str(run.id)))
             return out
 
         @flow(name="bench-event-parent")
-        async def event_parent(n: int, deployment: str) -> list[float]:
+        async def event_parent(n: int, deployment: str) -> list[tuple[float, float, str]]:
             out = []
             for i in range(n):
-                t = time.perf_counter()
+                t, started = time.perf_counter(), time.time()
                 run = await arun_deployment(deployment, parameters={"n": i, **work}, timeout=0)
                 await wait_for_flow_run(run.id)
-                out.append(time.perf_counter() - t)
+                out.append((time.perf_counter() - t, started, str(run.id)))
             return out
 
         @flow(name="bench-subflow-parent")
-        def subflow_parent(n: int) -> list[float]:
+        def subflow_parent(n: int) -> list[tuple[float, float, str]]:
             out = []
             for i in range(n):
-                t = time.perf_counter()
-                trivial(i, **work)
-                out.append(time.perf_counter() - t)
+                t, started = time.perf_counter(), time.time()
+                state = trivial(i, **work, return_state=True)
+                out.append((time.perf_counter() - t, started, str(state.state_details.flow_run_id)))
             return out
 
-        results = {
+        timed = {
             "stock": stock_parent(args.children),
             "cold": asyncio.run(event_parent(args.children, "bench-trivial/bench-cold")),
             "warm": asyncio.run(event_parent(args.children, "bench-trivial/bench-warm")),
             "subflow": subflow_parent(args.children),
         }
+        results = {mode: [elapsed for elapsed, _, _ in runs] for mode, runs in timed.items()}
         base50, base90 = quantiles(results["subflow"])
         stock50, _ = quantiles(results["stock"])
         print(f"\nper-child wall time, {args.children} children each sleeping {args.sleep:g} s")
@@ -167,6 +222,7 @@ def main() -> int:
             ratios = (f"{p50 / base50:.2f}", f"{p90 / base90:.2f}", f"{stock50 / p50:.1f}")
             cells = (f"{p50:.2f}", f"{p90:.2f}", *ratios)
             print(f"{mode:<10} " + " ".join(f"{c:>14}" for c in cells))
+        print_phases(timed)
         return 0
     finally:
         from prefect.logging.handlers import APILogWorker

@@ -1,6 +1,7 @@
-"""The warm launcher on a real Prefect server with a real process worker: runs forked from the warm
-parent, a killed run Crashed with the parent alive, Cancel, a code change reaching the next run, and
-a run that starts cold when the warm parent is gone."""
+"""The warm launcher on a real Prefect server with the platform's process worker: runs forked from the
+warm parent, a killed run Crashed with the parent alive, Cancel, a code change reaching the next run,
+and a run that starts cold when the warm parent is gone. The worker polls once an hour, so every run
+here is taken on its Scheduled event (jaffle_contract.worker)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def platform(tmp_path_factory):
             "PREFECT_API_URL": PREFECT_API_URL.value(),
             "PROBE_DIR": str(root / "probes"),
             launcher.SOCKET_ENV: str(root / "warm.sock"),
-            "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+            # after its first poll at start, only a Scheduled event can wake this worker
+            "PREFECT_WORKER_QUERY_SECONDS": "3600",
         }
         template = ProcessWorker.get_default_base_job_template()
         template["variables"]["properties"]["command"]["default"] = launcher.COMMAND
@@ -122,8 +124,9 @@ def platform(tmp_path_factory):
             pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(package)}}],
         )
         platform.start_warm()
-        prefect = str(Path(sys.executable).parent / "prefect")
-        platform.worker = _spawn([prefect, "worker", "start", "--pool", "warm"], env, root / "worker.log")
+        worker = [sys.executable, "-m", "jaffle_contract.worker", "--pool", "warm", "--name", "warm-1"]
+        platform.worker = _spawn(worker, env, root / "worker.log")
+        _wait(lambda: True if client.read_workers_for_work_pool("warm") else None, "the worker online", 60)
         try:
             yield platform
         finally:
@@ -145,6 +148,13 @@ def test_a_run_is_forked_from_the_warm_parent_and_logs_to_the_api(platform):
         return True if "probe hello says first" in messages else None
 
     _wait(said, "the run's log in the API", 30)
+
+
+def test_the_worker_takes_a_run_on_its_scheduled_event_between_polls(platform):
+    time.sleep(1)  # well after the worker's one poll at start: the next is an hour away
+    run = platform.run("prompt")
+    assert platform.final(run).type == StateType.COMPLETED
+    assert platform.probe("prompt")["ppid"] == platform.warm.pid
 
 
 def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):

@@ -175,14 +175,15 @@ class Platform:
         return env
 
     def worker_environ(self, env_bin: Path, package: Path, warm_socket: Path | None = None) -> dict[str, str]:
-        """A worker's environment: its pool polled every second (twice with the warm launcher), the pull
-        step's folder, heartbeats, and the socket of its team's warm parent (when the launcher is warm)."""
+        """A worker's environment: how often it polls its pool, the pull step's folder, heartbeats, and
+        the socket of its team's warm parent (when the launcher is warm)."""
         from jaffle_contract.launcher import SOCKET_ENV
 
         return self.environ(
             env_bin,
-            # warm runs start in a fraction of a second, so their workers look twice as often
-            PREFECT_WORKER_QUERY_SECONDS="0.5" if warm_socket else "1",
+            # Process workers (jaffle_contract.worker) take a run on its Scheduled event; their poll is
+            # the safety net for an event missed in a server restart. Docker workers poll alone.
+            PREFECT_WORKER_QUERY_SECONDS="2" if self.infra == "process" else "1",
             PREFECT_WORKER_PREFETCH_SECONDS="5",
             JAFFLE_PACKAGE_DIR=str(package),  # the deployments' pull step goes here
             **recovery.flow_run_environment(),  # heartbeats: a dead run is marked Crashed

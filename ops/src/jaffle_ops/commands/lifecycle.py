@@ -136,15 +136,18 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
             # Process workers run inside the team's environment; Docker workers only start
             # containers, so they run in ops' environment (which has prefect-docker).
             env_name = team.env if platform.infra == "process" else OPS
-            prefect = hatch_env_path(env_name) / "bin" / "prefect"
-            command = [str(prefect), "worker", "start", "--pool", pool, "--type", platform.infra]
+            bin_dir = hatch_env_path(env_name) / "bin"
+            if platform.infra == "process":  # Prefect's process worker, also woken by Scheduled events
+                command = [str(bin_dir / "python"), "-m", "jaffle_contract.worker", "--pool", pool]
+            else:
+                command = [str(bin_dir / "prefect"), "worker", "start", "--pool", pool, "--type", "docker"]
             pid = processes.spawn(
                 name,
                 [*command, "--name", f"{pool}-local"],
                 team.package,
-                {**platform.worker_environ(prefect.parent, team.package, warm_socket), **extra},
+                {**platform.worker_environ(bin_dir, team.package, warm_socket), **extra},
             )
-            print(f"worker      started pid {pid} for pool {pool} in {prefect.parent.parent}")
+            print(f"worker      started pid {pid} for pool {pool} in {bin_dir.parent}")
     with admin.client(platform) as api:
         for team in all_teams:
             for pool in team.pools:
