@@ -155,6 +155,15 @@ def test_the_worker_takes_a_run_on_its_scheduled_event_between_polls(platform):
     run = platform.run("prompt")
     assert platform.final(run).type == StateType.COMPLETED
     assert platform.probe("prompt")["ppid"] == platform.warm.pid
+    # the worker logs as `prefect worker start` does: in its own log and in the run's
+    assert f"submitting flow run '{run.id}'" in (platform.root / "worker.log").read_text()
+    logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+
+    def said():
+        messages = [log.message for log in platform.client.read_logs(log_filter=logs)]
+        return True if any("submitting flow run" in message for message in messages) else None
+
+    _wait(said, "the worker's line in the run's logs", 30)
 
 
 def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):

@@ -25,6 +25,7 @@ from prefect.events import Event
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.logging import get_logger
+from prefect.logging.configuration import setup_logging
 from prefect.workers.process import ProcessWorker
 
 SCHEDULED = "prefect.flow-run.Scheduled"
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="the worker's name in the pool")
     args = parser.parse_args(argv)
     worker: dict[str, Any] = {"work_pool_name": args.pool, "name": args.name}
+    setup_logging()  # as `prefect worker start` does: the worker's lines reach its log and the run's logs
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(PromptProcessWorker(**worker).start())
