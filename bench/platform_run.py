@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--launcher", choices=("warm", "stock"), default="warm")
     parser.add_argument("--backfill-days", type=int, default=0)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each report as soon as it is known
 
     from jaffle_ops import admin
     from jaffle_ops.environments import hatch_env_path
@@ -108,10 +109,17 @@ def main() -> int:
             launch = (kid.start_time - kid.created).total_seconds()
             run = (kid.end_time - kid.start_time).total_seconds()
             rows[name] = {"launch": launch, "run": run, **pure}
-        backfill = dev_backfill(env, args.backfill_days, start, platform) if args.backfill_days else None
+        report(args, start, end, up, wall, rows)
+        if args.backfill_days:
+            report_backfill(args.backfill_days, dev_backfill(env, args.backfill_days, start, platform))
     finally:
         subprocess.run([str(ROOT / "dev"), "down"], env=env, capture_output=True)
 
+    return 0
+
+
+def report(args: argparse.Namespace, start: date, end: date, up: float, wall: float, rows: dict) -> None:
+    """The parent run over the window against its children's pure work (printed at once)."""
     window = f"{args.days} days ({start}..{end})"
     print(f"\nthe platform over {window}, {args.launcher} launcher; up took {up:.0f} s")
     header = f"{'launch s':>9} {'run s':>8} {'in-process work s':>18} {'imports s':>10}"
@@ -125,15 +133,17 @@ def main() -> int:
     print(f"\nparent run wall time (./dev run)            {wall:8.1f} s")
     print(f"pure work on the critical path (in process) {critical:8.1f} s")
     print(f"ratio                                       {wall / critical:8.2f}  (goal <= 1.5)")
-    if backfill:
-        rate = backfill["rows"] / backfill["wall"]
-        took, rows = backfill["wall"], backfill["rows"]
-        print(f"\nbackfill of {args.backfill_days} days: {took:.0f} s, {rows:,.0f} orders, {rate:,.0f}/s")
-        for name, seconds in sorted(backfill["work"].items(), key=lambda item: -item[1]):
-            print(f"  {name:<22} summed run time {seconds:8.1f} s  {seconds / took:6.0%} of the wall time")
-        held = backfill["warehouse"]
-        print(f"  the warehouse held by dbt builds (their logged phases) {held:8.1f} s  {held / took:6.0%}")
-    return 0
+
+
+def report_backfill(days: int, backfill: dict) -> None:
+    """A backfill's wall time, orders a second, and where its time went."""
+    rate = backfill["rows"] / backfill["wall"]
+    took, rows = backfill["wall"], backfill["rows"]
+    print(f"\nbackfill of {days} days: {took:.0f} s, {rows:,.0f} orders, {rate:,.0f}/s")
+    for name, seconds in sorted(backfill["work"].items(), key=lambda item: -item[1]):
+        print(f"  {name:<22} summed run time {seconds:8.1f} s  {seconds / took:6.0%} of the wall time")
+    held = backfill["warehouse"]
+    print(f"  the warehouse held by dbt builds (their logged phases) {held:8.1f} s  {held / took:6.0%}")
 
 
 def stages() -> list[list[str]]:
