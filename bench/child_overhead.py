@@ -95,7 +95,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=8)
     parser.add_argument("--sleep", type=float, default=1.0, help="each child's work, in seconds")
+    parser.add_argument(
+        "--modes",
+        default="stock,cold,warm,subflow",
+        help="which modes to run, comma-separated (the subflow, the baseline, always runs)",
+    )
     args = parser.parse_args()
+    unknown = set(args.modes.split(",")) - {"stock", "cold", "warm", "subflow"}
+    if unknown:
+        parser.error(f"unknown modes {sorted(unknown)}; choose from stock, cold, warm, subflow")
     home = Path(tempfile.mkdtemp(prefix="bench-prefect-"))
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -112,12 +120,17 @@ def main() -> int:
     }
     os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "PREFECT_API_AUTH_STRING")})
     prefect = str(Path(sys.executable).parent / "prefect")
+
+    def log(name: str):  # every process's output, kept in the bench's home for a look afterwards
+        return (home / f"{name}.log").open("w")
+
+    print(f"logs in {home}", flush=True)
     procs = [
         subprocess.Popen(
             [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log("server"),
+            stderr=subprocess.STDOUT,
         )
     ]
     try:
@@ -137,8 +150,8 @@ def main() -> int:
             subprocess.Popen(
                 [sys.executable, "-m", "jaffle_contract.launcher", *serve],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log("warm-parent"),
+                stderr=subprocess.STDOUT,
             )
         )
         warm_env = {"PREFECT_WORKER_QUERY_SECONDS": "2", launcher.SOCKET_ENV: str(socket_path)}
@@ -165,8 +178,8 @@ def main() -> int:
                     [*worker, pool],
                     env={**env, **extra},
                     cwd=HERE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=log(f"worker-{pool}"),
+                    stderr=subprocess.STDOUT,
                 )
             )
         for _ in range(120):
@@ -205,15 +218,17 @@ def main() -> int:
                 out.append((time.perf_counter() - t, started, str(state.state_details.flow_run_id)))
             return out
 
-        timed = {
-            "stock": stock_parent(args.children),
-            "cold": asyncio.run(event_parent(args.children, "bench-trivial/bench-cold")),
-            "warm": asyncio.run(event_parent(args.children, "bench-trivial/bench-warm")),
-            "subflow": subflow_parent(args.children),
+        modes = {
+            "stock": lambda: stock_parent(args.children),
+            "cold": lambda: asyncio.run(event_parent(args.children, "bench-trivial/bench-cold")),
+            "warm": lambda: asyncio.run(event_parent(args.children, "bench-trivial/bench-warm")),
+            "subflow": lambda: subflow_parent(args.children),
         }
+        chosen = set(args.modes.split(",")) | {"subflow"}
+        timed = {mode: measure() for mode, measure in modes.items() if mode in chosen}
         results = {mode: [elapsed for elapsed, _, _ in runs] for mode, runs in timed.items()}
         base50, base90 = quantiles(results["subflow"])
-        stock50, _ = quantiles(results["stock"])
+        stock50 = quantiles(results["stock"])[0] if "stock" in results else float("nan")
         print(f"\nper-child wall time, {args.children} children each sleeping {args.sleep:g} s")
         header = ("p50 s", "p90 s", "p50 / subflow", "p90 / subflow", "stock / p50")
         print(f"{'mode':<10} " + " ".join(f"{h:>14}" for h in header))

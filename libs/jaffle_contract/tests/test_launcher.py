@@ -30,6 +30,7 @@ import json, os, threading, time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.settings import get_current_settings
 
 import helper
 
@@ -37,7 +38,12 @@ import helper
 @flow(name="probe")
 def probe(tag: str, sleep: float = 0.0) -> str:
     get_run_logger().info("probe %s says %s", tag, helper.VALUE)
-    record = {"pid": os.getpid(), "ppid": os.getppid(), "value": helper.VALUE}
+    record = {
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "value": helper.VALUE,
+        "level": get_current_settings().logging.level,
+    }
     out = Path(os.environ["PROBE_DIR"]) / f"{tag}.json"
     out.write_text(json.dumps(record))
     time.sleep(sleep)
@@ -68,11 +74,12 @@ class Platform:
         self.warm = _spawn(command, self.env, self.root / "warm.log")
         _wait(lambda: True if self.socket.exists() else None, "the warm parent's socket", 60)
 
-    def run(self, tag: str, sleep: float = 0.0):
-        run = self.client.create_flow_run_from_deployment(
-            self.deployment, parameters={"tag": tag, "sleep": sleep}
+    def run(self, tag: str, sleep: float = 0.0, env: dict[str, str] | None = None, **job_variables):
+        return self.client.create_flow_run_from_deployment(
+            self.deployment,
+            parameters={"tag": tag, "sleep": sleep},
+            job_variables={"env": env or {}, **job_variables},
         )
-        return run
 
     def final(self, run):
         def done():
@@ -164,6 +171,33 @@ def test_the_worker_takes_a_run_on_its_scheduled_event_between_polls(platform):
         return True if any("submitting flow run" in message for message in messages) else None
 
     _wait(said, "the worker's line in the run's logs", 30)
+
+
+def test_each_forked_run_has_the_prefect_settings_of_its_own_environment(platform):
+    # the parent makes settings once per distinct set of PREFECT_ variables, before it forks
+    for tag, env, level in (
+        ("default-level", None, "INFO"),
+        ("debug-level", {"PREFECT_LOGGING_LEVEL": "DEBUG"}, "DEBUG"),
+        ("default-again", None, "INFO"),
+    ):
+        run = platform.run(tag, env=env)
+        assert platform.final(run).type == StateType.COMPLETED
+        record = platform.probe(tag)
+        assert (record["ppid"], record["level"]) == (platform.warm.pid, level), tag
+
+
+def test_a_run_without_a_command_takes_the_stock_path_of_the_same_worker(platform):
+    # the pool's command unset for this run: Prefect's own `python -m prefect.engine`, started by the
+    # worker itself, supervised by Prefect's per-run executor context
+    run = platform.run("stock", command=None)
+    assert platform.final(run).type == StateType.COMPLETED
+    assert platform.probe("stock")["ppid"] == platform.worker.pid
+
+
+def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones():
+    env = {"PREFECT_API_URL": "http://x/api", "PREFECT__FLOW_RUN_ID": "1", "HOME": "/root"}
+    assert launcher.settings_key(env) == (("PREFECT_API_URL", "http://x/api"),)
+    assert launcher.settings_key({**env, "PREFECT__FLOW_RUN_ID": "2"}) == launcher.settings_key(env)
 
 
 def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):

@@ -13,7 +13,9 @@ did, by the same signal when it was killed, so the worker reports a killed run C
 does for a stock one. When the warm parent is not there (not started, reloading, refused), `run`
 becomes `python -m prefect.engine` in place: a run never waits on, or fails for, the launcher.
 
-The warm parent forks only with one thread and no event loop alive (checked before every fork), and
+The warm parent makes Prefect's settings and logging for a run's environment before it forks (once per
+distinct set of PREFECT_ variables), so a forked run starts with them made. It forks only with one
+thread and no event loop alive (checked before every fork), and
 it reloads when the team's code or environment changes: the first run after a deploy that changed
 them starts cold while the parent drains its runs and starts again with the new code.
 """
@@ -144,6 +146,33 @@ def _preload(package: Path, named: list[str] | None = None) -> None:
         os.chdir(cwd)
 
 
+def settings_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What Prefect's settings are made of: the PREFECT_ variables of an environment. The double
+    underscore ones (PREFECT__FLOW_RUN_ID, the control channel's) are per run and are not settings."""
+    return tuple(
+        sorted((k, v) for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__"))
+    )
+
+
+def _configure(env: dict[str, str]) -> None:
+    """Prefect's settings and logging as an interpreter started with `env` would have them.
+
+    The parent does this (about 0.3 s) once per distinct environment, before forking, so that the
+    runs it forks find them made; the environment the parent itself runs in is put back after."""
+    import prefect.context
+    from prefect.logging.configuration import setup_logging
+
+    own = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        prefect.context.refresh_global_settings_context()
+        setup_logging(incremental=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(own)
+
+
 def _fork_is_safe() -> str | None:
     import asyncio
     import threading
@@ -176,11 +205,6 @@ def _child(request: dict[str, Any], streams: list[int], inherited: list[Any]) ->
         sys.argv = ["prefect.engine", *request["argv"]]
         import runpy
 
-        import prefect.context
-        from prefect.logging.configuration import setup_logging
-
-        prefect.context.refresh_global_settings_context()
-        setup_logging(incremental=False)
         sys.modules.pop("prefect.engine", None)  # executed afresh as __main__, as `-m` would
         try:
             runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
@@ -255,6 +279,7 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     selector.register(wake_r, selectors.EVENT_READ, "wake")
     runs: dict[int, socket.socket] = {}
     by_conn: dict[socket.socket, int] = {}
+    configured: tuple[tuple[str, str], ...] | None = None  # the environment settings were made for
     draining = False
     _log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
 
@@ -283,6 +308,20 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         conn.sendall(f"refused {error}\n".encode())
                     conn.close()
                     continue
+                if settings_key(request["env"]) != configured:
+                    configured = None
+                    try:
+                        _configure(request["env"])
+                    except Exception as error:  # invalid settings: the run starts cold and says so
+                        _log(f"refused a request: its Prefect settings do not load ({error})")
+                        with _gone():
+                            conn.sendall(b"refused settings\n")
+                        conn.close()
+                        for fd in streams:
+                            os.close(fd)
+                        continue
+                    configured = settings_key(request["env"])
+                    _log("Prefect's settings and logging made for a new environment")
                 unsafe = _fork_is_safe()
                 if fingerprint(package) != marks or unsafe:
                     reason = unsafe or "the team's code or environment changed"
