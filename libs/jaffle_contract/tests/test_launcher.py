@@ -184,6 +184,10 @@ def test_each_forked_run_has_the_prefect_settings_of_its_own_environment(platfor
         assert platform.final(run).type == StateType.COMPLETED
         record = platform.probe(tag)
         assert (record["ppid"], record["level"]) == (platform.warm.pid, level), tag
+    # made again only for the DEBUG run and the one after it: a run with its worker's environment,
+    # the same as the parent's, finds the settings the parent's own import made
+    made = [line for line in (platform.root / "warm.log").read_text().splitlines() if "made again" in line]
+    assert len(made) == 2 and all(line.endswith("PREFECT_LOGGING_LEVEL differ") for line in made), made
 
 
 def test_a_run_without_a_command_takes_the_stock_path_of_the_same_worker(platform):

@@ -154,6 +154,13 @@ def settings_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _as_a_worker_hands_it(env: dict[str, str]) -> dict[str, str]:
+    """`env` as Prefect's process worker passes it on to a run: with the worker's settings over it."""
+    from prefect.settings import get_current_settings
+
+    return {**env, **get_current_settings().to_environment_variables(exclude_unset=True)}
+
+
 def _configure(env: dict[str, str]) -> None:
     """Prefect's settings and logging as an interpreter started with `env` would have them.
 
@@ -279,7 +286,11 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     selector.register(wake_r, selectors.EVENT_READ, "wake")
     runs: dict[int, socket.socket] = {}
     by_conn: dict[socket.socket, int] = {}
-    configured: tuple[tuple[str, str], ...] | None = None  # the environment settings were made for
+    # Importing Prefect made its settings and logging from this process's own environment. A worker
+    # hands a run its environment overlaid with its settings, written out as Prefect writes them
+    # ("2" becomes "2.0"); so a run whose worker shares this environment (the platform starts them
+    # with the same one) finds its settings made, when they are compared the same way.
+    configured: tuple[tuple[str, str], ...] | None = settings_key(_as_a_worker_hands_it(dict(os.environ)))
     draining = False
     _log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
 
@@ -308,7 +319,8 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         conn.sendall(f"refused {error}\n".encode())
                     conn.close()
                     continue
-                if settings_key(request["env"]) != configured:
+                if (key := settings_key(request["env"])) != configured:
+                    differ = sorted({k for k, _ in set(key) ^ set(configured or ())})
                     configured = None
                     try:
                         _configure(request["env"])
@@ -320,8 +332,10 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         for fd in streams:
                             os.close(fd)
                         continue
-                    configured = settings_key(request["env"])
-                    _log("Prefect's settings and logging made for a new environment")
+                    configured = key
+                    _log(
+                        f"Prefect's settings and logging made again, for a run whose {', '.join(differ)} differ"
+                    )
                 unsafe = _fork_is_safe()
                 if fingerprint(package) != marks or unsafe:
                     reason = unsafe or "the team's code or environment changed"
