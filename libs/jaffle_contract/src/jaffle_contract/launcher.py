@@ -319,8 +319,8 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         conn.sendall(f"refused {error}\n".encode())
                     conn.close()
                     continue
-                if (key := settings_key(request["env"])) != configured:
-                    differ = sorted({k for k, _ in set(key) ^ set(configured or ())})
+                if (wanted := settings_key(request["env"])) != configured:
+                    differ = ", ".join(sorted({k for k, _ in set(wanted) ^ set(configured or ())}))
                     configured = None
                     try:
                         _configure(request["env"])
@@ -332,10 +332,8 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         for fd in streams:
                             os.close(fd)
                         continue
-                    configured = key
-                    _log(
-                        f"Prefect's settings and logging made again, for a run whose {', '.join(differ)} differ"
-                    )
+                    configured = wanted
+                    _log(f"Prefect's settings and logging made again, for a run whose {differ} differ")
                 unsafe = _fork_is_safe()
                 if fingerprint(package) != marks or unsafe:
                     reason = unsafe or "the team's code or environment changed"
