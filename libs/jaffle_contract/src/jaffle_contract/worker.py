@@ -67,19 +67,37 @@ def names_pool(event: Event, pool: str) -> bool:
 warnings.filterwarnings("ignore", message="Type 'PromptProcessWorker' .* has key 'process'")
 
 
+class SharedExecutorContext(FlowRunExecutorContext):
+    """The executor context of every run a worker starts with a configured command.
+
+    Its watch for cancellation (a websocket, polling when that drops) gives up after a long enough
+    server outage; a per-run context would be new for the next run, a shared one would stay blind.
+    So it says when it has given up, and the worker then starts each run with a context of its own
+    (Prefect's per-run path) until it is restarted."""
+
+    failed = False
+
+    def _handle_cancellation_observer_failure(self, flow_run_ids: set[Any]) -> None:
+        self.failed = True
+        logger.warning("The shared watch for cancellation failed; each run now gets its own")
+        super()._handle_cancellation_observer_failure(flow_run_ids)
+
+
 class PromptProcessWorker(ProcessWorker):
     """Prefect's process worker that polls on every Scheduled event of its pool and keeps one executor
     context for the runs of a configured command."""
 
-    _executors: FlowRunExecutorContext | None = None
+    _executors: SharedExecutorContext | None = None
 
     async def __aenter__(self) -> PromptProcessWorker:
         # Entered before the worker's own task group and left after it, so that it outlives every run.
-        executors = FlowRunExecutorContext()
-        self._executors = await executors.__aenter__()
+        executors = SharedExecutorContext()
+        await executors.__aenter__()
+        self._executors = executors
         try:
             await super().__aenter__()
         except BaseException as error:
+            self._executors = None
             await executors.__aexit__(type(error), error, error.__traceback__)
             raise
         return self
@@ -98,7 +116,7 @@ class PromptProcessWorker(ProcessWorker):
         configuration: ProcessJobConfiguration,
         task_status: anyio.abc.TaskStatus[int] | None = None,
     ) -> ProcessWorkerResult:
-        if self._executors is None or not configuration._command_configured:
+        if self._executors is None or self._executors.failed or not configuration._command_configured:
             return await super().run(flow_run, configuration, task_status)
         if task_status is None:
             task_status = anyio.TASK_STATUS_IGNORED
