@@ -26,7 +26,7 @@ from prefect.testing.utilities import prefect_test_harness
 from prefect.workers.process import ProcessWorker
 
 FLOWS = """
-import json, os, threading, time
+import importlib, json, os, sys, threading, time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -36,9 +36,14 @@ import helper
 
 
 @flow(name="probe")
-def probe(tag: str, sleep: float = 0.0) -> str:
+def probe(tag: str, sleep: float = 0.0, lazy: str = "") -> str:
     get_run_logger().info("probe %s says %s", tag, helper.VALUE)
+    had_lazy = lazy in sys.modules  # forked: imported already only if the parent had imported it
+    if lazy:
+        importlib.import_module(lazy)
     record = {
+        "had_lazy": had_lazy,
+        "lazy_value": getattr(sys.modules.get(lazy), "VALUE", None) if lazy else None,
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "value": helper.VALUE,
@@ -74,10 +79,12 @@ class Platform:
         self.warm = _spawn(command, self.env, self.root / "warm.log")
         _wait(lambda: True if self.socket.exists() else None, "the warm parent's socket", 60)
 
-    def run(self, tag: str, sleep: float = 0.0, env: dict[str, str] | None = None, **job_variables):
+    def run(
+        self, tag: str, sleep: float = 0.0, env: dict[str, str] | None = None, lazy: str = "", **job_variables
+    ):
         return self.client.create_flow_run_from_deployment(
             self.deployment,
-            parameters={"tag": tag, "sleep": sleep},
+            parameters={"tag": tag, "sleep": sleep, "lazy": lazy},
             job_variables={"env": env or {}, **job_variables},
         )
 
@@ -109,11 +116,14 @@ def platform(tmp_path_factory):
         """)
     )
     (root / "probes").mkdir()
+    (root / "lazy").mkdir()  # on the path, not in the package: a module only a run imports, lazily
+    (root / "lazy" / "lazy_probe.py").write_text('VALUE = "first"\n')
     with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
         env = {
             **os.environ,
             "PREFECT_API_URL": PREFECT_API_URL.value(),
             "PROBE_DIR": str(root / "probes"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "lazy"), os.environ.get("PYTHONPATH")])),
             launcher.SOCKET_ENV: str(root / "warm.sock"),
             # after its first poll at start, only a Scheduled event can wake this worker
             "PREFECT_WORKER_QUERY_SECONDS": "3600",
@@ -204,6 +214,18 @@ def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones()
     assert launcher.settings_key({**env, "PREFECT__FLOW_RUN_ID": "2"}) == launcher.settings_key(env)
 
 
+def test_the_parent_imports_what_its_runs_imported_for_the_runs_after_them(platform):
+    first = platform.run("lazy-first", lazy="lazy_probe")
+    assert platform.final(first).type == StateType.COMPLETED
+    record = platform.probe("lazy-first")
+    assert record["had_lazy"] is False
+    _learned(platform, record)
+    second = platform.run("lazy-second", lazy="lazy_probe")
+    assert platform.final(second).type == StateType.COMPLETED
+    record = platform.probe("lazy-second")
+    assert (record["ppid"], record["had_lazy"]) == (platform.warm.pid, True)
+
+
 def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):
     run = platform.run("killed", sleep=120)
     record = platform.probe("killed")
@@ -238,6 +260,23 @@ def test_a_code_change_reaches_the_next_run(platform):
     assert record == {**record, "ppid": platform.warm.pid, "value": "second"}  # execv: the same pid
 
 
+def test_a_change_to_a_library_on_the_path_outside_the_package_reaches_the_next_run(platform):
+    # as the contract library is for every team: an editable install, a source folder on the path
+    before = platform.run("library-before", lazy="lazy_probe")
+    assert platform.final(before).type == StateType.COMPLETED
+    _learned(platform, platform.probe("library-before"))  # the parent has the library imported
+    time.sleep(0.05)
+    (platform.root / "lazy" / "lazy_probe.py").write_text('VALUE = "second"\n')
+    changed = platform.run("library-changed", lazy="lazy_probe")
+    assert platform.final(changed).type == StateType.COMPLETED
+    assert platform.probe("library-changed")["lazy_value"] == "second"
+    _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
+    warm_again = platform.run("library-warm-again", lazy="lazy_probe")
+    assert platform.final(warm_again).type == StateType.COMPLETED
+    record = platform.probe("library-warm-again")
+    assert (record["ppid"], record["lazy_value"]) == (platform.warm.pid, "second")
+
+
 def test_without_a_warm_parent_a_run_starts_cold(platform):
     platform.warm.send_signal(signal.SIGTERM)
     assert platform.warm.wait(timeout=30) == 0
@@ -247,6 +286,14 @@ def test_without_a_warm_parent_a_run_starts_cold(platform):
     assert platform.probe("cold")["ppid"] != platform.warm.pid
     assert "starting this run cold" in (platform.root / "worker.log").read_text()
     platform.start_warm()
+
+
+def _learned(platform: Platform, record: dict) -> None:
+    """Wait until the parent has imported what the probed run imported: the run's process writes their
+    names as it exits, and the parent reads them when it reaps it."""
+    _wait(lambda: None if _alive(record["pid"]) else True, "the run's process to be reaped", 60)
+    unread = "warm.sock.*.imports"
+    _wait(lambda: None if list(platform.root.glob(unread)) else True, "the parent to learn", 30)
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -14,7 +14,9 @@ does for a stock one. When the warm parent is not there (not started, reloading,
 becomes `python -m prefect.engine` in place: a run never waits on, or fails for, the launcher.
 
 The warm parent makes Prefect's settings and logging for a run's environment before it forks (once per
-distinct set of PREFECT_ variables), so a forked run starts with them made. It forks only with one
+distinct set of PREFECT_ variables), so a forked run starts with them made; and it imports what its
+runs imported lazily (Prefect's runner and deployment steps, a dbt adapter: each run writes their
+names when it ends), so the runs after it find them imported. It forks only with one
 thread and no event loop alive (checked before every fork), and
 it reloads when the team's code or environment changes: the first run after a deploy that changed
 them starts cold while the parent drains its runs and starts again with the new code.
@@ -36,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 SOCKET_ENV = "JAFFLE_WARM_SOCKET"
+# "0": the parent does not import what its runs imported (set by the parent itself when doing so once
+# left a thread behind, which would make every fork unsafe).
+LEARN_ENV = "JAFFLE_WARM_LEARN"
 COMMAND = "python -m jaffle_contract.launcher run"
 _HEADER = struct.Struct("!I")
 _STREAMS = (0, 1, 2)
@@ -115,9 +120,21 @@ def _entrypoints(package: Path, named: list[str] | None = None) -> list[Path]:
 
 
 def _sources(package: Path) -> Iterator[Path]:
-    """What a run imports that can change: the package's Python files and its environment."""
+    """What a run imports that can change: the package's Python files, its environment (a re-lock
+    changes its site-packages folders), and the Python files of every other source folder on the path
+    that is not part of an interpreter or environment (an editable install, such as the contract
+    library this module belongs to)."""
     yield from sorted(package.rglob("*.py"))
-    yield from (Path(p) for p in sys.path if p and Path(p).is_dir() and "site-packages" in p)
+    installed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    for entry in filter(None, sys.path):  # "" is the folder the parent started in, not a source folder
+        folder = Path(entry).resolve()
+        if not folder.is_dir():
+            continue
+        if "site-packages" in entry:
+            yield folder
+        # not an interpreter's or environment's, and not a folder holding the package (a checkout)
+        elif not installed & {folder, *folder.parents} and folder not in {package, *package.parents}:
+            yield from sorted(folder.rglob("*.py"))
 
 
 def fingerprint(package: Path) -> tuple[tuple[str, int, int], ...]:
@@ -193,9 +210,11 @@ def _fork_is_safe() -> str | None:
     return "an event loop is running"
 
 
-def _child(request: dict[str, Any], streams: list[int], inherited: list[Any]) -> None:
-    """In the forked child: become the run's process and run Prefect's engine entry point."""
+def _child(request: dict[str, Any], streams: list[int], inherited: list[Any], imports: Path) -> None:
+    """In the forked child: become the run's process and run Prefect's engine entry point; at its end,
+    write to `imports` the modules the run imported that the parent had not."""
     code = 1
+    before = set(sys.modules)
     try:
         signal.set_wakeup_fd(-1)
         for held in inherited:  # the parent's sockets: another run's client must see its parent go
@@ -229,8 +248,40 @@ def _child(request: dict[str, Any], streams: list[int], inherited: list[Any]) ->
             atexit._run_exitfuncs()  # what an interpreter's exit runs: Prefect sends its last logs here
             sys.stdout.flush()
             sys.stderr.flush()
+            _write_atomically(imports, "\n".join(sorted(set(sys.modules) - before)))
         finally:
             os._exit(code)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    with contextlib.suppress(OSError):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)
+
+
+def _imports_file(socket_path: Path, pid: int) -> Path:
+    return socket_path.with_name(f"{socket_path.name}.{pid}.imports")
+
+
+def _learn(imports: Path, learned: set[str]) -> None:
+    """Import in the parent what a run imported lazily (Prefect's runner and deployment steps, a dbt
+    adapter, ...), so the runs forked after it find those modules imported too."""
+    try:
+        names = imports.read_text().split()
+        imports.unlink()
+    except OSError:
+        return
+    import importlib
+
+    for name in names:
+        if name in learned or name.startswith("__") or name in sys.modules:
+            continue
+        learned.add(name)
+        try:
+            importlib.import_module(name)
+        except Exception:  # a module a run could import need not import here: skip it
+            continue
 
 
 def _die_with_parent() -> None:
@@ -292,6 +343,9 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     # with the same one) finds its settings made, when they are compared the same way.
     configured: tuple[tuple[str, str], ...] | None = settings_key(_as_a_worker_hands_it(dict(os.environ)))
     draining = False
+    learning, learned = os.environ.get(LEARN_ENV) != "0", set[str]()
+    for stale in socket_path.parent.glob(f"{socket_path.name}.*.imports*"):  # a killed parent's
+        stale.unlink(missing_ok=True)
     _log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
 
     def stop_listening() -> None:
@@ -350,7 +404,8 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _child(request, streams, [listener, wake_r, wake_w, selector, conn, *by_conn])
+                    imports = _imports_file(socket_path, os.getpid())
+                    _child(request, streams, [listener, wake_r, wake_w, selector, conn, *by_conn], imports)
                 for fd in streams:
                     os.close(fd)
                 runs[pid], by_conn[conn] = conn, pid
@@ -365,7 +420,13 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                 pid = by_conn.pop(conn)
                 with _gone():
                     os.kill(pid, signal.SIGKILL)
-        _reap(runs, by_conn, selector)
+        for pid in _reap(runs, by_conn, selector):
+            if learning:
+                _learn(_imports_file(socket_path, pid), learned)
+                if unsafe := _fork_is_safe():
+                    _log(f"importing what runs imported left the parent unsafe to fork ({unsafe}); not again")
+                    learning, os.environ[LEARN_ENV] = False, "0"  # the reload inherits it
+            _imports_file(socket_path, pid).unlink(missing_ok=True)
         if stopping and not draining:
             draining = True
             stop_listening()
@@ -380,14 +441,16 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
             os.execv(sys.executable, [sys.executable, "-m", "jaffle_contract.launcher", *sys.argv[1:]])
 
 
-def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], selector: Any) -> None:
+def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], selector: Any) -> list[int]:
+    """Tell each ended run's client how it ended; the pids of those runs."""
+    reaped: list[int] = []
     while runs:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
+            break
         conn = runs.pop(pid, None)
         if conn is None:
             continue
@@ -400,6 +463,8 @@ def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], sel
         with _gone():
             conn.sendall(message.encode())
         conn.close()
+        reaped.append(pid)
+    return reaped
 
 
 def main(argv: list[str] | None = None) -> int:
