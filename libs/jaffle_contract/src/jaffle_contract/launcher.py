@@ -149,9 +149,13 @@ def fingerprint(package: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 def _preload(package: Path, named: list[str] | None = None) -> None:
-    """Import Prefect's engine and the team's flow scripts (with everything they import)."""
+    """Import Prefect's engine and the team's flow scripts (with everything they import), and what
+    the engine imports only once a run starts: the runner (its control channel) and the deployment
+    steps (a run's pull steps). The rest a run imports lazily is learned from the runs."""
+    import prefect.deployments.steps.core
     import prefect.engine
-    import prefect.flow_engine  # noqa: F401
+    import prefect.flow_engine
+    import prefect.runner  # noqa: F401
     from prefect.utilities.importtools import load_script_as_module
 
     cwd = os.getcwd()
