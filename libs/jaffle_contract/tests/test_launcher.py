@@ -5,6 +5,7 @@ here is taken on its Scheduled event (jaffle_contract.worker)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import StateType
+from prefect.events import Event
+from prefect.events.clients import get_events_client
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 from prefect.testing.utilities import prefect_test_harness
@@ -30,9 +33,11 @@ import importlib, json, os, sys, threading, time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect._internal import control_listener
 from prefect.settings import get_current_settings
 
 import helper
+import sharedlib  # a library on the path outside the package, as the contract library is
 
 
 @flow(name="probe")
@@ -43,7 +48,9 @@ def probe(tag: str, sleep: float = 0.0, lazy: str = "") -> str:
         importlib.import_module(lazy)
     record = {
         "had_lazy": had_lazy,
-        "lazy_value": getattr(sys.modules.get(lazy), "VALUE", None) if lazy else None,
+        "library": sharedlib.VALUE,
+        # the port of the control channel that supervises this run (the engine took it from its env)
+        "control_port": control_listener._configured_port,
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "value": helper.VALUE,
@@ -116,14 +123,15 @@ def platform(tmp_path_factory):
         """)
     )
     (root / "probes").mkdir()
-    (root / "lazy").mkdir()  # on the path, not in the package: a module only a run imports, lazily
-    (root / "lazy" / "lazy_probe.py").write_text('VALUE = "first"\n')
+    (root / "lib").mkdir()  # on the path, not in the package, not installed: source folders
+    (root / "lib" / "sharedlib.py").write_text('VALUE = "first"\n')  # the flow script imports it
+    (root / "lib" / "lazy_probe.py").write_text('VALUE = "first"\n')  # a run imports it, lazily
     with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
         env = {
             **os.environ,
             "PREFECT_API_URL": PREFECT_API_URL.value(),
             "PROBE_DIR": str(root / "probes"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "lazy"), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "lib"), os.environ.get("PYTHONPATH")])),
             launcher.SOCKET_ENV: str(root / "warm.sock"),
             # after its first poll at start, only a Scheduled event can wake this worker
             "PREFECT_WORKER_QUERY_SECONDS": "3600",
@@ -208,22 +216,40 @@ def test_a_run_without_a_command_takes_the_stock_path_of_the_same_worker(platfor
     assert platform.probe("stock")["ppid"] == platform.worker.pid
 
 
-def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones():
+def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones_and_its_folders_files(
+    tmp_path,
+):
     env = {"PREFECT_API_URL": "http://x/api", "PREFECT__FLOW_RUN_ID": "1", "HOME": "/root"}
-    assert launcher.settings_key(env) == (("PREFECT_API_URL", "http://x/api"),)
-    assert launcher.settings_key({**env, "PREFECT__FLOW_RUN_ID": "2"}) == launcher.settings_key(env)
+    assert launcher.settings_key(env, tmp_path) == (("PREFECT_API_URL", "http://x/api"),)
+    assert launcher.settings_key({**env, "PREFECT__FLOW_RUN_ID": "2"}, tmp_path) == launcher.settings_key(
+        env, tmp_path
+    )
+    (tmp_path / "prefect.toml").write_text("[logging]\nlevel = 'DEBUG'\n")
+    assert launcher.settings_key(env, tmp_path) != launcher.settings_key(env, tmp_path.parent)
 
 
-def test_the_parent_imports_what_its_runs_imported_for_the_runs_after_them(platform):
-    first = platform.run("lazy-first", lazy="lazy_probe")
-    assert platform.final(first).type == StateType.COMPLETED
-    record = platform.probe("lazy-first")
-    assert record["had_lazy"] is False
-    _learned(platform, record)
-    second = platform.run("lazy-second", lazy="lazy_probe")
-    assert platform.final(second).type == StateType.COMPLETED
-    record = platform.probe("lazy-second")
-    assert (record["ppid"], record["had_lazy"]) == (platform.warm.pid, True)
+def test_the_parent_imports_the_libraries_its_runs_imported_not_the_teams_code(platform):
+    # `wave`, of the standard library, nothing here imports but the run; `lazy_probe` is source code
+    # on the path (as a team's own is), which a run imports itself, in its own environment
+    for lazy, learned in (("wave", True), ("lazy_probe", False)):
+        first = platform.run(f"{lazy}-first", lazy=lazy)
+        assert platform.final(first).type == StateType.COMPLETED
+        record = platform.probe(f"{lazy}-first")
+        assert record["had_lazy"] is False
+        _learned(platform, record)
+        second = platform.run(f"{lazy}-second", lazy=lazy)
+        assert platform.final(second).type == StateType.COMPLETED
+        record = platform.probe(f"{lazy}-second")
+        assert (record["ppid"], record["had_lazy"]) == (platform.warm.pid, learned), lazy
+
+
+def test_one_executor_context_supervises_every_warm_run_and_a_stock_run_has_its_own(platform):
+    ports = []
+    for tag, job in (("context-a", {}), ("context-b", {}), ("context-stock", {"command": None})):
+        run = platform.run(tag, **job)
+        assert platform.final(run).type == StateType.COMPLETED
+        ports.append(platform.probe(tag)["control_port"])
+    assert ports[0] and ports[0] == ports[1] != ports[2]
 
 
 def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):
@@ -247,6 +273,32 @@ def test_cancel_stops_a_forked_run(platform):
     assert platform.warm.poll() is None
 
 
+def test_a_cancellation_that_cannot_be_carried_out_leaves_the_worker_serving(platform):
+    # The run is deleted from the server, then a Cancelling event names it: the worker's cancellation
+    # fails to read it. It is logged, and the worker (whose context is shared by its runs) lives on.
+    run = platform.run("deleted", sleep=120)
+    record = platform.probe("deleted")
+    platform.client.delete_flow_run(run.id)
+    event = Event(
+        event="prefect.flow-run.Cancelling",
+        resource={"prefect.resource.id": f"prefect.flow-run.{run.id}"},
+    )
+
+    async def emit() -> None:
+        async with get_events_client() as events:
+            await events.emit(event)
+
+    asyncio.run(emit())
+    log = platform.root / "worker.log"
+    _wait(
+        lambda: True if f"Could not cancel flow run {run.id}" in log.read_text() else None, "the worker", 60
+    )
+    os.kill(record["pid"], signal.SIGKILL)  # the deleted run's process, which nobody watches now
+    assert platform.worker.poll() is None
+    after = platform.run("after-failed-cancel")
+    assert platform.final(after).type == StateType.COMPLETED
+
+
 def test_a_code_change_reaches_the_next_run(platform):
     time.sleep(0.05)  # a new mtime, even on a coarse clock
     (platform.package / "helper.py").write_text('VALUE = "second"\n')
@@ -262,19 +314,16 @@ def test_a_code_change_reaches_the_next_run(platform):
 
 def test_a_change_to_a_library_on_the_path_outside_the_package_reaches_the_next_run(platform):
     # as the contract library is for every team: an editable install, a source folder on the path
-    before = platform.run("library-before", lazy="lazy_probe")
-    assert platform.final(before).type == StateType.COMPLETED
-    _learned(platform, platform.probe("library-before"))  # the parent has the library imported
     time.sleep(0.05)
-    (platform.root / "lazy" / "lazy_probe.py").write_text('VALUE = "second"\n')
-    changed = platform.run("library-changed", lazy="lazy_probe")
+    (platform.root / "lib" / "sharedlib.py").write_text('VALUE = "second"\n')
+    changed = platform.run("library-changed")
     assert platform.final(changed).type == StateType.COMPLETED
-    assert platform.probe("library-changed")["lazy_value"] == "second"
+    assert platform.probe("library-changed")["library"] == "second"  # cold while the parent reloads
     _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
-    warm_again = platform.run("library-warm-again", lazy="lazy_probe")
+    warm_again = platform.run("library-warm-again")
     assert platform.final(warm_again).type == StateType.COMPLETED
     record = platform.probe("library-warm-again")
-    assert (record["ppid"], record["lazy_value"]) == (platform.warm.pid, "second")
+    assert (record["ppid"], record["library"]) == (platform.warm.pid, "second")
 
 
 def test_without_a_warm_parent_a_run_starts_cold(platform):

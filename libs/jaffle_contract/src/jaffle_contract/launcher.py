@@ -14,9 +14,9 @@ does for a stock one. When the warm parent is not there (not started, reloading,
 becomes `python -m prefect.engine` in place: a run never waits on, or fails for, the launcher.
 
 The warm parent makes Prefect's settings and logging for a run's environment before it forks (once per
-distinct set of PREFECT_ variables), so a forked run starts with them made; and it imports what its
-runs imported lazily (Prefect's runner and deployment steps, a dbt adapter: each run writes their
-names when it ends), so the runs after it find them imported. It forks only with one
+distinct set of PREFECT_ variables and settings files in the run's folder), so a forked run starts with
+them made; and it imports the installed libraries its runs imported lazily (a dbt adapter: each run
+writes their names when it ends), so the runs after it find them imported. It forks only with one
 thread and no event loop alive (checked before every fork), and
 it reloads when the team's code or environment changes: the first run after a deploy that changed
 them starts cold while the parent drains its runs and starts again with the new code.
@@ -119,27 +119,45 @@ def _entrypoints(package: Path, named: list[str] | None = None) -> list[Path]:
     return [package / script for script in sorted(scripts)]
 
 
-def _sources(package: Path) -> Iterator[Path]:
-    """What a run imports that can change: the package's Python files, its environment (a re-lock
-    changes its site-packages folders), and the Python files of every other source folder on the path
-    that is not part of an interpreter or environment (an editable install, such as the contract
-    library this module belongs to)."""
-    yield from sorted(package.rglob("*.py"))
-    installed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+def _installed() -> set[Path]:
+    """The interpreter's and the environment's folders: what is installed, not edited in place."""
+    return {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+
+
+def source_folders(package: Path) -> tuple[list[Path], list[Path]]:
+    """Where what a run imports can change, taken once when the parent starts (a module imported later
+    that extends sys.path does not move them): the environment's site-packages folders (a re-lock
+    changes them) and every other source folder on the path that is not part of an interpreter or
+    environment (an editable install, such as the contract library this module belongs to)."""
+    installed, environments, sources = _installed(), [], []
     for entry in filter(None, sys.path):  # "" is the folder the parent started in, not a source folder
         folder = Path(entry).resolve()
         if not folder.is_dir():
             continue
         if "site-packages" in entry:
-            yield folder
-        # not an interpreter's or environment's, and not a folder holding the package (a checkout)
-        elif not installed & {folder, *folder.parents} and folder not in {package, *package.parents}:
-            yield from sorted(folder.rglob("*.py"))
+            environments.append(folder)
+        elif (
+            not installed & {folder, *folder.parents}  # not an interpreter's or environment's
+            and folder not in {package, *package.parents}  # not the package or a folder holding it
+            and not folder.is_relative_to(package)  # the package's own files are counted anyway
+        ):
+            sources.append(folder)
+    return environments, sources
 
 
-def fingerprint(package: Path) -> tuple[tuple[str, int, int], ...]:
+def _sources(package: Path, folders: tuple[list[Path], list[Path]]) -> Iterator[Path]:
+    environments, sources = folders
+    yield from sorted(package.rglob("*.py"))
+    yield from environments
+    for folder in sources:
+        yield from sorted(folder.rglob("*.py"))
+
+
+def fingerprint(
+    package: Path, folders: tuple[list[Path], list[Path]] | None = None
+) -> tuple[tuple[str, int, int], ...]:
     marks = []
-    for path in _sources(package):
+    for path in _sources(package, folders or source_folders(package)):
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -167,12 +185,21 @@ def _preload(package: Path, named: list[str] | None = None) -> None:
         os.chdir(cwd)
 
 
-def settings_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """What Prefect's settings are made of: the PREFECT_ variables of an environment. The double
-    underscore ones (PREFECT__FLOW_RUN_ID, the control channel's) are per run and are not settings."""
-    return tuple(
-        sorted((k, v) for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__"))
-    )
+# Files Prefect also reads its settings from, in the folder a run starts in.
+SETTINGS_FILES = (".env", "prefect.toml", "pyproject.toml")
+
+
+def settings_key(env: dict[str, str], cwd: Path) -> tuple[tuple[str, str], ...]:
+    """What Prefect's settings are made of: the PREFECT_ variables of an environment (the double
+    underscore ones, PREFECT__FLOW_RUN_ID and the control channel's, are per run and are not settings)
+    and the settings files of the folder the run starts in."""
+    variables = [(k, v) for k, v in env.items() if k.startswith("PREFECT_") and not k.startswith("PREFECT__")]
+    files = []
+    for name in SETTINGS_FILES:
+        with contextlib.suppress(OSError):
+            stat = (cwd / name).stat()
+            files.append((f"{name} in the run's folder", f"{stat.st_mtime_ns}:{stat.st_size}"))
+    return tuple(sorted(variables + files))
 
 
 def _as_a_worker_hands_it(env: dict[str, str]) -> dict[str, str]:
@@ -182,21 +209,23 @@ def _as_a_worker_hands_it(env: dict[str, str]) -> dict[str, str]:
     return {**env, **get_current_settings().to_environment_variables(exclude_unset=True)}
 
 
-def _configure(env: dict[str, str]) -> None:
-    """Prefect's settings and logging as an interpreter started with `env` would have them.
+def _configure(env: dict[str, str], cwd: Path) -> None:
+    """Prefect's settings and logging as an interpreter started with `env` in `cwd` would have them.
 
     The parent does this (about 0.3 s) once per distinct environment, before forking, so that the
-    runs it forks find them made; the environment the parent itself runs in is put back after."""
+    runs it forks find them made; its own environment and folder are put back after."""
     import prefect.context
     from prefect.logging.configuration import setup_logging
 
-    own = dict(os.environ)
+    own, here = dict(os.environ), os.getcwd()
     try:
         os.environ.clear()
         os.environ.update(env)
+        os.chdir(cwd)
         prefect.context.refresh_global_settings_context()
         setup_logging(incremental=False)
     finally:
+        os.chdir(here)
         os.environ.clear()
         os.environ.update(own)
 
@@ -277,14 +306,24 @@ def _learn(imports: Path, learned: set[str]) -> None:
     except OSError:
         return
     import importlib
+    import importlib.util
 
+    installed = _installed()
     for name in names:
         if name in learned or name.startswith("__") or name in sys.modules:
             continue
         learned.add(name)
         try:
+            # Installed libraries only (the environment's, the standard library's): the team's own code
+            # may read the run's environment when it is imported, so a run imports it itself.
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec else None
+            if origin not in ("built-in", "frozen") and not (
+                origin and installed & set(Path(origin).resolve().parents)
+            ):
+                continue
             importlib.import_module(name)
-        except Exception:  # a module a run could import need not import here: skip it
+        except (Exception, SystemExit):  # a module a run could import need not import here: skip it
             continue
 
 
@@ -318,7 +357,8 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None) -> int:
     _preload(package, entrypoints)
-    marks = fingerprint(package)
+    folders = source_folders(package)
+    marks = fingerprint(package, folders)
     socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -341,11 +381,14 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     selector.register(wake_r, selectors.EVENT_READ, "wake")
     runs: dict[int, socket.socket] = {}
     by_conn: dict[socket.socket, int] = {}
-    # Importing Prefect made its settings and logging from this process's own environment. A worker
-    # hands a run its environment overlaid with its settings, written out as Prefect writes them
-    # ("2" becomes "2.0"); so a run whose worker shares this environment (the platform starts them
-    # with the same one) finds its settings made, when they are compared the same way.
-    configured: tuple[tuple[str, str], ...] | None = settings_key(_as_a_worker_hands_it(dict(os.environ)))
+    # A worker hands a run its environment overlaid with its settings, written out as Prefect writes
+    # them ("2" becomes "2.0"). Settings for this process's own environment so handed on are made here
+    # once, in a folder with no settings files (a run's usual folder is a new temporary one): a run
+    # whose worker shares this environment (the platform starts them with the same one) finds them made.
+    hands_on = _as_a_worker_hands_it(dict(os.environ))
+    os.chdir(socket_path.parent)
+    _configure(hands_on, socket_path.parent)
+    configured: tuple[tuple[str, str], ...] | None = settings_key(hands_on, socket_path.parent)
     draining = False
     learning, learned = os.environ.get(LEARN_ENV) != "0", set[str]()
     for stale in socket_path.parent.glob(f"{socket_path.name}.*.imports*"):  # a killed parent's
@@ -377,11 +420,11 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         conn.sendall(f"refused {error}\n".encode())
                     conn.close()
                     continue
-                if (wanted := settings_key(request["env"])) != configured:
+                if (wanted := settings_key(request["env"], Path(request["cwd"]))) != configured:
                     differ = ", ".join(sorted({k for k, _ in set(wanted) ^ set(configured or ())}))
                     configured = None
                     try:
-                        _configure(request["env"])
+                        _configure(request["env"], Path(request["cwd"]))
                     except Exception as error:  # invalid settings: the run starts cold and says so
                         _log(f"refused a request: its Prefect settings do not load ({error})")
                         with _gone():
@@ -393,7 +436,7 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                     configured = wanted
                     _log(f"Prefect's settings and logging made again, for a run whose {differ} differ")
                 unsafe = _fork_is_safe()
-                if fingerprint(package) != marks or unsafe:
+                if fingerprint(package, folders) != marks or unsafe:
                     reason = unsafe or "the team's code or environment changed"
                     _log(f"not forking ({reason}); reloading once the running runs end")
                     with _gone():

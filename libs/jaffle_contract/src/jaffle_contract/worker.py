@@ -31,6 +31,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import anyio
 import anyio.abc
@@ -76,6 +77,22 @@ class SharedExecutorContext(FlowRunExecutorContext):
     (Prefect's per-run path) until it is restarted."""
 
     failed = False
+
+    async def __aenter__(self) -> SharedExecutorContext:
+        await super().__aenter__()
+        # Prefect cancels a run in a task of this context's task group, which here lives as long as
+        # the worker: an error there (the run deleted meanwhile, the API briefly gone) would end the
+        # worker and every run in it, where a per-run context would end one run's supervision. Log it.
+        unguarded = self._cancellation_manager.cancel_by_id
+
+        async def cancel_by_id(flow_run_id: UUID) -> None:
+            try:
+                await unguarded(flow_run_id)
+            except Exception:
+                logger.exception("Could not cancel flow run %s; the worker carries on", flow_run_id)
+
+        self._cancellation_manager.cancel_by_id = cancel_by_id  # type: ignore[method-assign]
+        return self
 
     def _handle_cancellation_observer_failure(self, flow_run_ids: set[Any]) -> None:
         self.failed = True
