@@ -299,31 +299,27 @@ def test_a_cancellation_that_cannot_be_carried_out_leaves_the_worker_serving(pla
     assert platform.final(after).type == StateType.COMPLETED
 
 
-def test_a_code_change_reaches_the_next_run(platform):
+def _a_change_reaches_the_next_run(platform: Platform, changed: Path, field: str, name: str) -> None:
+    """Write `changed` anew; the next run sees it (cold while the parent reloads), then warm again."""
     time.sleep(0.05)  # a new mtime, even on a coarse clock
-    (platform.package / "helper.py").write_text('VALUE = "second"\n')
-    changed = platform.run("changed")
-    assert platform.final(changed).type == StateType.COMPLETED
-    assert platform.probe("changed")["value"] == "second"  # cold while the parent reloads
+    changed.write_text('VALUE = "second"\n')
+    run = platform.run(f"{name}-changed")
+    assert platform.final(run).type == StateType.COMPLETED
+    assert platform.probe(f"{name}-changed")[field] == "second"
     _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
-    warm_again = platform.run("warm-again")
+    warm_again = platform.run(f"{name}-warm-again")
     assert platform.final(warm_again).type == StateType.COMPLETED
-    record = platform.probe("warm-again")
-    assert record == {**record, "ppid": platform.warm.pid, "value": "second"}  # execv: the same pid
+    record = platform.probe(f"{name}-warm-again")
+    assert (record["ppid"], record[field]) == (platform.warm.pid, "second")  # execv: the same pid
+
+
+def test_a_code_change_reaches_the_next_run(platform):
+    _a_change_reaches_the_next_run(platform, platform.package / "helper.py", "value", "code")
 
 
 def test_a_change_to_a_library_on_the_path_outside_the_package_reaches_the_next_run(platform):
     # as the contract library is for every team: an editable install, a source folder on the path
-    time.sleep(0.05)
-    (platform.root / "lib" / "sharedlib.py").write_text('VALUE = "second"\n')
-    changed = platform.run("library-changed")
-    assert platform.final(changed).type == StateType.COMPLETED
-    assert platform.probe("library-changed")["library"] == "second"  # cold while the parent reloads
-    _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
-    warm_again = platform.run("library-warm-again")
-    assert platform.final(warm_again).type == StateType.COMPLETED
-    record = platform.probe("library-warm-again")
-    assert (record["ppid"], record["library"]) == (platform.warm.pid, "second")
+    _a_change_reaches_the_next_run(platform, platform.root / "lib" / "sharedlib.py", "library", "library")
 
 
 def test_without_a_warm_parent_a_run_starts_cold(platform):

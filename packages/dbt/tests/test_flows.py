@@ -187,6 +187,41 @@ def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir):
     assert _published(data_dir, "jaffle_shop", "select count(*) from orders") == before
 
 
+def _land_day(data_dir, day: str, orders: str | None) -> None:
+    """One more day in the lake: an order and its item (`orders` None: a corrupt orders file)."""
+    raw = data_dir / "lake" / "raw" / "jaffle_shop"
+    items, order = raw / "order_items" / f"date={day}", raw / "orders" / f"date={day}"
+    items.mkdir(exist_ok=True)
+    order.mkdir(exist_ok=True)
+    duckdb.sql(f"""copy (select 'ord-4-0' as order_item_id, 'ord-4' as order_id, 'BEV-001' as sku,
+                   1 as quantity, 600 as unit_price, timestamp '{day} 09:00' as ordered_at)
+                   to '{items / "part-0.parquet"}' (format parquet)""")
+    if orders is None:
+        (order / "part-0.parquet").write_bytes(b"PAR1 torn by a disk that filled up")
+        return
+    duckdb.sql(f"""copy (select 'ord-4' as order_id, 'store-001' as store_id, 'cust-2' as customer_id,
+                   timestamp '{day} 09:00' as ordered_at, null as session_id, {orders} as subtotal,
+                   24 as tax_paid, {orders} + 24 as order_total)
+                   to '{order / "part-0.parquet"}' (format parquet)""")
+
+
+def test_a_build_that_ends_before_it_publishes_leaves_nothing_for_the_next_build_to_build_on(data_dir):
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    # A new day whose items read well and whose orders file is torn: the items mart takes the day,
+    # the orders mart (built after it) fails, and the build stops before it publishes.
+    _land_day(data_dir, "2020-03-03", orders=None)
+    with pytest.raises(DbtBuildFailed, match="No magic bytes found at end of file"):
+        dbt_jaffle_shop(date(2020, 3, 3), date(2020, 3, 3), docs=False)
+    # The operator mends the file; the next scheduled build is of another day. Building on what the
+    # failed build left would give an item whose order is in no window built since.
+    _land_day(data_dir, "2020-03-03", orders=600)
+    dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), docs=False)
+    query = "select (select count(*) from orders), (select count(*) from order_items)"
+    assert _published(data_dir, "jaffle_shop", query) == [(3, 4)]
+    dbt_jaffle_shop(date(2020, 3, 3), date(2020, 3, 3), docs=False)
+    assert _published(data_dir, "jaffle_shop", query) == [(4, 5)]
+
+
 def test_end_before_start_is_rejected():
     with pytest.raises(ValueError, match="end_date 2020-03-01 is before start_date 2020-03-02"):
         dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 1))
@@ -197,7 +232,7 @@ import sys
 from datetime import date
 from jaffle_dbt import runner
 runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False,
-           on_wait=lambda message: print("waited:", message, flush=True))
+           warn=lambda message: print("waited:", message, flush=True))
 print("built", flush=True)
 """
 

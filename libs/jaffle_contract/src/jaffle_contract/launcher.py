@@ -337,6 +337,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _decline(conn: socket.socket, streams: list[int], answer: bytes) -> None:
+    """Answer a request the parent will not fork for (the run then starts cold) and let go of it."""
+    with _gone():
+        conn.sendall(answer)
+    conn.close()
+    for fd in streams:
+        os.close(fd)
+
+
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, len(_STREAMS))
     if len(fds) != len(_STREAMS):
@@ -427,11 +436,7 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                         _configure(request["env"], Path(request["cwd"]))
                     except Exception as error:  # invalid settings: the run starts cold and says so
                         _log(f"refused a request: its Prefect settings do not load ({error})")
-                        with _gone():
-                            conn.sendall(b"refused settings\n")
-                        conn.close()
-                        for fd in streams:
-                            os.close(fd)
+                        _decline(conn, streams, b"refused settings\n")
                         continue
                     configured = wanted
                     _log(f"Prefect's settings and logging made again, for a run whose {differ} differ")
@@ -439,11 +444,7 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                 if fingerprint(package, folders) != marks or unsafe:
                     reason = unsafe or "the team's code or environment changed"
                     _log(f"not forking ({reason}); reloading once the running runs end")
-                    with _gone():
-                        conn.sendall(b"reload\n")
-                    conn.close()
-                    for fd in streams:
-                        os.close(fd)
+                    _decline(conn, streams, b"reload\n")
                     draining = True
                     stop_listening()
                     continue

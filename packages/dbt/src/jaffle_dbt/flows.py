@@ -117,7 +117,7 @@ def _build(
     outcome = _under_warehouse_lock(
         settings,
         lambda: runner.run(
-            project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, on_wait=logger.warning
+            project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, warn=logger.warning
         ),
     )
     rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in outcome.results]

@@ -10,7 +10,9 @@ The handoff to readers: dbt builds into `warehouse/.build/<project>.duckdb` whil
 (one writer per project at a time; a second backfill chunk waits), then copies the database into a
 temporary file and renames it over `warehouse/<project>.duckdb`. Readers (ML, dashboards, the
 attribution project) open the published file read-only, so a build never meets a reader's lock and a
-reader never sees a half-built mart.
+reader never sees a half-built mart. dbt commits model by model, so a build that stops before it publishes
+(a failed test, a cancel, a kill) would leave the build database half-advanced; the next build first puts
+it back to the published one (`start_from_published`).
 """
 
 from __future__ import annotations
@@ -124,9 +126,7 @@ def environment(project: str, settings: DbtSettings, window: dict[str, str] | No
 
 
 @contextlib.contextmanager
-def writer_lock(
-    project: str, settings: DbtSettings, on_wait: Callable[[str], None] = print
-) -> Iterator[None]:
+def writer_lock(project: str, settings: DbtSettings, warn: Callable[[str], None] = print) -> Iterator[None]:
     """Hold the project's build lock; say so when another build holds it and wait for it."""
     path = settings.lock_path(project)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +134,7 @@ def writer_lock(
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        on_wait(
-            f"another {project} build holds {path}; waiting up to {settings.dbt_lock_timeout_seconds:.0f} s"
-        )
+        warn(f"another {project} build holds {path}; waiting up to {settings.dbt_lock_timeout_seconds:.0f} s")
         try:
             lock.acquire(timeout=settings.dbt_lock_timeout_seconds)
         except Timeout:
@@ -187,6 +185,52 @@ def publish(project: str, settings: DbtSettings) -> Path:
     return target
 
 
+def _identity(path: Path) -> str | None:
+    """What tells one published file from another: its inode, size and modification time."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _clean_mark(project: str, settings: DbtSettings) -> Path:
+    return settings.build_path(project).with_suffix(".published")
+
+
+def start_from_published(project: str, settings: DbtSettings) -> bool:
+    """Make the build database what readers see before a build writes to it; True if it had to.
+
+    dbt commits model by model, so a build that ends before it publishes (a failed test, a cancel, a
+    kill) leaves some incremental marts holding its window and others not. A later build of another
+    window would build on that and never mend it. The mark beside the build database names the
+    published file it equals; with no mark, or a mark for another file, the build database is replaced
+    by a copy of the published one (or removed, when nothing was published: dbt then builds from the
+    lake). The mark goes before dbt writes and comes back only once a build is published.
+    """
+    build, mark = settings.build_path(project), _clean_mark(project, settings)
+    published = settings.published(project)
+    clean = build.exists() and mark.exists() and mark.read_text() == _identity(published)
+    mark.unlink(missing_ok=True)
+    if clean:
+        return False
+    for leftover in (build, build.with_name(f"{build.name}.wal")):
+        leftover.unlink(missing_ok=True)
+    if published.exists():
+        copy = build.with_name(f".{build.name}.restoring")
+        shutil.copyfile(published, copy)
+        os.replace(copy, build)
+    return True
+
+
+def mark_published(project: str, settings: DbtSettings, published: Path) -> None:
+    """Record that the build database equals the file just published (atomically)."""
+    mark = _clean_mark(project, settings)
+    scratch = mark.with_name(f".{mark.name}.writing")
+    scratch.write_text(_identity(published) or "")
+    os.replace(scratch, mark)
+
+
 def generate_docs(project: str, settings: DbtSettings) -> Path:
     """`dbt docs generate --static`: one self-contained HTML page, copied beside the dbt artifacts."""
     target = settings.artifacts_dir(project) / "target"
@@ -228,7 +272,7 @@ def run(
     settings: DbtSettings | None = None,
     invoke: Callable[[list[str]], object] | None = None,
     docs: bool = True,
-    on_wait: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
 ) -> BuildOutcome:
     """Build one project under its writer lock, publish it, and generate its docs.
 
@@ -240,13 +284,18 @@ def run(
     window = window_environment(start, end)
     seconds: dict[str, float] = {}
     published = page = None
-    with writer_lock(project, settings, on_wait=on_wait):
+    with writer_lock(project, settings, warn=warn):
         try:
             if settings.dbt_target == "postgres":
                 with _timed(seconds, "load"):
                     pg_load.load(
                         settings.lake_dir, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
                     )
+            if settings.dbt_target == "local" and start_from_published(project, settings):
+                warn(
+                    f"the {project} build database did not match the published warehouse (an earlier "
+                    "build ended before it published); starting from the published one"
+                )
             with _timed(seconds, "build"), environment(project, settings, window):
                 outcome = invoke(build_args(project, full_refresh, settings))
             results = results_of(project, outcome)
@@ -256,6 +305,7 @@ def run(
             if settings.dbt_target == "local":
                 with _timed(seconds, "publish"):
                     published = publish(project, settings)
+                    mark_published(project, settings, published)
             if docs:
                 with _timed(seconds, "docs"):
                     page = generate_docs(project, settings)
