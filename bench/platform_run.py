@@ -153,7 +153,7 @@ def stages() -> list[list[str]]:
 
     python = hatch_env_path(COORDINATOR) / "bin" / "python"
     script = "import json; from jaffle_coordinator.plan import STAGES as S; "
-    script += "print(json.dumps([[c.name for c in children] for _, children in S]))"
+    script += "print(json.dumps([[c.name for c in stage.children] for stage in S]))"
     listed = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True)
     return json.loads(listed.stdout)
 

@@ -27,7 +27,7 @@ def test_chunks_cover_the_range_without_overlap():
 
 
 def test_stage_order_is_the_platform_contract():
-    assert [c.name for _, cs in plan.STAGES for c in cs] == [
+    assert [c.name for stage in plan.STAGES for c in stage.children] == [
         "raw-data-jaffle-shop",
         "raw-data-marketing",
         "dbt-jaffle-shop",
@@ -35,7 +35,7 @@ def test_stage_order_is_the_platform_contract():
         "sales-forecast",
         "dashboards",
     ]
-    assert all(c.deployment == f"{c.name}/{c.name}" for _, cs in plan.STAGES for c in cs)
+    assert all(c.deployment == f"{c.name}/{c.name}" for stage in plan.STAGES for c in stage.children)
 
 
 def test_only_last_stage_children_can_be_fire_and_forget():

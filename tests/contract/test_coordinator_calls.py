@@ -35,7 +35,7 @@ def _plan():
 PLAN = _plan()
 # The parent's children, and the chunk flow the backfill calls once per chunk
 # (CoordinatorSettings.chunk_deployment).
-CALLS = [child for _, children in PLAN.STAGES for child in children] + [
+CALLS = [child for stage in PLAN.STAGES for child in stage.children] + [
     PLAN.Child("data-platform-chunk/data-platform-chunk")
 ]
 

@@ -178,8 +178,8 @@ async def _platform(
     launched: list[children.Launched] = []
     error: BaseException | None = None
     try:
-        for stage, stage_children in plan.STAGES:
-            await run_stage(stage, stage_children, window, forget, earlier, launched)
+        for stage in plan.STAGES:
+            await run_stage(stage.name, stage.children, window, forget, earlier, launched)
     except BaseException as exc:
         error = exc
         raise

@@ -11,7 +11,7 @@ from datetime import timedelta
 from jaffle_contract import deployments
 from jaffle_contract.window import Window, resolve_window
 
-__all__ = ["STAGES", "Child", "ChildRunFailed", "Window", "chunks", "resolve_window"]
+__all__ = ["STAGES", "Child", "ChildRunFailed", "Stage", "Window", "chunks", "resolve_window"]
 
 
 @dataclass(frozen=True)
@@ -20,26 +20,43 @@ class Child:
 
     deployment: str  # "<flow name>/<deployment name>"
     label: str | None = None  # a name of its own, when one deployment runs as several children
+    # Its runs build on its own earlier output (incremental models): in a backfill, a chunk waits for
+    # this child's previous chunk.
+    in_order: bool = False
 
     @property
     def name(self) -> str:
         return self.label or self.deployment.split("/", 1)[1]
 
 
-def _child(name: str) -> Child:
-    return Child(deployments.qualified(name))
+def _child(name: str, in_order: bool = False) -> Child:
+    return Child(deployments.qualified(name), in_order=in_order)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Children that run side by side, after the stage before them."""
+
+    name: str
+    children: tuple[Child, ...]
+    cap: int = 2  # in a backfill: at most this many of its cells at once (a backfill may set its own)
 
 
 # Stages run in order; the children of one stage run concurrently. Attribution reads the published
 # jaffle_shop warehouse, so it waits for dbt-jaffle-shop; it and the forecast are independent.
-STAGES: tuple[tuple[str, tuple[Child, ...]], ...] = (
-    ("ingestion", (_child(deployments.RAW_DATA_JAFFLE_SHOP), _child(deployments.RAW_DATA_MARKETING))),
-    ("warehouse", (_child(deployments.DBT_JAFFLE_SHOP),)),
+STAGES: tuple[Stage, ...] = (
+    Stage("ingestion", (_child(deployments.RAW_DATA_JAFFLE_SHOP), _child(deployments.RAW_DATA_MARKETING)), 3),
+    # One writer of the warehouse at a time (the warehouse lock would hold any more waiting).
+    Stage("warehouse", (_child(deployments.DBT_JAFFLE_SHOP, in_order=True),), 1),
     # Both read the published jaffle_shop warehouse and write different things: run them side by side.
-    ("attribution and forecast", (_child(deployments.DBT_ATTRIBUTION), _child(deployments.SALES_FORECAST))),
-    ("dashboards", (_child(deployments.DASHBOARDS),)),
+    Stage(
+        "attribution and forecast",
+        (_child(deployments.DBT_ATTRIBUTION, in_order=True), _child(deployments.SALES_FORECAST)),
+        2,
+    ),
+    Stage("dashboards", (_child(deployments.DASHBOARDS),), 1),
 )
-CHILD_NAMES = tuple(child.name for _, children in STAGES for child in children)
+CHILD_NAMES = tuple(child.name for stage in STAGES for child in stage.children)
 
 
 def chunks(window: Window, chunk_days: int) -> list[Window]:
@@ -56,7 +73,7 @@ def chunks(window: Window, chunk_days: int) -> list[Window]:
 
 def check_fire_and_forget(names: list[str]) -> set[str]:
     """Only children nobody downstream waits on may be fired and forgotten."""
-    last_stage = {child.name for child in STAGES[-1][1]}
+    last_stage = {child.name for child in STAGES[-1].children}
     unknown = set(names) - set(CHILD_NAMES)
     if unknown:
         raise ValueError(f"unknown child deployment(s) {sorted(unknown)}; known: {list(CHILD_NAMES)}")

@@ -1,0 +1,233 @@
+"""A backfill as a grid: one cell per (child, chunk), each started as soon as the cells it needs are done.
+
+No Prefect here: the backfill flow drives a Grid (which cells may start now, what happened to each),
+and the rules are plain functions tested as such. The rules come from the stage plan (plan.STAGES):
+
+- a cell needs the cells of the previous stage for the same chunk (dbt of chunk 3 waits for the
+  ingestion of chunk 3, not for the dashboards of chunk 2);
+- a child whose runs build on its own earlier output (`Child.in_order`: dbt's incremental models)
+  also needs its own cell of the previous chunk;
+- at most `cap` cells of a stage run at once (a backfill may set its own caps);
+- a failed cell is retried after a backoff that doubles, up to its attempts; one that exhausts them
+  blocks only the cells that need it, transitively, and every other cell goes on.
+
+What to run is decided per cell by the reprocess mode: `all`; `missing` (skip a cell whose outputs are
+complete for its window, checked from the data, unless a cell it needs runs: new inputs mean new
+outputs); `failed` (run only the cells that did not complete in the last backfill of the range).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from jaffle_coordinator.plan import Child, Stage, Window
+
+
+class Mode(enum.StrEnum):
+    ALL = "all"
+    MISSING = "missing"
+    FAILED = "failed"
+
+
+class State(enum.StrEnum):
+    WAITING = "waiting"  # to run once the cells it needs are done
+    RUNNING = "running"
+    RETRYING = "retrying"  # failed; starts again after its backoff
+    COMPLETED = "completed"
+    SKIPPED = "skipped"  # not run: nothing to do (see its reason)
+    FAILED = "failed"  # failed on its last attempt
+    BLOCKED = "blocked"  # not run: a cell it needs failed
+
+    @property
+    def done(self) -> bool:
+        """Whether the cells that need this one may start."""
+        return self in (State.COMPLETED, State.SKIPPED)
+
+    @property
+    def final(self) -> bool:
+        return self in (State.COMPLETED, State.SKIPPED, State.FAILED, State.BLOCKED)
+
+
+Key = tuple[str, int]  # (child name, chunk index)
+
+
+@dataclass
+class Cell:
+    child: Child
+    stage: str
+    chunk: int
+    window: Window
+    state: State = State.WAITING
+    reason: str = ""
+    attempts: int = 0
+    not_before: float = 0.0  # a retry's earliest start, on the driver's clock
+    run_name: str = ""
+    run_url: str = ""
+
+    @property
+    def key(self) -> Key:
+        return (self.child.name, self.chunk)
+
+    @property
+    def name(self) -> str:
+        """The cell's flow-run name, one per cell: a rerun of the backfill finds its earlier runs."""
+        return f"{self.child.name} {self.window}"
+
+
+class Grid:
+    """The cells of a backfill, their dependencies, and what may start next."""
+
+    def __init__(
+        self,
+        stages: Iterable[Stage],
+        chunks: list[Window],
+        *,
+        caps: Mapping[str, int] | None = None,
+        attempts: int = 2,
+        backoff_seconds: float = 10.0,
+    ):
+        self.stages = tuple(stages)
+        self.chunks = chunks
+        known = {stage.name for stage in self.stages}
+        unknown = set(caps or {}) - known
+        if unknown:
+            raise ValueError(f"caps name unknown stages {sorted(unknown)}; the stages are {sorted(known)}")
+        self.caps = {stage.name: stage.cap for stage in self.stages} | dict(caps or {})
+        bad = {name: cap for name, cap in self.caps.items() if cap < 1}
+        if bad:
+            raise ValueError(f"a cap is at least 1: {bad}")
+        if attempts < 1:
+            raise ValueError(f"a cell is tried at least once, not {attempts} times")
+        self.attempts, self.backoff_seconds = attempts, backoff_seconds
+        self.cells: dict[Key, Cell] = {}
+        self.needs: dict[Key, list[Key]] = {}
+        previous: tuple[Child, ...] = ()
+        for stage in self.stages:
+            for child in stage.children:
+                for index, window in enumerate(chunks):
+                    key = (child.name, index)
+                    self.cells[key] = Cell(child, stage.name, index, window)
+                    self.needs[key] = [(before.name, index) for before in previous]
+                    if child.in_order and index:
+                        self.needs[key].append((child.name, index - 1))
+            previous = stage.children
+
+    # --- what to run --------------------------------------------------------------------------
+
+    def plan(
+        self,
+        mode: Mode,
+        complete: Callable[[Cell], bool] | None = None,
+        last_states: Mapping[str, str] | None = None,
+    ) -> None:
+        """Decide, per cell, whether it runs (WAITING) or is skipped, and why.
+
+        `complete(cell)`: whether the cell's outputs are complete for its window (from the data).
+        `last_states`: each cell's state in the last backfill of this range, by cell name."""
+        if mode == Mode.MISSING and complete is None:
+            raise ValueError("mode 'missing' needs a check of the data")
+        for key in self._in_dependency_order():
+            cell = self.cells[key]
+            upstream_runs = [need for need in self.needs[key] if self.cells[need].state == State.WAITING]
+            if mode == Mode.ALL:
+                cell.state, cell.reason = State.WAITING, "reprocess all"
+            elif mode == Mode.MISSING:
+                assert complete is not None
+                if upstream_runs:
+                    cell.state, cell.reason = State.WAITING, f"its input {self._label(upstream_runs[0])} runs"
+                elif complete(cell):
+                    cell.state, cell.reason = State.SKIPPED, "complete in the data"
+                else:
+                    cell.state, cell.reason = State.WAITING, "missing in the data"
+            else:
+                last = (last_states or {}).get(cell.name)
+                if upstream_runs:
+                    cell.state, cell.reason = State.WAITING, f"its input {self._label(upstream_runs[0])} runs"
+                elif last == State.COMPLETED or last == State.SKIPPED:
+                    cell.state, cell.reason = State.SKIPPED, f"{last} in the last backfill"
+                else:
+                    cell.state, cell.reason = State.WAITING, f"{last or 'not run'} in the last backfill"
+
+    def to_run(self) -> list[Cell]:
+        return [cell for cell in self.cells.values() if cell.state == State.WAITING]
+
+    # --- driving ------------------------------------------------------------------------------
+
+    def startable(self, now: float) -> list[Cell]:
+        """Cells that may start now: their needs done, their backoff over, within their stage's cap.
+        In chunk order, so the earliest chunks finish first."""
+        running = {stage.name: 0 for stage in self.stages}
+        for cell in self.cells.values():
+            if cell.state == State.RUNNING:
+                running[cell.stage] += 1
+        out = []
+        for cell in sorted(self.cells.values(), key=lambda c: (c.chunk, self._stage_index(c.stage))):
+            if cell.state not in (State.WAITING, State.RETRYING) or cell.not_before > now:
+                continue
+            if not all(self.cells[need].state.done for need in self.needs[cell.key]):
+                continue
+            if running[cell.stage] >= self.caps[cell.stage]:
+                continue
+            running[cell.stage] += 1
+            out.append(cell)
+        return out
+
+    def started(self, cell: Cell, run_name: str = "", run_url: str = "") -> None:
+        cell.state, cell.attempts = State.RUNNING, cell.attempts + 1
+        cell.run_name, cell.run_url = run_name or cell.name, run_url
+
+    def completed(self, cell: Cell, reason: str = "") -> None:
+        cell.state, cell.reason = State.COMPLETED, reason or cell.reason
+
+    def failed(self, cell: Cell, reason: str, now: float) -> None:
+        """A run of the cell did not complete: retry it after a backoff, or fail it and block
+        every cell downstream of it."""
+        if cell.attempts < self.attempts:
+            cell.state, cell.reason = State.RETRYING, f"attempt {cell.attempts} failed: {reason}"
+            cell.not_before = now + self.backoff_seconds * 2 ** (cell.attempts - 1)
+            return
+        cell.state, cell.reason = State.FAILED, reason
+        for key in self.downstream(cell.key):
+            below = self.cells[key]
+            if below.state in (State.WAITING, State.RETRYING):
+                below.state, below.reason = State.BLOCKED, f"needs {self._label(cell.key)}, which failed"
+
+    def downstream(self, key: Key) -> list[Key]:
+        """Every cell that needs `key`, directly or not."""
+        out, seen, todo = [], {key}, [key]
+        while todo:
+            current = todo.pop()
+            for other, needs in self.needs.items():
+                if current in needs and other not in seen:
+                    seen.add(other)
+                    out.append(other)
+                    todo.append(other)
+        return out
+
+    @property
+    def finished(self) -> bool:
+        return all(cell.state.final for cell in self.cells.values())
+
+    def next_retry(self) -> float | None:
+        waits = [cell.not_before for cell in self.cells.values() if cell.state == State.RETRYING]
+        return min(waits) if waits else None
+
+    def counts(self) -> dict[State, int]:
+        out = dict.fromkeys(State, 0)
+        for cell in self.cells.values():
+            out[cell.state] += 1
+        return out
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _stage_index(self, name: str) -> int:
+        return next(i for i, stage in enumerate(self.stages) if stage.name == name)
+
+    def _in_dependency_order(self) -> list[Key]:
+        # Stages in order, chunks in order: every cell comes after the cells it needs.
+        return sorted(self.cells, key=lambda k: (self._stage_index(self.cells[k].stage), k[1]))
+
+    def _label(self, key: Key) -> str:
+        return self.cells[key].name

@@ -1,0 +1,134 @@
+"""The backfill grid's rules: dependencies from the stage plan, caps, retries with backoff, a failure
+that blocks only what needs it, and the reprocess modes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from jaffle_coordinator import plan
+from jaffle_coordinator.grid import Grid, Mode, State
+
+CHUNKS = plan.chunks(plan.Window(date(2026, 1, 1), date(2026, 1, 21)), 7)  # 3 chunks
+
+
+def grid(**kwargs) -> Grid:
+    g = Grid(plan.STAGES, CHUNKS, **kwargs)
+    g.plan(Mode.ALL)
+    return g
+
+
+def names(cells) -> list[tuple[str, int]]:
+    return [cell.key for cell in cells]
+
+
+def run_all(g: Grid, fails: dict[tuple[str, int], int] | None = None) -> list[tuple[str, int]]:
+    """Drive the grid to its end one wave at a time; `fails`: how many attempts of a cell fail."""
+    fails, order, now = dict(fails or {}), [], 0.0
+    while not g.finished:
+        wave = g.startable(now)
+        if not wave:
+            now = g.next_retry() or now + 1
+            continue
+        for cell in wave:
+            g.started(cell)
+            order.append(cell.key)
+        for cell in wave:
+            if fails.get(cell.key, 0) > 0:
+                fails[cell.key] -= 1
+                g.failed(cell, "injected", now)
+            else:
+                g.completed(cell)
+    return order
+
+
+def test_a_chunk_starts_its_ingestion_without_waiting_for_earlier_chunks_downstream():
+    g = grid()
+    first = g.startable(0)
+    # ingestion of every chunk at once (cap 3, two children: 3 of 6), nothing downstream yet
+    assert {cell.stage for cell in first} == {"ingestion"} and len(first) == 3
+    for cell in first:
+        g.started(cell)
+        g.completed(cell)
+    ready = names(g.startable(0))
+    # dbt-jaffle-shop of chunk 0 (its ingestion done); of chunk 1 not: it builds on chunk 0
+    assert ("dbt-jaffle-shop", 0) in ready and ("dbt-jaffle-shop", 1) not in ready
+
+
+def test_the_previous_stage_of_the_same_chunk_and_an_in_order_childs_previous_chunk_are_needed():
+    g = grid()
+    assert sorted(g.needs[("dbt-jaffle-shop", 2)]) == [
+        ("dbt-jaffle-shop", 1),
+        ("raw-data-jaffle-shop", 2),
+        ("raw-data-marketing", 2),
+    ]
+    assert sorted(g.needs[("sales-forecast", 1)]) == [("dbt-jaffle-shop", 1)]  # not in order
+    assert g.needs[("raw-data-marketing", 2)] == []
+
+
+def test_caps_hold_and_a_backfill_may_set_its_own():
+    g = grid(caps={"ingestion": 1})
+    assert len(g.startable(0)) == 1
+    with pytest.raises(ValueError, match="unknown stages"):
+        Grid(plan.STAGES, CHUNKS, caps={"ingest": 1})
+    with pytest.raises(ValueError, match="at least 1"):
+        Grid(plan.STAGES, CHUNKS, caps={"ingestion": 0})
+
+
+def test_every_cell_runs_once_after_what_it_needs():
+    g = grid()
+    order = run_all(g)
+    assert sorted(order) == sorted(g.cells) and len(order) == len(set(order))
+    position = {key: i for i, key in enumerate(order)}
+    assert all(position[need] < position[key] for key, needs in g.needs.items() for need in needs)
+
+
+def test_a_cell_that_fails_once_is_retried_after_its_backoff_and_the_backfill_completes():
+    g = grid(attempts=2, backoff_seconds=30)
+    order = run_all(g, fails={("dbt-jaffle-shop", 1): 1})
+    assert order.count(("dbt-jaffle-shop", 1)) == 2
+    assert all(cell.state == State.COMPLETED for cell in g.cells.values())
+
+
+def test_a_cell_that_keeps_failing_blocks_only_what_needs_it():
+    g = grid(attempts=2, backoff_seconds=1)
+    run_all(g, fails={("dbt-jaffle-shop", 1): 5})
+    states = {key: cell.state for key, cell in g.cells.items()}
+    assert states[("dbt-jaffle-shop", 1)] == State.FAILED
+    blocked = {key for key, state in states.items() if state == State.BLOCKED}
+    assert blocked == {
+        ("dbt-jaffle-shop", 2),  # in order
+        ("dbt-attribution", 1),
+        ("dbt-attribution", 2),
+        ("sales-forecast", 1),
+        ("sales-forecast", 2),
+        ("dashboards", 1),
+        ("dashboards", 2),
+    }
+    others = set(states) - blocked - {("dbt-jaffle-shop", 1)}
+    assert all(states[key] == State.COMPLETED for key in others)  # the rest finished
+
+
+def test_missing_skips_what_the_data_has_unless_an_input_reruns():
+    g = Grid(plan.STAGES, CHUNKS)
+    # the data lacks only chunk 1's jaffle-shop ingestion
+    g.plan(Mode.MISSING, complete=lambda cell: cell.key != ("raw-data-jaffle-shop", 1))
+    runs = set(names(g.to_run()))
+    assert ("raw-data-jaffle-shop", 1) in runs and ("raw-data-marketing", 1) not in runs
+    # new inputs mean new outputs: everything downstream of it reruns, later dbt chunks too
+    assert ("dbt-jaffle-shop", 1) in runs and ("dbt-jaffle-shop", 2) in runs
+    assert ("dashboards", 0) not in runs and ("dbt-jaffle-shop", 0) not in runs
+    assert g.cells[("dbt-jaffle-shop", 2)].reason == "its input dbt-jaffle-shop 2026-01-08..2026-01-14 runs"
+    with pytest.raises(ValueError, match="check of the data"):
+        g.plan(Mode.MISSING)
+
+
+def test_failed_reruns_exactly_what_did_not_complete_last_time():
+    g = grid(attempts=1)
+    run_all(g, fails={("dbt-attribution", 2): 1})
+    last = {cell.name: cell.state.value for cell in g.cells.values()}
+    again = Grid(plan.STAGES, CHUNKS)
+    again.plan(Mode.FAILED, last_states=last)
+    assert set(names(again.to_run())) == {("dbt-attribution", 2), ("dashboards", 2)}
+    order = run_all(again)
+    assert sorted(order) == [("dashboards", 2), ("dbt-attribution", 2)]
