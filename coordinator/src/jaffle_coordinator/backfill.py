@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from prefect.client.schemas.objects import FlowRun
@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import FlowRun
 from jaffle_coordinator import children, plan
 from jaffle_coordinator.grid import Cell, Grid, State
 
-LaunchCell = Callable[[Cell], Awaitable[FlowRun]]
+LaunchCell = Callable[[Cell], Coroutine[Any, Any, FlowRun]]
 OnChange = Callable[[Grid], Awaitable[None]]
 
 SYMBOL = {
@@ -32,7 +32,9 @@ SYMBOL = {
 }
 
 
-async def drive(grid: Grid, launch_cell: LaunchCell, on_change: OnChange, clock=time.monotonic) -> None:
+async def drive(
+    grid: Grid, launch_cell: LaunchCell, on_change: OnChange, clock: Callable[[], float] = time.monotonic
+) -> None:
     """Run the grid to its end. A cell whose run does not complete is retried or failed by the grid's
     rules; an error of the driver itself (the parent cancelled, the API gone for good) cancels the
     waits of the running cells and propagates."""
