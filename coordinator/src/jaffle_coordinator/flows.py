@@ -11,15 +11,22 @@ never started. A retried parent reuses the children that completed and runs only
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
+from typing import Any, Literal
 
 from jaffle_contract.parameters import parameter
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import children, plan, timing
+from jaffle_coordinator import backfill, children, grid, plan, timing
 from jaffle_coordinator.settings import CoordinatorSettings
 
 SETTINGS = CoordinatorSettings()
@@ -229,51 +236,110 @@ async def data_platform_chunk(
 async def data_platform_backfill(
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
-    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one `data-platform-chunk` run."),
-    max_concurrent_chunks: int = parameter(
-        2, "Chunks at once", "How many chunks run at the same time (dbt builds take turns on the warehouse)."
+    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one run of every team deployment."),
+    reprocess: Literal["all", "failed"] = parameter(
+        "all", "Reprocess", "all: every cell; failed: only the cells that did not complete last time."
     ),
+    caps: dict[str, int] | None = parameter(
+        None, "Caps", 'Cells of a stage at once, by stage name, e.g. {"ingestion": 3} (default: the plan\'s).'
+    ),
+    attempts: int = parameter(2, "Attempts", "Runs of a cell before it fails and blocks what needs it."),
+    backoff_seconds: float = parameter(30.0, "Backoff (s)", "Wait before a cell's second attempt; doubles."),
+    dry_run: bool = parameter(False, "Dry run", "List the cells that would run, and why; run nothing."),
 ) -> dict[str, object]:
-    """Backfill a date range: split it into chunks and run `data-platform-chunk` for each, a few at a time."""
+    """Backfill a date range as a grid of (team deployment, chunk) cells, each started as soon as it may."""
     window = plan.resolve_window(start_date, end_date)
-    if max_concurrent_chunks < 1:
-        raise ValueError(f"max_concurrent_chunks must be at least 1, got {max_concurrent_chunks}")
-    chunks = plan.chunks(window, chunk_days)
-    gate = asyncio.Semaphore(max_concurrent_chunks)
-    chunk = plan.Child(SETTINGS.chunk_deployment)
+    the_grid = grid.Grid(
+        plan.STAGES,
+        plan.chunks(window, chunk_days),
+        caps=caps,
+        attempts=attempts,
+        backoff_seconds=backoff_seconds,
+    )
+    last = await _last_grid(window)
+    the_grid.plan(grid.Mode(reprocess), last_states=backfill.last_states_from(last, the_grid) if last else {})
+    logger = get_run_logger()
+    if dry_run:
+        for cell in the_grid.cells.values():
+            verb = "would run" if cell.state == grid.State.WAITING else "would skip"
+            logger.info("%s %s: %s", verb, cell.name, cell.reason)
+        await acreate_table_artifact(
+            key=f"backfill-plan-{window.start.isoformat()}-{window.end.isoformat()}",
+            table=backfill.rows(the_grid),
+            description=f"Dry run of a backfill of {window} (reprocess {reprocess}): nothing ran",
+        )
+        return {"window": str(window), "would_run": [cell.name for cell in the_grid.to_run()]}
+
     earlier = await children.earlier_children()
+    tried: dict[str, list[FlowRun]] = {}
     launched: list[children.Launched] = []
-    planned = [f"{chunk.name} {part}" for part in chunks]
 
-    async def one(part: plan.Window) -> None:
-        async with gate:
-            name = f"{chunk.name} {part}"
-            # One child name per chunk, so a retried backfill reuses the chunks that completed.
-            item = await children.launch(
-                plan.Child(chunk.deployment, name),
-                part.parameters(),
-                name,
-                earlier.get(name, []),
-                ("backfill",),
-            )
-            launched.append(item)
-            await children.wait_resubmitting(
-                item,
-                part.parameters(),
-                earlier.get(name, []),
-                SETTINGS.parent_timeout_seconds,
-                SETTINGS.wait_slice_seconds,
-                SETTINGS.server_unreachable_seconds,
-                ("backfill",),
-            )
+    async def launch_cell(cell: grid.Cell) -> FlowRun:
+        runs = tried.setdefault(cell.name, list(earlier.get(cell.name, [])))
+        child = backfill.cell_child(cell)
+        item = await children.launch(child, cell.window.parameters(), cell.name, runs, ("backfill",))
+        launched.append(item)
+        cell.run_name, cell.run_url = item.run.name, children.ui_link(item.run)
+        run = await children.wait_resubmitting(
+            item,
+            cell.window.parameters(),
+            runs,
+            SETTINGS.child_timeout_seconds,
+            SETTINGS.wait_slice_seconds,
+            SETTINGS.server_unreachable_seconds,
+            ("backfill",),
+        )
+        runs.append(run)
+        return run
 
-    error: BaseException | None = None
+    progress = await acreate_progress_artifact(
+        0.0, key=f"backfill-progress-{window.start.isoformat()}-{window.end.isoformat()}"
+    )
+
+    async def on_change(current: grid.Grid) -> None:
+        await acreate_table_artifact(
+            key=backfill.artifact_key(window),
+            table=backfill.rows(current),
+            description=f"Backfill of {window}: {dict(current.counts())}",
+        )
+        await aupdate_progress_artifact(progress, backfill.done_fraction(current))
+
     try:
-        await asyncio.gather(*(one(part) for part in chunks))
-        children.raise_unless_completed(launched)
-    except BaseException as exc:
-        error = exc
+        await backfill.drive(the_grid, launch_cell, on_change)
+    except BaseException:
+        await asyncio.shield(children.cancel_unfinished(launched))
         raise
-    finally:
-        await finish(window, launched, planned, error)
-    return {"window": str(window), "chunks": {i.run.name: i.run.state.name for i in launched if i.run.state}}
+    counts = the_grid.counts()
+    failed = [cell for cell in the_grid.cells.values() if cell.state == grid.State.FAILED]
+    if failed:
+        blocked = counts[grid.State.BLOCKED]
+        raise plan.ChildRunFailed(
+            [
+                (
+                    cell.child.deployment,
+                    cell.run_name or cell.name,
+                    "Failed",
+                    f"{cell.reason} ({blocked} cells blocked)",
+                )
+                for cell in failed
+            ]
+        )
+    return {"window": str(window), "cells": {state.value: n for state, n in counts.items()}}
+
+
+async def _last_grid(window: plan.Window) -> list[dict[str, Any]] | None:
+    """The table the last backfill of this range left, if any."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    async with get_client() as client:
+        found = await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[backfill.artifact_key(window)])
+            )
+        )
+    if not found or not found[0].data:
+        return None
+    data = found[0].data
+    table = json.loads(data) if isinstance(data, str) else data
+    return table if isinstance(table, list) else None
