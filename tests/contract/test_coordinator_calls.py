@@ -33,11 +33,8 @@ def _plan():
 
 
 PLAN = _plan()
-# The parent's children, and the chunk flow the backfill calls once per chunk
-# (CoordinatorSettings.chunk_deployment).
-CALLS = [child for stage in PLAN.STAGES for child in stage.children] + [
-    PLAN.Child("data-platform-chunk/data-platform-chunk")
-]
+# The parent's children, which the backfill's grid calls too (one cell per child and chunk).
+CALLS = [child for stage in PLAN.STAGES for child in stage.children]
 
 
 def _declared() -> dict[str, tuple[Path, dict]]:

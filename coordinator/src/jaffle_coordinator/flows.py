@@ -1,5 +1,5 @@
-"""The coordinator's flows: `data-platform` (daily), `data-platform-chunk` (the same flow for one
-backfill chunk) and `data-platform-backfill` (date ranges).
+"""The coordinator's flows: `data-platform` (daily) and `data-platform-backfill` (date ranges, as a grid
+of (team deployment, chunk) cells: grid.py, backfill.py).
 
 Children are team deployments, started with `run_deployment(timeout=0)` and awaited event-first
 (children.py). Whatever ends the parent (a child that failed or crashed, a wait or flow timeout, an
@@ -219,16 +219,6 @@ async def data_platform(
     fire_and_forget: list[str] | None = FIRE_AND_FORGET,
 ) -> dict[str, object]:
     """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
-    return await _platform(start_date, end_date, fire_and_forget)
-
-
-@flow(name="data-platform-chunk", timeout_seconds=SETTINGS.parent_timeout_seconds)
-async def data_platform_chunk(
-    start_date: date | None = FIRST_DAY,
-    end_date: date | None = LAST_DAY,
-    fire_and_forget: list[str] | None = FIRE_AND_FORGET,
-) -> dict[str, object]:
-    """One chunk of a backfill: the same run as data-platform, outside the daily run's one-at-a-time limit."""
     return await _platform(start_date, end_date, fire_and_forget)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from jaffle_contract import deployments
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,5 +18,3 @@ class CoordinatorSettings(BaseSettings):
     wait_slice_seconds: float = 30
     # How long the parent rides out an unreachable Prefect API before it fails.
     server_unreachable_seconds: float = 300
-    # The deployment a backfill runs once per chunk: the parent flow without the daily one's limit.
-    chunk_deployment: str = deployments.qualified(deployments.DATA_PLATFORM_CHUNK)

@@ -4,7 +4,7 @@
               worker inside that team's own hatch environment; register every deployment
     run       trigger the coordinator's parent deployment for a date range and follow its children;
               --resume RUN_ID retries a parent that did not complete, reusing its completed children
-    backfill  trigger the backfill deployment for a date range
+    backfill  backfill a date range as a grid of (team deployment, chunk) cells, drawn live
     status    what is up
     deploy    register the deployments of some (default all) packages
     images    build packages' images with content-hash tags (push them with --registry, --prune old ones)
@@ -98,11 +98,27 @@ def parser() -> argparse.ArgumentParser:
         if name == "demo":
             run.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
             run.add_argument("--infra", choices=INFRAS, help="as for `up`")
-    back = sub.add_parser("backfill", help="backfill a date range in chunks")
+    back = sub.add_parser(
+        "backfill", help="backfill a date range as a grid of (team deployment, chunk) cells, drawn live"
+    )
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)
-    back.add_argument("--chunk-days", type=int, default=7)
-    back.add_argument("--max-concurrent-chunks", type=int, default=2)
+    back.add_argument("--chunk-days", type=int, default=7, help="days per chunk (one column of the grid)")
+    back.add_argument(
+        "--reprocess",
+        choices=("all", "failed"),
+        default="all",
+        help="all cells, or only those that did not complete in the last backfill of this range",
+    )
+    back.add_argument(
+        "--cap",
+        action="append",
+        metavar="STAGE=N",
+        help="at most N cells of a stage at once, e.g. --cap ingestion=3 (default: the plan's)",
+    )
+    back.add_argument("--attempts", type=int, default=2, help="runs of a cell before it fails")
+    back.add_argument("--backoff-seconds", type=float, default=30.0, help="before a retry; doubles")
+    back.add_argument("--dry-run", action="store_true", help="list the cells that would run, and why")
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
     img.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
     img.add_argument("--registry", help=registry_help)

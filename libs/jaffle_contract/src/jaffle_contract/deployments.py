@@ -10,7 +10,6 @@ DBT_ATTRIBUTION = "dbt-attribution"
 SALES_FORECAST = "sales-forecast"
 DASHBOARDS = "dashboards"
 DATA_PLATFORM = "data-platform"
-DATA_PLATFORM_CHUNK = "data-platform-chunk"
 DATA_PLATFORM_BACKFILL = "data-platform-backfill"
 
 BY_TEAM: dict[str, tuple[str, ...]] = {
@@ -18,7 +17,7 @@ BY_TEAM: dict[str, tuple[str, ...]] = {
     "dbt": (DBT_JAFFLE_SHOP, DBT_ATTRIBUTION),
     "ml": (SALES_FORECAST,),
     "dashboards": (DASHBOARDS,),
-    "coordinator": (DATA_PLATFORM, DATA_PLATFORM_CHUNK, DATA_PLATFORM_BACKFILL),
+    "coordinator": (DATA_PLATFORM, DATA_PLATFORM_BACKFILL),
 }
 
 

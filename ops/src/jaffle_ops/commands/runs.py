@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ import httpx
 from jaffle_contract import deployments
 from jaffle_contract.window import resolve_window
 
-from jaffle_ops import admin
+from jaffle_ops import admin, gridview
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
 
@@ -75,7 +77,13 @@ def follow(platform: Platform, flow_run_id: uuid.UUID, poll: float = 1.0, patien
             time.sleep(poll)
 
 
-def trigger(platform: Platform, deployment: str, parameters: dict[str, Any], name: str) -> int:
+def trigger(
+    platform: Platform,
+    deployment: str,
+    parameters: dict[str, Any],
+    name: str,
+    follower: Callable[[Platform, uuid.UUID], int] = follow,
+) -> int:
     if not admin.healthy(platform):
         raise platform.no_server()
     from prefect.client.schemas.objects import FlowRun
@@ -91,7 +99,7 @@ def trigger(platform: Platform, deployment: str, parameters: dict[str, Any], nam
         )
     assert isinstance(run, FlowRun)  # called from sync code, run_deployment returns the run itself
     print(f"{name}: {platform.ui_url}/runs/flow-run/{run.id}", flush=True)
-    return follow(platform, run.id)
+    return follower(platform, run.id)
 
 
 def cmd_resume(platform: Platform, run_id: str) -> int:
@@ -141,11 +149,95 @@ def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
     return trigger(platform, deployments.DATA_PLATFORM, parameters, f"data-platform {window}")
 
 
+def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
+    """`--cap ingestion=3 --cap warehouse=1` as the backfill's `caps` parameter."""
+    if not pairs:
+        return None
+    caps = {}
+    for pair in pairs:
+        stage, _, value = pair.rpartition("=")
+        if not stage or not value.isdigit():
+            raise PlatformError(f"--cap takes STAGE=N (a stage name and a whole number), not {pair!r}")
+        caps[stage] = int(value)
+    return caps
+
+
 def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:
     window = resolve_window(args.start, args.end)
     parameters = {
         **window.parameters(),
         "chunk_days": args.chunk_days,
-        "max_concurrent_chunks": args.max_concurrent_chunks,
+        "reprocess": args.reprocess,
+        "caps": _parse_caps(args.cap),
+        "attempts": args.attempts,
+        "backoff_seconds": args.backoff_seconds,
+        "dry_run": args.dry_run,
     }
-    return trigger(platform, deployments.DATA_PLATFORM_BACKFILL, parameters, f"backfill {window}")
+    name = f"backfill {window}" + (" (dry run)" if args.dry_run else "")
+    return trigger(platform, deployments.DATA_PLATFORM_BACKFILL, parameters, name, follower=follow_grid)
+
+
+def _latest_table(prefect: Any, flow_run_id: uuid.UUID, prefix: str) -> list[dict[str, Any]] | None:
+    """The newest table artifact of a run whose key starts with `prefix` (the backfill's grid)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    found = prefect.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), key=ArtifactFilterKey(like_=f"{prefix}%")
+        ),
+        sort=ArtifactSort.CREATED_DESC,
+        limit=1,
+    )
+    if not found or not found[0].data:
+        return None
+    data = found[0].data
+    table = json.loads(data) if isinstance(data, str) else data
+    return table if isinstance(table, list) and table else None
+
+
+def follow_grid(
+    platform: Platform, flow_run_id: uuid.UUID, poll: float = 1.0, patience: float = 300.0
+) -> int:
+    """Draw a backfill's grid as its table artifact says it stands: live on a terminal, and on a log (CI)
+    each time a cell changes state. A dry run's plan is drawn once it is written."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    began = time.monotonic()
+    last_text = ""
+    lost_since: float | None = None
+    with admin.client(platform) as prefect, Live(console=console, auto_refresh=False) as live:
+        while True:
+            try:
+                parent = prefect.read_flow_run(flow_run_id)
+                table = _latest_table(prefect, flow_run_id, "backfill-grid-") or _latest_table(
+                    prefect, flow_run_id, "backfill-plan-"
+                )
+            except (httpx.TransportError, httpx.HTTPStatusError, OSError) as error:
+                if isinstance(error, httpx.HTTPStatusError) and error.response.status_code < 500:
+                    raise
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > patience:
+                    raise platform.no_server() from error
+                time.sleep(2)
+                continue
+            lost_since = None
+            elapsed = time.monotonic() - began
+            if table:
+                if console.is_terminal:
+                    live.update(gridview.render(table, elapsed), refresh=True)
+                else:
+                    text = gridview.as_text(table, elapsed)
+                    if text.splitlines()[:-1] != last_text.splitlines()[:-1]:
+                        console.out(text, highlight=False)
+                        last_text = text
+            if parent.state and parent.state.is_final():
+                ok = parent.state.is_completed()
+                console.out(
+                    f"\n{parent.name}: {parent.state.name}" + ("" if ok else f"\n{parent.state.message}"),
+                    highlight=False,
+                )
+                return 0 if ok else 1
+            time.sleep(poll)
