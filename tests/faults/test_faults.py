@@ -149,6 +149,79 @@ class Platform:
         return json.loads(out.stdout)
 
 
+ROWS_SCRIPT = """
+import duckdb, glob, json, os, sys
+data, days, end = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+out = {}
+for table in sorted(glob.glob(f"{data}/lake/raw/*/*")):
+    files = [f for d in days for f in glob.glob(f"{table}/date={d}/*.parquet")]
+    if files:
+        name = "lake " + os.path.relpath(table, f"{data}/lake/raw")
+        out[name] = duckdb.sql(f"select count(*), sum(hash(t)) from read_parquet({files}) t").fetchone()
+for table in sorted(glob.glob(f"{data}/lake/ml/*")):
+    files = glob.glob(f"{table}/as_of={end}/*.parquet")
+    if files:
+        name = f"lake ml/{os.path.basename(table)} as of {end}"
+        out[name] = duckdb.sql(f"select count(*), sum(hash(t)) from read_parquet({files}) t").fetchone()
+for path in sorted(glob.glob(f"{data}/warehouse/*.duckdb")):
+    with duckdb.connect(path, read_only=True) as con:
+        for (table,) in con.sql("select table_name from information_schema.tables order by 1").fetchall():
+            row = con.sql(f'select count(*), sum(hash(t)) from "{table}" t').fetchone()
+            out[f"{os.path.basename(path)} {table}"] = row
+print(json.dumps({name: [count, str(digest)] for name, (count, digest) in out.items()}))
+"""
+
+
+def rows_of(platform: Platform, start: date, end: date) -> dict[str, list]:
+    """Row count and an order-free digest of the rows, per table: the lake's partitions of the days,
+    the forecasts made as of the last day, and every table of both warehouses."""
+    from jaffle_ops.environments import hatch_env_path
+
+    days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    out = subprocess.run(
+        [
+            str(hatch_env_path("dbt") / "bin" / "python"),
+            "-c",
+            ROWS_SCRIPT,
+            str(platform.data),
+            json.dumps(days),
+            end.isoformat(),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def grid_table(platform: Platform, parent_id, prefix: str = "backfill-grid-") -> list[dict]:
+    """The newest grid (or dry-run plan) table artifact of a backfill run."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with platform.client() as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[parent_id]),
+                key=ArtifactFilterKey(like_=f"{prefix}%"),
+            ),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    data = found[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def grid_states(table: list[dict]) -> dict[str, str]:
+    """`{cell name: state}` from a grid table (cells are named `<child> <chunk>`, as their runs are)."""
+    return {
+        f"{row['child']} {chunk}": text.split()[1]
+        for row in table
+        for chunk, text in row.items()
+        if chunk not in ("child", "stage")
+    }
+
+
 def wait_for(what: str, check, bound: float, every: float = 1.0):
     """Poll `check` until it returns something truthy; fail naming `what` after `bound` seconds."""
     deadline = time.monotonic() + bound
@@ -565,4 +638,123 @@ def test_a_lake_that_is_read_only_or_full_is_a_clear_error_and_keeps_every_parti
         partitions_checked_unchanged=len(before),
         rows_lost=0,
         rows_duplicated=0,
+    )
+
+
+def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_the_range_row_for_row(
+    platform,
+):
+    start, end = date(2024, 7, 1), date(2024, 7, 21)
+    window = f"{start}..{end}"
+    # Fault from outside: a folder where the dashboards team writes its page, until a first attempt fails.
+    blocker = platform.data / "dashboards" / "latest.html"
+    if blocker.is_file():
+        blocker.unlink()
+    (blocker / "in-the-way").mkdir(parents=True)
+    began = time.monotonic()
+    run = platform.start(
+        "backfill",
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--chunk-days",
+        "3",
+        "--backoff-seconds",
+        "20",
+    )
+    parent = parent_of(platform, f"backfill {window}")
+
+    def a_failed_dashboards_run():
+        return any(
+            r.state.is_failed()
+            for name, runs in platform.children(parent.id).items()
+            if name.startswith("dashboards ")
+            for r in runs
+        )
+
+    wait_for("a dashboards cell failed once", a_failed_dashboards_run, RUN_BOUND)
+    (blocker / "in-the-way").rmdir()
+    blocker.rmdir()
+    code, out = finish(run, 2 * RUN_BOUND)
+    seconds = time.monotonic() - began
+    assert code == 0, out
+
+    kids = platform.children(parent.id)
+    assert len(kids) == 6 * 7  # one cell per (team deployment, chunk)
+    assert all(runs[-1].state.is_completed() for runs in kids.values())
+    retried = {name: [r.state.name for r in runs] for name, runs in kids.items() if len(runs) > 1}
+    assert retried and all(name.startswith("dashboards ") for name in retried), retried
+    assert all(states[0] == "Failed" and states[-1] == "Completed" for states in retried.values())
+    # The grid artifact and the CLI's last grid say what the API says.
+    states = grid_states(grid_table(platform, parent.id))
+    assert states == dict.fromkeys(kids, "completed")
+    last_grid = out.rsplit("cells ended", 1)[0].splitlines()
+    assert sum(line.split().count("completed") for line in last_grid[-7:]) == 6 * 7
+
+    backfilled = rows_of(platform, start, end)
+    assert backfilled["lake jaffle_shop/orders"][0] > 0
+    sequential = platform.cli("run", "--start", start.isoformat(), "--end", end.isoformat())
+    assert sequential.returncode == 0, sequential.stdout
+    assert rows_of(platform, start, end) == backfilled
+    record(
+        "10 a 21-day backfill grid (7 chunks) with a cell that failed once",
+        passed=True,
+        seconds_backfill=round(seconds, 1),
+        cells=len(kids),
+        cells_retried=sorted(retried),
+        tables_matching_one_run_of_the_range=len(backfilled),
+        rows_lost=0,
+        rows_duplicated=0,
+    )
+
+
+def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_failed_runs_exactly_the_rest(
+    platform,
+):
+    start, end = date(2024, 8, 1), date(2024, 8, 2)
+    window = f"{start}..{end}"
+    base = ("backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-days", "1")
+    # Fault from outside: a file where the first day's orders partition belongs.
+    partition = platform.data / "lake/raw/jaffle_shop/orders" / f"date={start}"
+    partition.parent.mkdir(parents=True, exist_ok=True)
+    partition.write_text("in the way")
+    first = platform.cli(*base, "--attempts", "1")
+    assert first.returncode == 1, first.stdout
+    assert f"raw-data-jaffle-shop {start}" in first.stdout and "8 cells blocked" in first.stdout
+    parent = platform.runs_named(f"backfill {window}")[0]
+    states = grid_states(grid_table(platform, parent.id))
+    done = {name for name, state in states.items() if state == "completed"}
+    missing = {name for name, state in states.items() if state != "completed"}
+    assert done == {f"raw-data-jaffle-shop {end}", f"raw-data-marketing {start}", f"raw-data-marketing {end}"}
+    assert states[f"raw-data-jaffle-shop {start}"] == "failed"
+    # dbt builds in order: the second day's build waits for the first day's, so it is blocked too.
+    assert {name for name, state in states.items() if state == "blocked"} == missing - {
+        f"raw-data-jaffle-shop {start}"
+    }
+    assert set(platform.children(parent.id)) == done | {f"raw-data-jaffle-shop {start}"}
+
+    dry = platform.cli(*base, "--reprocess", "failed", "--dry-run")
+    assert dry.returncode == 0, dry.stdout
+    planned = platform.runs_named(f"backfill {window} (dry run)")[0]
+    plan = grid_states(grid_table(platform, planned.id, "backfill-plan-"))
+    assert {name for name, state in plan.items() if state == "waiting"} == missing
+    assert {name for name, state in plan.items() if state == "skipped"} == done
+    assert not platform.children(planned.id)  # a dry run runs nothing
+
+    partition.unlink()
+    again = platform.cli(*base, "--reprocess", "failed")
+    assert again.returncode == 0, again.stdout
+    rerun = next(r for r in platform.runs_named(f"backfill {window}") if r.id != parent.id)
+    assert set(platform.children(rerun.id)) == missing  # exactly the cells that did not complete
+    assert set(grid_states(grid_table(platform, rerun.id)).values()) == {"completed", "skipped"}
+    counts = platform.counts(start, end)
+    assert counts["warehouse"] == counts["lake"] > 0 and counts["duplicates"] == 0
+    record(
+        "11 a backfill cell that keeps failing, then reprocess failed",
+        passed=True,
+        cells_blocked=len(missing) - 1,
+        cells_completed_despite_it=len(done),
+        cells_rerun=len(missing),
+        **rows_against_lake(counts),
     )
