@@ -81,7 +81,9 @@ def render(table: list[dict[str, Any]], elapsed: float) -> Group:
         f"{final}/{total} cells ended, {elapsed:.0f} s"
         + (f", about {left:.0f} s left" if left is not None and final < total else "")
     )
-    return Group(grid, legend, ProgressBar(total=total, completed=final, width=40), status)
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(ProgressBar(total=total, completed=final, width=40), status)
+    return Group(grid, legend, bar)
 
 
 def as_text(table: list[dict[str, Any]], elapsed: float) -> str:

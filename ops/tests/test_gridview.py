@@ -1,0 +1,71 @@
+"""The backfill grid as the terminal draws it, from the table artifact the backfill flow writes."""
+
+from __future__ import annotations
+
+import pytest
+from jaffle_ops import gridview
+from jaffle_ops.commands.runs import _parse_caps
+from jaffle_ops.errors import PlatformError
+from rich.console import Console
+
+# Two children over three chunks, as `backfill.rows` writes them (a state, then a link once a run exists).
+TABLE = [
+    {
+        "child": "raw-data-jaffle-shop",
+        "stage": "ingestion",
+        "2024-07-01..2024-07-03": "✔ completed [run](http://127.0.0.1:4200/runs/flow-run/1)",
+        "2024-07-04..2024-07-06": "✔ completed [run](http://127.0.0.1:4200/runs/flow-run/2)",
+        "2024-07-07..2024-07-09": "▶ running [run](http://127.0.0.1:4200/runs/flow-run/3)",
+    },
+    {
+        "child": "dbt-jaffle-shop",
+        "stage": "warehouse",
+        "2024-07-01..2024-07-03": "↻ retrying [run](http://127.0.0.1:4200/runs/flow-run/4)",
+        "2024-07-04..2024-07-06": "· waiting",
+        "2024-07-07..2024-07-09": "⊘ blocked",
+    },
+]
+
+
+def test_the_grid_reads_each_cells_state_and_counts_them():
+    assert gridview.cell_state(TABLE[0]["2024-07-07..2024-07-09"]) == ("▶", "running")
+    assert gridview.chunks_of(TABLE) == [key for key in TABLE[0] if key.startswith("2024")]
+    assert gridview.counts(TABLE) == {"completed": 2, "running": 1, "retrying": 1, "waiting": 1, "blocked": 1}
+
+
+def test_the_time_left_is_the_pace_so_far_and_unknown_before_a_cell_ends():
+    # 3 of 6 cells ended (2 completed, 1 blocked) in 60 s: about 60 s for the other 3.
+    assert gridview.eta(TABLE, 60.0) == pytest.approx(60.0)
+    waiting = [{**row, **{c: "· waiting" for c in gridview.chunks_of(TABLE)}} for row in TABLE]
+    assert gridview.eta(waiting, 60.0) is None
+
+
+def test_as_text_has_a_row_per_child_a_column_per_chunk_and_a_tally():
+    lines = gridview.as_text(TABLE, 60.0).splitlines()
+    assert lines[0].split() == ["07-01..07-03", "07-04..07-06", "07-07..07-09"]
+    assert lines[1].split() == ["raw-data-jaffle-shop", "completed", "completed", "running"]
+    assert lines[2].split() == ["dbt-jaffle-shop", "retrying", "waiting", "blocked"]
+    assert lines[3] == (
+        "  3/6 cells ended (blocked 1, completed 2, retrying 1, running 1, waiting 1), 60 s, about 60 s left"
+    )
+
+
+def test_the_live_grid_colours_each_state():
+    console = Console(width=120, force_terminal=True, color_system="truecolor")
+    segments = list(console.render(gridview.render(TABLE, 60.0)))
+    symbols = {"✔": "completed", "▶": "running", "↻": "retrying", "·": "waiting", "⊘": "blocked"}
+    styles = {seg.text.strip(): seg.style for seg in segments if seg.text.strip() in symbols}
+    for symbol, state in symbols.items():
+        assert styles[symbol] == console.get_style(gridview.COLOURS[state]), state
+    text = "".join(seg.text for seg in segments)
+    assert "3/6 cells ended, 60 s, about 60 s left" in text
+
+
+def test_caps_are_stage_equals_a_whole_number():
+    assert _parse_caps(["ingestion=4", "attribution and forecast=1"]) == {
+        "ingestion": 4,
+        "attribution and forecast": 1,
+    }
+    assert _parse_caps(None) is None
+    with pytest.raises(PlatformError, match=r"--cap takes STAGE=N .* not 'ingestion'"):
+        _parse_caps(["ingestion"])
