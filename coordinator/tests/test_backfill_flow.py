@@ -18,7 +18,7 @@ RANGE = {"start_date": date(2024, 5, 1), "end_date": date(2024, 5, 14)}  # 2 chu
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_api():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

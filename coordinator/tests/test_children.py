@@ -20,7 +20,7 @@ PARAMETERS = {"start_date": "2024-03-01", "end_date": "2024-03-02"}
 @pytest.fixture(scope="module", autouse=True)
 def deployment():
     """A deployment no worker serves: its runs stay Scheduled until a test sets their state."""
-    with prefect_test_harness(), get_client(sync_client=True) as client:
+    with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
         flow_id = client.create_flow_from_name("team-flow")
         client.create_deployment(flow_id=flow_id, name="team-flow")
         yield

@@ -12,7 +12,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_api():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

@@ -14,7 +14,7 @@ TEMPLATE = docker_template(Path("/srv/data"), user="1000:1000")
 
 @pytest.fixture(scope="module")
 def client():
-    with prefect_test_harness(), get_client(sync_client=True) as client:
+    with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 @pytest.fixture(scope="module")
 def client():
-    with prefect_test_harness(), get_client(sync_client=True) as client:
+    with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ STORES = {"store-001": "Philadelphia", "store-002": "Brooklyn"}
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 

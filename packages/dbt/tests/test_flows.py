@@ -22,7 +22,7 @@ def prefect_api():
     from prefect.client.orchestration import get_client as sync_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         with sync_client(sync_client=True) as client:
             client.create_global_concurrency_limit(
                 GlobalConcurrencyLimitCreate(name=DbtSettings().warehouse_limit, limit=1)

@@ -20,7 +20,7 @@ START = date(2020, 1, 6)  # a Monday
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_api():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):
         yield
 
 
