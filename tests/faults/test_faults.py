@@ -152,29 +152,42 @@ class Platform:
 ROWS_SCRIPT = """
 import duckdb, glob, json, os, sys
 data, days, end = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+
+
+def digest(con, relation):
+    # Floating sums depend on the order DuckDB's threads add in: compare them to 9 significant digits.
+    columns = con.sql(f"describe select * from {relation}").fetchall()
+    values = ", ".join(
+        f'round("{name}", 9 - cast(ceil(log10(abs("{name}") + 1)) as int))'
+        if kind in ("DOUBLE", "FLOAT") else f'"{name}"'
+        for name, kind, *_ in columns
+    )
+    count, total = con.sql(f"select count(*), sum(hash(row({values}))) from {relation}").fetchone()
+    return [count, str(total)]
+
+
 out = {}
+con = duckdb.connect()
 for table in sorted(glob.glob(f"{data}/lake/raw/*/*")):
     files = [f for d in days for f in glob.glob(f"{table}/date={d}/*.parquet")]
     if files:
-        name = "lake " + os.path.relpath(table, f"{data}/lake/raw")
-        out[name] = duckdb.sql(f"select count(*), sum(hash(t)) from read_parquet({files}) t").fetchone()
+        out["lake " + os.path.relpath(table, f"{data}/lake/raw")] = digest(con, f"read_parquet({files})")
 for table in sorted(glob.glob(f"{data}/lake/ml/*")):
     files = glob.glob(f"{table}/as_of={end}/*.parquet")
     if files:
-        name = f"lake ml/{os.path.basename(table)} as of {end}"
-        out[name] = duckdb.sql(f"select count(*), sum(hash(t)) from read_parquet({files}) t").fetchone()
+        out[f"lake ml/{os.path.basename(table)} as of {end}"] = digest(con, f"read_parquet({files})")
 for path in sorted(glob.glob(f"{data}/warehouse/*.duckdb")):
-    with duckdb.connect(path, read_only=True) as con:
-        for (table,) in con.sql("select table_name from information_schema.tables order by 1").fetchall():
-            row = con.sql(f'select count(*), sum(hash(t)) from "{table}" t').fetchone()
-            out[f"{os.path.basename(path)} {table}"] = row
-print(json.dumps({name: [count, str(digest)] for name, (count, digest) in out.items()}))
+    with duckdb.connect(path, read_only=True) as db:
+        for (table,) in db.sql("select table_name from information_schema.tables order by 1").fetchall():
+            out[f"{os.path.basename(path)} {table}"] = digest(db, f'"{table}"')
+print(json.dumps(out))
 """
 
 
 def rows_of(platform: Platform, start: date, end: date) -> dict[str, list]:
     """Row count and an order-free digest of the rows, per table: the lake's partitions of the days,
-    the forecasts made as of the last day, and every table of both warehouses."""
+    the forecasts made as of the last day, and every table of both warehouses (floating values to 9
+    significant digits)."""
     from jaffle_ops.environments import hatch_env_path
 
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
