@@ -228,6 +228,28 @@ def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones_a
     assert launcher.settings_key(env, tmp_path) != launcher.settings_key(env, tmp_path.parent)
 
 
+REMADE = """
+import logging, os, sys
+from pathlib import Path
+from jaffle_contract import launcher
+env = {**os.environ, "PREFECT_LOGGING_EXTRA_LOGGERS": "teamlib"}
+counts = []
+for level in ("INFO", "DEBUG", "INFO", "DEBUG"):  # four runs whose settings differ from the last one's
+    launcher._configure({**env, "PREFECT_LOGGING_LEVEL": level}, Path(sys.argv[1]))
+    counts.append(len(logging.getLogger("teamlib").handlers))
+print(counts, len(logging.getLogger("prefect.extra").handlers))
+"""
+
+
+def test_settings_made_again_leave_each_extra_logger_one_copy_of_prefects_handlers(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", REMADE, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    counts, extra = done.stdout.split("]")
+    assert counts.strip("[ ").split(", ") == [extra.strip()] * 4
+
+
 def test_the_parent_imports_the_libraries_its_runs_imported_not_the_teams_code(platform):
     # `wave`, of the standard library, nothing here imports but the run; `lazy_probe` is source code
     # on the path (as a team's own is), which a run imports itself, in its own environment

@@ -214,9 +214,18 @@ def _configure(env: dict[str, str], cwd: Path) -> None:
 
     The parent does this (about 0.3 s) once per distinct environment, before forking, so that the
     runs it forks find them made; its own environment and folder are put back after."""
+    import logging
+
     import prefect.context
     from prefect.logging.configuration import setup_logging
 
+    # Prefect copies the `prefect.extra` logger's handlers onto PREFECT_LOGGING_EXTRA_LOGGERS and never
+    # takes them off: made again, every extra logger would log each line once more per remake.
+    copied = set(logging.getLogger("prefect.extra").handlers)
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger) and logger.name != "prefect.extra":
+            for handler in [h for h in logger.handlers if h in copied]:
+                logger.removeHandler(handler)
     own, here = dict(os.environ), os.getcwd()
     try:
         os.environ.clear()
