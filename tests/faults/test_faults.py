@@ -501,7 +501,8 @@ def test_a_cancelled_parent_cancels_its_children(platform):
 
 def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platform):
     start, end = date(2024, 5, 14), date(2024, 5, 15)
-    args = ("backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-days", "1")
+    # One chunk each (6 cells): the two grids' cells overlap on every team at once.
+    args = ("backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-days", "2")
     began = time.monotonic()
     first, second = platform.start(*args), platform.start(*args)
     results = [finish(first), finish(second)]
