@@ -1,4 +1,5 @@
-"""Every `run_deployment` call the coordinator makes names a real deployment with valid parameters.
+"""Every `run_deployment` call the coordinator makes names a real deployment with valid parameters, and
+so does every start of the coordinator's own deployments with a window (`./dev run`, `./dev backfill`).
 
 The coordinator knows teams only by deployment name and parameters (plan.STAGES and Window.parameters),
 so a team that renames a flow, a deployment or a parameter breaks this test, not production. Runs in
@@ -33,8 +34,12 @@ def _plan():
 
 
 PLAN = _plan()
-# The parent's children, which the backfill's grid calls too (one cell per child and chunk).
-CALLS = [child for stage in PLAN.STAGES for child in stage.children]
+# The parent's children, which the backfill's grid calls too (one cell per child and chunk), and the
+# coordinator's deployments, which the CLI starts with a window.
+CALLS = [child for stage in PLAN.STAGES for child in stage.children] + [
+    PLAN.Child(PLAN.deployments.qualified(name))
+    for name in (PLAN.deployments.DATA_PLATFORM, PLAN.deployments.DATA_PLATFORM_BACKFILL)
+]
 
 
 def _declared() -> dict[str, tuple[Path, dict]]:
