@@ -573,6 +573,8 @@ def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected
     orders = platform.data / "lake/raw/jaffle_shop/orders"
     days = ["2024-05-01", "2024-05-02", "2024-05-03"]
     before = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in days}
+    count = "print(pq.read_table(sys.argv[1]).num_rows)"
+    whole_day = _pyarrow(count, orders / "date=2024-05-02/part-0.parquet")
     landing = platform.data / "landing/jaffle_shop/orders"
     landing.mkdir(parents=True, exist_ok=True)
     # An export covering only the 2nd, with the first 10 of that day's orders.
@@ -586,7 +588,7 @@ def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected
     assert ran.state.is_completed(), ran.state
     after = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in days}
     assert after["2024-05-01"] == before["2024-05-01"] and after["2024-05-03"] == before["2024-05-03"]
-    landed = _pyarrow("print(pq.read_table(sys.argv[1]).num_rows)", orders / "date=2024-05-02/part-0.parquet")
+    landed = _pyarrow(count, orders / "date=2024-05-02/part-0.parquet")
     assert landed == "10"
 
     lake_before = _files(platform.data / "lake")
@@ -601,6 +603,13 @@ def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected
     assert "ArrowInvalid" in (rejected / "cut-short.parquet.reason.txt").read_text()
     assert _files(platform.data / "lake") == lake_before  # nothing landed is lost
     (landing / "may-02.parquet").unlink()
+    # Repair what this scenario broke, as an operator would: land the 2nd again from its source. The
+    # partial export replaced that day's orders but not their items, and every later dbt build would
+    # fail its staging test on 2,000-odd items whose orders are gone.
+    day = {"start_date": days[1], "end_date": days[1]}
+    repaired = _trigger(platform, "raw-data-jaffle-shop/raw-data-jaffle-shop", day)
+    assert repaired.state.is_completed(), repaired.state
+    assert _pyarrow(count, orders / "date=2024-05-02/part-0.parquet") == whole_day
     record(
         "7 partial and truncated landing files",
         passed=True,
