@@ -127,7 +127,12 @@ def test_the_callers_secrets_reach_no_process_no_flow_run_and_no_log(platform, p
         )
         data = next(a.data for a in artifacts if a.key == artifact_key("ingestion"))
         environment = set(((json.loads(data) if isinstance(data, str) else data)[0])["environment"].split())
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+        # A run's logs reach the API in batches and may land just after its final state: wait for them
+        # (a bound for a lost batch, not a performance check).
+        own = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+        deadline = time.monotonic() + 60
+        while not (logs := client.read_logs(log_filter=own)) and time.monotonic() < deadline:
+            time.sleep(1)
         # the one credential a flow needs (the warehouse's) reached the server as a Secret block instead
         block = client.read_block_document_by_name(WAREHOUSE_PASSWORD_BLOCK, "secret", include_secrets=True)
         assert block.data["value"] == CALLER["JAFFLE_PG_PASSWORD"]
