@@ -26,6 +26,13 @@ FILES = {
     "packages/ingestion/requirements.lock": "pandas==3.0.0\n",
     "packages/ml/src/jaffle_ml/flows.py": "y = 1\n",
     "packages/ml/requirements.lock": "pandas==2.3.3\n",
+    "packages/ingestion/src/jaffle_ingestion/datasets.toml": (
+        '[[produces]]\nname = "raw.orders"\nlocation = "lake/raw/orders"\nformat = "parquet"\n'
+        'freshness_hours = 36\ncolumns = [{ name = "id", type = "string" }]\n'
+    ),
+    "packages/ml/src/jaffle_ml/datasets.toml": (
+        '[[consumes]]\nname = "raw.orders"\ncolumns = { id = "string" }\n'
+    ),
     "coordinator/src/jaffle_coordinator/plan.py": "z = 1\n",
     "ops/src/jaffle_ops/cli.py": "o = 1\n",
     "tests/integration/test_platform.py": "def test(): pass\n",
@@ -69,8 +76,15 @@ EVERY = ["coordinator", "ingestion", "ml", "ops"]
     ("changes", "teams"),
     [
         ({"packages/ml/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
-        ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion"]),
+        # what ingestion lands, ml reads: its tests run on fixtures made from ingestion's declarations
+        ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion", "ml"]),
+        ({"packages/ml/src/jaffle_ml/datasets.toml": "\n"}, ["ml"]),
         ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["coordinator"]),
+        # a plan that calls the forecast runs the ML team's (contract) tests against it
+        (
+            {"coordinator/src/jaffle_coordinator/plan.py": "STAGES = (deployments.SALES_FORECAST,)\n"},
+            ["coordinator", "ml"],
+        ),
         ({"ops/src/jaffle_ops/cli.py": "o = 2\n"}, ["ops"]),
         ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["ops"]),
         ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, EVERY),
@@ -96,7 +110,32 @@ def test_history_over_several_commits_and_uncommitted_files_count(repo):
     found = affected(repo, base)
     assert found.teams == ["ingestion", "ml"]
     assert found.reasons["ml"] == ["packages/ml/src/jaffle_ml/new.py"]
+    assert found.reasons["ingestion"] == ["packages/ingestion/src/jaffle_ingestion/flows.py"]
     assert affected(repo, "HEAD~1").teams == ["ml"]  # only what changed since then
+
+
+def test_a_change_to_a_producer_affects_its_readers_and_their_readers(repo):
+    _commit(
+        repo,
+        {
+            "pyproject.toml": PYPROJECT
+            + '[tool.hatch.envs.dashboards]\nenv-vars = { PLATFORM_PACKAGE = "packages/dashboards" }\n',
+            "packages/ml/src/jaffle_ml/datasets.toml": (
+                '[[consumes]]\nname = "raw.orders"\ncolumns = { id = "string" }\n'
+                '[[produces]]\nname = "ml.forecast"\nlocation = "lake/ml/forecast"\nformat = "parquet"\n'
+                'upstream = ["raw.orders"]\nfreshness_hours = 36\n'
+                'columns = [{ name = "id", type = "string" }]\n'
+            ),
+            "packages/dashboards/src/jaffle_dashboards/datasets.toml": (
+                '[[consumes]]\nname = "ml.forecast"\ncolumns = { id = "string" }\n'
+            ),
+        },
+    )
+    base = _git(repo, "rev-parse", "HEAD")
+    _commit(repo, {"packages/ingestion/src/jaffle_ingestion/flows.py": "x = 3\n"})
+    found = affected(repo, base)
+    assert found.teams == ["dashboards", "ingestion", "ml"]
+    assert found.reasons["dashboards"] == ["downstream of ingestion's datasets"]
 
 
 def test_an_unknown_ref_is_a_clear_error(repo):

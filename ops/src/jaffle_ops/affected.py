@@ -7,16 +7,24 @@
   by every team, so they affect all of them;
 - the cross-team tests (`tests/`) run in ops' environment, so they are ops';
 - documentation and benchmarks affect nobody's build.
+
+Then the dataset graph: a change to a team that produces datasets (its code or its `datasets.toml`)
+affects every team that reads them, directly or through others, since their tests read fixtures made
+from its declarations; and a change to the coordinator's run plan affects every team whose
+deployments the plan names, so each one's contract tests run against it.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from jaffle_ops.workspace import OPS, packages, teams
+from jaffle_contract import contracts, deployments
+
+from jaffle_ops.workspace import COORDINATOR, OPS, packages, teams
 
 SHARED = (
     "pyproject.toml",
@@ -31,6 +39,7 @@ SHARED = (
 )
 OPS_ONLY = ("tests/",)
 NOBODY = ("bench/", ".github/CODEOWNERS")
+PLAN = "coordinator/src/jaffle_coordinator/plan.py"
 
 
 @dataclass
@@ -96,12 +105,36 @@ def classify(path: str, folders: dict[str, str]) -> list[str]:
     return sorted(folders)  # an unknown root file: assume everyone uses it
 
 
+def planned_teams(root: Path) -> set[str]:
+    """The teams whose deployments the coordinator's run plan names (`deployments.<NAME>`)."""
+    plan = root / PLAN
+    if not plan.exists():
+        return set()
+    named = {
+        getattr(deployments, node.attr)
+        for node in ast.walk(ast.parse(plan.read_text()))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "deployments"
+        and isinstance(getattr(deployments, node.attr, None), str)
+    }
+    return {team for team, names in deployments.BY_TEAM.items() if named & set(names)} - {COORDINATOR}
+
+
 def affected(root: Path, since: str) -> Affected:
     folders = team_folders(root)
     result = Affected(since=since, changed=changed_files(root, since), folders=folders)
     for path in result.changed:
         for team in classify(path, folders):
             result.reasons.setdefault(team, []).append(path)
+    if PLAN in result.changed:
+        for team in sorted(planned_teams(root) & set(folders)):
+            result.reasons.setdefault(team, []).append(f"{PLAN} (the run plan calls {team})")
+    declared = contracts.load_all(root)
+    direct = sorted(result.reasons)
+    for producer in direct:
+        for reader in sorted(contracts.downstream(declared, [producer]) & set(folders) - set(direct)):
+            result.reasons.setdefault(reader, []).append(f"downstream of {producer}'s datasets")
     result.teams = sorted(result.reasons)
     deploying = {team.env for team in teams(root)}
     result.deployable = [team for team in result.teams if team in deploying]

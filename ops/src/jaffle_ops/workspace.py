@@ -9,12 +9,12 @@ its environment.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jaffle_contract import contracts
 
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.settings import OpsSettings
@@ -54,12 +54,7 @@ class Team:
 
 def packages(root: Path) -> list[Team]:
     """Every package environment of the workspace: the teams, then the coordinator, then ops."""
-    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-    found = [
-        Team(name, root / env["env-vars"]["PLATFORM_PACKAGE"])
-        for name, env in envs.items()
-        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
-    ]
+    found = [Team(name, folder) for name, folder in contracts.workspace(root).items()]
     return sorted(found, key=lambda t: ({COORDINATOR: 1, OPS: 2}.get(t.env, 0), t.env))
 
 

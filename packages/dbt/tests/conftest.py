@@ -1,11 +1,41 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
+from jaffle_contract import contracts
 
-# A tiny lake in the ingestion team's contract layout, written with DuckDB (this environment does
-# not have the ingestion package: that is the point of isolated environments). Small enough that the
-# attribution credits below can be worked out by hand.
+# The producers' declarations, read from the workspace's sources (this environment does not have the
+# ingestion package: that is the point of isolated environments). Every fixture file below is written
+# with the columns and types its producer declares, so a producer that renames, drops or retypes a
+# column the dbt models read fails these tests, not the end-to-end run.
+PRODUCERS = contracts.producers(contracts.load_all(Path(__file__).resolve().parents[3]))
+
+
+def as_declared(dataset: str, query: str) -> str:
+    """`query`'s rows with exactly the declared columns of `dataset`, cast to their declared types; a
+    null where the declaration forbids one is an error here."""
+    _, declared = PRODUCERS[dataset]
+    for column in declared.columns:
+        if not column.nullable and column.name in duckdb.sql(query).columns:
+            nulls = duckdb.sql(f"select count(*) from ({query}) where {column.name} is null").fetchone()
+            assert nulls == (0,), f"the fixture for {dataset} has nulls in {column.name}, declared not null"
+    return contracts.select_as_declared(declared, f"({query})", duckdb.sql(query).columns)
+
+
+def land(raw: Path, table: str, query: str) -> Path:
+    """Write one fixture file at `raw/<source>/<table>[/date=...]/part-0.parquet`, as declared."""
+    source, name = table.split("/")[:2]
+    folder = raw / table
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "part-0.parquet"
+    duckdb.sql(f"copy ({as_declared(f'raw.{source}.{name}', query)}) to '{target}' (format parquet)")
+    return target
+
+
+# A tiny lake in the ingestion team's layout, small enough that the attribution credits below can be
+# worked out by hand.
 FIXTURES = {
     "jaffle_shop/stores": """select * from (values
         ('store-001', 'Philadelphia', timestamp '2016-09-01 08:00', 0.04),
@@ -51,10 +81,31 @@ FIXTURES = {
 def data_dir(tmp_path, monkeypatch):
     raw = tmp_path / "lake" / "raw"
     for table, query in FIXTURES.items():
-        (raw / table).mkdir(parents=True)
-        duckdb.sql(f"copy ({query}) to '{raw / table / 'part-0.parquet'}' (format parquet)")
+        land(raw, table, query)
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def prefect_api():
+    """A real Prefect API with the warehouse slot the platform's `up` creates."""
+    from jaffle_dbt.settings import DbtSettings
+    from prefect.client.orchestration import get_client as sync_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        with sync_client(sync_client=True) as client:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=DbtSettings().warehouse_limit, limit=1)
+            )
+        yield
+
+
+@pytest.fixture
+def land_raw(data_dir):
+    """Land one more fixture file in the test's lake, as its producer declares it."""
+    return lambda table, query: land(data_dir / "lake" / "raw", table, query)
 
 
 @pytest.fixture

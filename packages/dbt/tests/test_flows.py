@@ -13,21 +13,9 @@ from jaffle_dbt.runner import DbtBuildFailed
 from jaffle_dbt.settings import DbtSettings
 from prefect import get_client
 from prefect.artifacts import Artifact
-from prefect.testing.utilities import prefect_test_harness
 
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api():
-    """A real Prefect API with the warehouse slot the platform's `up` creates."""
-    from prefect.client.orchestration import get_client as sync_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-
-    with prefect_test_harness(server_startup_timeout=120):
-        with sync_client(sync_client=True) as client:
-            client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(name=DbtSettings().warehouse_limit, limit=1)
-            )
-        yield
+# A real Prefect API with the warehouse slot the platform's `up` creates (conftest.py).
+pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 def _warehouse_slots(**update) -> int:
@@ -151,7 +139,7 @@ def test_attribution_before_any_jaffle_shop_build_names_what_to_run(data_dir):
 def _rewrite_orders(data_dir, day, subtotal):
     part = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / f"date={day}" / "part-0.parquet"
     duckdb.sql(
-        f"copy (select * replace ({subtotal} as subtotal) from read_parquet('{part}')) "
+        f"copy (select * replace (cast({subtotal} as bigint) as subtotal) from read_parquet('{part}')) "
         f"to '{part}.new' (format parquet)"
     )
     (part.parent / "part-0.parquet.new").replace(part)
@@ -170,15 +158,16 @@ def test_an_incremental_run_rebuilds_only_its_range_and_full_refresh_rebuilds_al
     assert _published(data_dir, "jaffle_shop", query) == [(date(2020, 3, 1), 198.0), (date(2020, 3, 2), 99.0)]
 
 
-def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir):
+def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir, land_raw):
     dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
     before = _published(data_dir, "jaffle_shop", "select count(*) from orders")
     # An order at a store nobody opened breaks the relationships test of the orders mart.
-    bad = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / "date=2020-03-03"
-    bad.mkdir()
-    duckdb.sql(f"""copy (select 'ord-9' as order_id, 'store-404' as store_id, 'cust-1' as customer_id,
-                   timestamp '2020-03-03 12:00' as ordered_at, null as session_id, 1 as subtotal,
-                   0 as tax_paid, 1 as order_total) to '{bad / "part-0.parquet"}' (format parquet)""")
+    land_raw(
+        "jaffle_shop/orders/date=2020-03-03",
+        """select 'ord-9' as order_id, 'store-404' as store_id, 'cust-1' as customer_id,
+           timestamp '2020-03-03 12:00' as ordered_at, null as session_id, 1 as subtotal,
+           0 as tax_paid, 1 as order_total""",
+    )
     with pytest.raises(
         DbtBuildFailed, match=r"test relationships_orders_location_id__location_id__ref_stores_: fail"
     ):
@@ -187,34 +176,38 @@ def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir):
     assert _published(data_dir, "jaffle_shop", "select count(*) from orders") == before
 
 
-def _land_day(data_dir, day: str, orders: str | None) -> None:
+def _land_day(data_dir, land_raw, day: str, orders: str | None) -> None:
     """One more day in the lake: an order and its item (`orders` None: a corrupt orders file)."""
-    raw = data_dir / "lake" / "raw" / "jaffle_shop"
-    items, order = raw / "order_items" / f"date={day}", raw / "orders" / f"date={day}"
-    items.mkdir(exist_ok=True)
-    order.mkdir(exist_ok=True)
-    duckdb.sql(f"""copy (select 'ord-4-0' as order_item_id, 'ord-4' as order_id, 'BEV-001' as sku,
-                   1 as quantity, 600 as unit_price, timestamp '{day} 09:00' as ordered_at)
-                   to '{items / "part-0.parquet"}' (format parquet)""")
+    land_raw(
+        f"jaffle_shop/order_items/date={day}",
+        f"""select 'ord-4-0' as order_item_id, 'ord-4' as order_id, 'BEV-001' as sku,
+            1 as quantity, 600 as unit_price, timestamp '{day} 09:00' as ordered_at""",
+    )
     if orders is None:
+        order = data_dir / "lake" / "raw" / "jaffle_shop" / "orders" / f"date={day}"
+        order.mkdir(exist_ok=True)
         (order / "part-0.parquet").write_bytes(b"PAR1 torn by a disk that filled up")
         return
-    duckdb.sql(f"""copy (select 'ord-4' as order_id, 'store-001' as store_id, 'cust-2' as customer_id,
-                   timestamp '{day} 09:00' as ordered_at, null as session_id, {orders} as subtotal,
-                   24 as tax_paid, {orders} + 24 as order_total)
-                   to '{order / "part-0.parquet"}' (format parquet)""")
+    land_raw(
+        f"jaffle_shop/orders/date={day}",
+        f"""select 'ord-4' as order_id, 'store-001' as store_id, 'cust-2' as customer_id,
+            timestamp '{day} 09:00' as ordered_at, null as session_id, {orders} as subtotal,
+            24 as tax_paid, {orders} + 24 as order_total""",
+    )
 
 
-def test_a_build_that_ends_before_it_publishes_leaves_nothing_for_the_next_build_to_build_on(data_dir):
+def test_a_build_that_ends_before_it_publishes_leaves_nothing_for_the_next_build_to_build_on(
+    data_dir, land_raw
+):
     dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
     # A new day whose items read well and whose orders file is torn: the items mart takes the day,
     # the orders mart (built after it) fails, and the build stops before it publishes.
-    _land_day(data_dir, "2020-03-03", orders=None)
+    _land_day(data_dir, land_raw, "2020-03-03", orders=None)
     with pytest.raises(DbtBuildFailed, match="No magic bytes found at end of file"):
         dbt_jaffle_shop(date(2020, 3, 3), date(2020, 3, 3), docs=False)
     # The operator mends the file; the next scheduled build is of another day. Building on what the
     # failed build left would give an item whose order is in no window built since.
-    _land_day(data_dir, "2020-03-03", orders=600)
+    _land_day(data_dir, land_raw, "2020-03-03", orders=600)
     dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), docs=False)
     query = "select (select count(*) from orders), (select count(*) from order_items)"
     assert _published(data_dir, "jaffle_shop", query) == [(3, 4)]

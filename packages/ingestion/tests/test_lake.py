@@ -50,9 +50,9 @@ def test_the_lake_is_any_fsspec_url():
     lake = Lake("memory://lake-test")
     landing.write_contracts(lake, "marketing")
     landing.land_synthetic_day(lake, CONFIG, "marketing", date(2021, 3, 3), 0.0)
-    target = lake.partition(schemas.WEB_SESSIONS, date(2021, 3, 3))
+    target = lake.partition(schemas.DATASETS["marketing.web_sessions"], date(2021, 3, 3))
     assert target == "/lake-test/raw/marketing/web_sessions/date=2021-03-03/part-0.parquet"
-    assert lake.read(target).schema == schemas.WEB_SESSIONS.arrow_schema
+    assert lake.read(target).schema == schemas.DATASETS["marketing.web_sessions"].arrow_schema
     contract = json.loads(lake.fs.cat_file("/lake-test/raw/marketing/web_sessions/_schema.json"))
     assert contract["primary_key"] == ["session_id"]
 

@@ -8,6 +8,9 @@ from jaffle_ingestion import quality, schemas
 KNOWN = {"jaffle_shop.stores.store_id": {"store-001", "store-002"}}
 
 
+ORDERS = schemas.DATASETS["jaffle_shop.orders"]
+
+
 def _orders(**changes):
     rows = {
         "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
@@ -25,9 +28,9 @@ def _orders(**changes):
 
 
 def test_good_rows_get_the_declared_types():
-    checked = quality.check(_orders(), schemas.ORDERS, KNOWN)
+    checked = quality.check(_orders(), ORDERS, KNOWN)
     assert checked.good.num_rows == 6 and checked.bad.empty
-    assert checked.good.schema == schemas.ORDERS.arrow_schema
+    assert checked.good.schema == ORDERS.arrow_schema
     assert checked.good.column("subtotal").to_pylist() == [100] * 6
 
 
@@ -39,7 +42,7 @@ def test_each_kind_of_bad_row_is_quarantined_with_its_reason():
         ordered_at=(3, "not a time"),
         tax_paid=(4, "1.5"),
     )
-    checked = quality.check(frame, schemas.ORDERS, KNOWN, source_file="export.csv")
+    checked = quality.check(frame, ORDERS, KNOWN, source_file="export.csv")
     assert checked.good.column("order_id").to_pylist() == ["o6"]
     reasons = dict(zip(checked.bad["order_id"].fillna("<null>"), checked.bad["_reason"], strict=True))
     assert reasons == {
@@ -54,13 +57,13 @@ def test_each_kind_of_bad_row_is_quarantined_with_its_reason():
 
 
 def test_duplicate_keys_keep_the_first_row():
-    checked = quality.check(_orders(order_id=(1, "o1")), schemas.ORDERS, KNOWN)
+    checked = quality.check(_orders(order_id=(1, "o1")), ORDERS, KNOWN)
     assert checked.good.num_rows == 5
     assert checked.bad["_reason"].tolist() == ["duplicate order_id"]
 
 
 def test_a_bad_row_keeps_every_problem():
-    checked = quality.check(_orders(subtotal=(0, "-1"), store_id=(0, "nowhere")), schemas.ORDERS, KNOWN)
+    checked = quality.check(_orders(subtotal=(0, "-1"), store_id=(0, "nowhere")), ORDERS, KNOWN)
     assert checked.bad["_reason"].tolist() == [
         "store_id 'nowhere' is not a known store; subtotal -1 is below 0"
     ]
@@ -70,11 +73,11 @@ def test_missing_columns_name_what_is_missing():
     with pytest.raises(
         quality.WrongColumns, match=r"missing column\(s\) subtotal, tax_paid of jaffle_shop\.orders"
     ):
-        quality.check(_orders().drop(columns=["subtotal", "tax_paid"]), schemas.ORDERS, KNOWN)
+        quality.check(_orders().drop(columns=["subtotal", "tax_paid"]), ORDERS, KNOWN)
 
 
 def test_timezones_land_as_utc_wall_clock():
-    checked = quality.check(_orders(ordered_at=(0, "2024-03-03T10:00:00+02:00")), schemas.ORDERS, KNOWN)
+    checked = quality.check(_orders(ordered_at=(0, "2024-03-03T10:00:00+02:00")), ORDERS, KNOWN)
     assert checked.good.column("ordered_at")[0].as_py().hour == 8
 
 

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from jaffle_contract import contracts
 from jaffle_ml import forecast
 from jaffle_ml.flows import sales_forecast
 from prefect.artifacts import Artifact
@@ -15,6 +16,10 @@ from prefect.testing.utilities import prefect_test_harness
 
 # Two years of the platform's synthetic revenue per store (tools/make_ml_fixture.py).
 FIXTURE = Path(__file__).parent / "fixtures" / "daily_store_revenue.parquet"
+# The producer's declaration, read from the workspace's sources: this environment has no dbt package.
+_, DAILY_STORE_REVENUE = contracts.producers(contracts.load_all(Path(__file__).resolve().parents[3]))[
+    "jaffle_shop.daily_store_revenue"
+]
 START = date(2020, 1, 6)  # a Monday
 
 
@@ -92,9 +97,11 @@ def warehouse(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     revenue = pd.read_parquet(FIXTURE)
     revenue = revenue[revenue["order_date"] >= date(2023, 6, 1)]
+    # The mart as its producer (the dbt team) declares it: its columns, in order, with their types.
     with duckdb.connect(str(path)) as con:
         con.register("revenue", revenue)
-        con.execute("create table daily_store_revenue as select * from revenue")
+        as_declared = contracts.select_as_declared(DAILY_STORE_REVENUE, "revenue", revenue.columns)
+        con.execute(f"create table daily_store_revenue as {as_declared}")
     return tmp_path
 
 
@@ -125,6 +132,30 @@ def test_the_flow_writes_forecasts_and_metrics_atomically_and_reruns_idempotentl
     sales_forecast(end_date=date(2023, 12, 31), horizon_days=7, stores=["store-002"])
     again = pd.read_parquet(ml / "revenue_forecast" / "as_of=2023-12-31")
     assert len(again) == 42 and set(again["location_id"]) == set(forecasts["location_id"])
+
+
+def test_a_forecast_that_breaks_its_declaration_fails_naming_the_column_and_lands_nothing(
+    warehouse, monkeypatch
+):
+    sales_forecast(end_date=date(2023, 12, 30), horizon_days=7)
+    ml = warehouse / "lake" / "ml"
+    before = {p: p.read_bytes() for p in ml.rglob("*.parquet")}
+    assert len(before) == 2
+
+    real = forecast.forecast
+
+    def a_model_that_lost_its_intervals(*args, **kwargs):
+        predicted, metrics = real(*args, **kwargs)
+        predicted.loc[predicted.index[:3], "revenue_lo_95"] = np.nan
+        return predicted, metrics
+
+    monkeypatch.setattr(forecast, "forecast", a_model_that_lost_its_intervals)
+    broken = r"revenue_lo_95 has 3 null value\(s\) but is declared not null"
+    with pytest.raises(contracts.ContractError, match=broken):
+        sales_forecast(end_date=date(2023, 12, 31), horizon_days=7)
+    # Neither dataset has the new as-of date, and what was there is untouched.
+    assert {p: p.read_bytes() for p in ml.rglob("*.parquet")} == before
+    assert not list(ml.rglob("*.tmp"))
 
 
 def test_a_missing_warehouse_names_the_flow_to_run(tmp_path, monkeypatch):

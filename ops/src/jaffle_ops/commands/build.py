@@ -68,7 +68,10 @@ def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
         print(json.dumps(found.as_json(), indent=2))
     else:
         for team in found.teams:
-            print(f"{team:<12}{len(found.reasons[team])} changed file(s), e.g. {found.reasons[team][0]}")
+            files = [r for r in found.reasons[team] if r in found.changed]
+            why = [f"{len(files)} changed file(s), e.g. {files[0]}"] if files else []
+            why += [r for r in found.reasons[team] if r not in found.changed]
+            print(f"{team:<12}{'; '.join(why)}")
         if not found.teams:
             print(f"no team is affected by the {len(found.changed)} file(s) changed since {args.since}")
     return 0

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from jaffle_ingestion import synthetic
 from jaffle_ingestion.lake import Lake
 from jaffle_ingestion.quality import Checked, _coerce, check, check_columns, quarantine_table
-from jaffle_ingestion.schemas import STORES, Dataset, datasets_of
+from jaffle_ingestion.schemas import DATASETS, Dataset, datasets_of
 
 UNDATED = "undated"
 
@@ -158,7 +158,7 @@ def write_contracts(lake: Lake, source: str) -> list[str]:
 
 def known_values(lake: Lake) -> dict[str, set[str]]:
     """Values other datasets may reference, read from what the lake holds now."""
-    stores = lake.partition(STORES)
+    stores = lake.partition(DATASETS["jaffle_shop.stores"])
     if not lake.exists(stores):
         return {}
     return {"jaffle_shop.stores.store_id": set(lake.read(stores).column("store_id").to_pylist())}

@@ -1,4 +1,4 @@
-"""The declared schema of every raw dataset: the contract other teams read.
+"""The declared schema of every raw dataset (from `datasets.toml`): the contract other teams read.
 
 Each dataset is written to `<lake>/raw/<source>/<table>/` with its schema beside the data in
 `_schema.json` (column types, nullability, smallest allowed value, references, primary key and
@@ -11,9 +11,7 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
-
-TIMESTAMP = pa.timestamp("us")
-CENTS = pa.int64()
+from jaffle_contract import contracts
 
 
 @dataclass(frozen=True)
@@ -81,129 +79,32 @@ class Dataset:
         return (json.dumps(self.contract(), indent=2, sort_keys=False) + "\n").encode()
 
 
-def _id(name: str, description: str = "", references: str | None = None) -> Column:
-    return Column(name, pa.string(), nullable=False, references=references, description=description)
+# The declarations in this package's datasets.toml are the one home of every column; the Arrow
+# schemas, the quality checks and the `_schema.json` documents are made from them.
+TEAM = "ingestion"
+ZONE = "raw"  # declared names are "raw.<source>.<table>"
+DECLARATIONS = contracts.load_installed(TEAM, __package__ or "jaffle_ingestion")
 
 
-STORES = Dataset(
-    "jaffle_shop",
-    "stores",
-    (
-        _id("store_id"),
-        Column("store_name", pa.string(), nullable=False),
-        Column("opened_at", TIMESTAMP, nullable=False),
-        Column("tax_rate", pa.float64(), nullable=False, min=0),
-    ),
-    key=("store_id",),
-    description="Every store, with the day it opened and its sales tax rate.",
-)
-PRODUCTS = Dataset(
-    "jaffle_shop",
-    "products",
-    (
-        _id("sku"),
-        Column("product_name", pa.string(), nullable=False),
-        Column("product_type", pa.string(), nullable=False),
-        Column("price", CENTS, nullable=False, min=0, description="cents"),
-        Column("valid_from", pa.date32(), nullable=False),
-        Column("valid_to", pa.date32(), nullable=False),
-    ),
-    key=("sku", "valid_from"),
-    description="The menu and its price history: one row per product and price period.",
-)
-SUPPLIES = Dataset(
-    "jaffle_shop",
-    "supplies",
-    (
-        _id("supply_id"),
-        Column("supply_name", pa.string(), nullable=False),
-        Column("cost", CENTS, nullable=False, min=0, description="cents"),
-        Column("perishable", pa.bool_(), nullable=False),
-        _id("sku"),
-    ),
-    key=("supply_id", "sku"),
-    description="What each product consumes and what it costs.",
-)
-CUSTOMERS = Dataset(
-    "jaffle_shop",
-    "customers",
-    (
-        _id("customer_id"),
-        Column("customer_name", pa.string(), nullable=False),
-        Column("first_seen_at", TIMESTAMP, nullable=False),
-    ),
-    key=("customer_id",),
-    partition_by="first_seen_at",
-    description="Customers, partitioned by the day they first ordered.",
-)
-ORDERS = Dataset(
-    "jaffle_shop",
-    "orders",
-    (
-        _id("order_id"),
-        _id("store_id", references="jaffle_shop.stores.store_id"),
-        _id("customer_id"),
-        Column("ordered_at", TIMESTAMP, nullable=False),
-        Column("session_id", pa.string(), description="the web session the order came from, if online"),
-        Column("subtotal", CENTS, nullable=False, min=0, description="cents"),
-        Column("tax_paid", CENTS, nullable=False, min=0, description="cents"),
-        Column("order_total", CENTS, nullable=False, min=0, description="cents"),
-    ),
-    key=("order_id",),
-    partition_by="ordered_at",
-    description="Orders, partitioned by the day they were placed.",
-)
-ORDER_ITEMS = Dataset(
-    "jaffle_shop",
-    "order_items",
-    (
-        _id("order_item_id"),
-        _id("order_id"),
-        _id("sku"),
-        Column("quantity", pa.int64(), nullable=False, min=1),
-        Column("unit_price", CENTS, nullable=False, min=0, description="cents"),
-        Column("ordered_at", TIMESTAMP, nullable=False),
-    ),
-    key=("order_item_id",),
-    partition_by="ordered_at",
-    description="Order lines, partitioned like their orders.",
-)
-AD_SPEND = Dataset(
-    "marketing",
-    "ad_spend",
-    (
-        Column("spend_date", pa.date32(), nullable=False),
-        Column("channel", pa.string(), nullable=False),
-        Column("campaign", pa.string(), nullable=False),
-        Column("utm_source", pa.string()),
-        Column("utm_medium", pa.string()),
-        Column("spend", CENTS, nullable=False, min=0, description="cents"),
-    ),
-    key=("spend_date", "channel", "campaign"),
-    partition_by="spend_date",
-    description="Paid marketing spend per channel, campaign and day.",
-)
-WEB_SESSIONS = Dataset(
-    "marketing",
-    "web_sessions",
-    (
-        _id("session_id"),
-        Column("started_at", TIMESTAMP, nullable=False),
-        Column("channel", pa.string(), nullable=False),
-        Column("campaign", pa.string()),
-        Column("utm_source", pa.string()),
-        Column("utm_medium", pa.string()),
-        Column("utm_campaign", pa.string()),
-        Column("customer_id", pa.string(), description="known when the visitor is logged in or orders"),
-    ),
-    key=("session_id",),
-    partition_by="started_at",
-    description="Web sessions with their traffic source, joinable to orders by session_id.",
-)
+def _dataset(declared: contracts.Produced) -> Dataset:
+    zone, source, table = declared.name.split(".")
+    if zone != ZONE:
+        raise contracts.ContractError(f"{declared.name}: name it {ZONE}.<source>.<table>")
+    columns = tuple(
+        Column(
+            c.name,
+            contracts.arrow_type(c.type, pa),
+            nullable=c.nullable,
+            min=c.min,
+            references=c.references.removeprefix(f"{ZONE}.") if c.references else None,
+            description=c.description,
+        )
+        for c in declared.columns
+    )
+    return Dataset(source, table, columns, declared.key, declared.partition_by, declared.description)
 
-DATASETS: dict[str, Dataset] = {
-    d.name: d for d in (STORES, PRODUCTS, SUPPLIES, CUSTOMERS, ORDERS, ORDER_ITEMS, AD_SPEND, WEB_SESSIONS)
-}
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in map(_dataset, DECLARATIONS.produces)}
 SOURCES = ("jaffle_shop", "marketing")
 
 

@@ -18,47 +18,25 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
 
-FORECAST = pa.schema(
-    [
-        pa.field("location_id", pa.string(), nullable=False),
-        pa.field("forecast_date", pa.date32(), nullable=False),
-        pa.field("model_name", pa.string(), nullable=False),
-        pa.field("revenue_forecast", pa.float64(), nullable=False),
-        pa.field("revenue_lo_80", pa.float64(), nullable=False),
-        pa.field("revenue_hi_80", pa.float64(), nullable=False),
-        pa.field("revenue_lo_95", pa.float64(), nullable=False),
-        pa.field("revenue_hi_95", pa.float64(), nullable=False),
-        pa.field("as_of", pa.date32(), nullable=False),
-    ]
-)
-METRICS = pa.schema(
-    [
-        pa.field("location_id", pa.string(), nullable=False),
-        pa.field("model_name", pa.string(), nullable=False),
-        pa.field("mase", pa.float64()),
-        pa.field("smape", pa.float64()),
-        pa.field("backtest_windows", pa.int64(), nullable=False),
-        pa.field("backtest_horizon_days", pa.int64(), nullable=False),
-        pa.field("history_days", pa.int64(), nullable=False),
-        pa.field("chosen", pa.bool_(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("as_of", pa.date32(), nullable=False),
-    ]
-)
-KEYS = {
-    "revenue_forecast": ["location_id", "forecast_date"],
-    "forecast_metrics": ["location_id", "model_name"],
-}
+# The declarations in this package's datasets.toml are the one home of both datasets' columns.
+DECLARATIONS = contracts.load_installed("ml", __package__ or "jaffle_ml")
+FORECAST = DECLARATIONS.produced("ml.revenue_forecast")
+METRICS = DECLARATIONS.produced("ml.forecast_metrics")
 
 
-def contract(name: str, schema: pa.Schema) -> dict:
+def contract(dataset: contracts.Produced) -> dict:
+    """The `_schema.json` document written beside the partitions."""
     return {
-        "dataset": f"ml.{name}",
-        "files": "as_of=YYYY-MM-DD/part-0.parquet",
-        "primary_key": ["as_of", *KEYS[name]],
-        "columns": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
+        "dataset": dataset.name,
+        "files": f"{dataset.partition_by}=YYYY-MM-DD/part-0.parquet",
+        "primary_key": list(dataset.key),
+        "columns": [
+            {"name": c.name, "type": str(contracts.arrow_type(c.type, pa)), "nullable": c.nullable}
+            for c in dataset.columns
+        ],
     }
 
 
@@ -75,20 +53,30 @@ def _atomic(target: Path, write) -> None:
         raise
 
 
-def write(
-    frame: pd.DataFrame, folder: Path, schema: pa.Schema, as_of: date, stores: list[str] | None
-) -> Path:
-    """Write one as-of partition; with `stores`, keep the other stores' rows already there."""
-    name = folder.name
-    _atomic(
-        folder / "_schema.json", lambda p: Path(p).write_text(json.dumps(contract(name, schema), indent=2))
-    )
-    target = folder / f"as_of={as_of.isoformat()}" / "part-0.parquet"
+def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> pd.DataFrame:
+    """The partition's rows (with their as-of date) if they keep the declaration; else ContractError
+    naming each broken column. Columns the model adds beyond the declaration are not written."""
     frame = frame.assign(as_of=as_of)
-    if stores and target.exists():
-        kept = pd.read_parquet(target)
-        frame = pd.concat([kept[~kept["location_id"].isin(stores)], frame], ignore_index=True)
-    frame = frame.sort_values(KEYS[name], ignore_index=True)
+    contracts.validate_frame(dataset, frame[[c.name for c in dataset.columns if c.name in frame.columns]])
+    return frame
+
+
+def write(
+    frame: pd.DataFrame, folder: Path, dataset: contracts.Produced, as_of: date, stores: list[str] | None
+) -> Path:
+    """Write one as-of partition; with `stores`, keep the other stores' rows already there.
+
+    The partition is checked against the declaration first: a missing, undeclared, null or
+    out-of-range column raises ContractError naming it, and nothing is written."""
+    frame = validate(frame, dataset, as_of)
+    schema = contracts.arrow_schema(dataset, pa)
     table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    _atomic(folder / "_schema.json", lambda p: Path(p).write_text(json.dumps(contract(dataset), indent=2)))
+    target = folder / f"as_of={as_of.isoformat()}" / "part-0.parquet"
+    if stores and target.exists():
+        kept = pq.read_table(target).to_pandas()
+        frame = pd.concat([kept[~kept["location_id"].isin(stores)], frame], ignore_index=True)
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    table = table.sort_by([(k, "ascending") for k in dataset.key])
     _atomic(target, lambda p: pq.write_table(table.replace_schema_metadata(None), p, compression="zstd"))
     return target

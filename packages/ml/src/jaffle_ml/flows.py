@@ -27,6 +27,10 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
     settings = MlSettings()
     history = forecast.load_history(settings.warehouse_path, as_of, stores)
     predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
+    # Both datasets are checked against their declarations before either is written: a run that
+    # would break one lands neither.
+    datasets.validate(predicted, datasets.FORECAST, as_of)
+    datasets.validate(metrics, datasets.METRICS, as_of)
     path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
     datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
     rows = forecast.summary_rows(metrics, predicted)

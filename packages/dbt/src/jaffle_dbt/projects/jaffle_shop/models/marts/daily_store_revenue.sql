@@ -32,7 +32,7 @@ final as (
         orders.location_id,
         stores.location_name,
         count(*) as count_orders,
-        sum(orders.count_items) as count_items,
+        cast(sum(orders.count_items) as bigint) as count_items,
         sum(orders.subtotal) as revenue,
         sum(orders.order_total) as revenue_with_tax
 

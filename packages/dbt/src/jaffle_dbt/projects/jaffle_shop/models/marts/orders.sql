@@ -30,9 +30,10 @@ order_items_summary as (
 
     select
         order_id,
-        sum(quantity) as count_items,
-        sum(case when product_type = 'jaffle' then quantity else 0 end) as count_food_items,
-        sum(case when product_type = 'beverage' then quantity else 0 end) as count_drink_items,
+        cast(sum(quantity) as bigint) as count_items,
+        cast(sum(case when product_type = 'jaffle' then quantity else 0 end) as bigint) as count_food_items,
+        cast(sum(case when product_type = 'beverage' then quantity else 0 end) as bigint)
+            as count_drink_items,
         sum(line_total) as items_total
 
     from order_items

@@ -14,7 +14,7 @@ renamed as (
         campaign,
         utm_source,
         utm_medium,
-        spend / 100.0 as spend
+        {{ cents_to_dollars('spend') }} as spend
 
     from source
 

@@ -13,7 +13,7 @@ renamed as (
         order_id,
         sku as product_id,
         quantity,
-        unit_price / 100.0 as unit_price,
+        {{ cents_to_dollars('unit_price') }} as unit_price,
         cast(ordered_at as timestamp) as ordered_at,
         cast(ordered_at as date) as order_date
 

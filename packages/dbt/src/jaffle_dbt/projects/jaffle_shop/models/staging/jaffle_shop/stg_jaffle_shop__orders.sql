@@ -15,9 +15,9 @@ renamed as (
         session_id,
         cast(ordered_at as timestamp) as ordered_at,
         cast(ordered_at as date) as order_date,
-        subtotal / 100.0 as subtotal,
-        tax_paid / 100.0 as tax_paid,
-        order_total / 100.0 as order_total
+        {{ cents_to_dollars('subtotal') }} as subtotal,
+        {{ cents_to_dollars('tax_paid') }} as tax_paid,
+        {{ cents_to_dollars('order_total') }} as order_total
 
     from source
 

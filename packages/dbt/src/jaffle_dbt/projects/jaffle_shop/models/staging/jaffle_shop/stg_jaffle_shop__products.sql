@@ -12,7 +12,7 @@ renamed as (
         sku as product_id,
         product_name,
         product_type,
-        price / 100.0 as product_price,
+        {{ cents_to_dollars('price') }} as product_price,
         cast(valid_from as date) as valid_from,
         cast(valid_to as date) as valid_to,
         product_type = 'jaffle' as is_food_item,

@@ -13,7 +13,7 @@ renamed as (
         supply_id,
         sku as product_id,
         supply_name,
-        cost / 100.0 as supply_cost,
+        {{ cents_to_dollars('cost') }} as supply_cost,
         perishable as is_perishable_supply
 
     from source
