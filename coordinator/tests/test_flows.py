@@ -42,6 +42,20 @@ def test_an_undeployed_child_fails_the_parent_by_name_and_the_summary_still_runs
         asyncio.run(data_platform(start_date=date(2024, 3, 1), end_date=date(2024, 3, 1)))
     summary = asyncio.run(_summary())
     assert summary and "failed: child run 'raw-data-jaffle-shop 2024-03-01'" in summary.data
+    assert "**Lineage:** no view yet (the dashboards flow draws it)" in summary.data
+
+
+def test_the_summary_links_the_latest_lineage_view():
+    from jaffle_contract import lineage
+    from prefect.artifacts import create_link_artifact
+
+    for n in (1, 2):
+        create_link_artifact(key=lineage.VIEW_ARTIFACT, link=f"file:///data/{n}/lineage.html", link_text="v")
+    with pytest.raises(ChildRunFailed):
+        asyncio.run(data_platform(start_date=date(2024, 3, 2), end_date=date(2024, 3, 2)))
+    summary = asyncio.run(_summary())
+    line = "**Lineage:** [every dataset, its owner, last update and freshness](file:///data/2/lineage.html)"
+    assert line in summary.data
 
 
 def test_a_child_that_never_finishes_fails_the_parent_cancels_its_siblings_and_says_so(monkeypatch):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import re
 import socket
 import subprocess
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
 import pytest
+from jaffle_contract import contracts, lineage
 from jaffle_ops.local import Platform
 from jaffle_ops.settings import OpsSettings
 from jaffle_ops.workspace import teams
@@ -143,8 +148,86 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform, platform_c
     assert (data / "lake/ml/revenue_forecast/as_of=2024-02-28/part-0.parquet").stat().st_size > 0
     page = (data / "dashboards/latest.html").read_text()
     assert "Daily revenue and forecast per store" in page and "as_of=2024-02-28" in page
+    view = (data / "dashboards/lineage.html").resolve().as_uri()
+    assert f"**Lineage:** [every dataset, its owner, last update and freshness]({view})" in summary
     assert 'data-missing="' not in page  # every section had its data
     assert (home / "logs" / "server.log").stat().st_size > 0
+
+
+def _materializations(client) -> list:
+    """Every successful dataset materialization the platform's runs reported, oldest first."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOrder, EventResourceFilter
+
+    query = EventFilter(
+        event=EventNameFilter(name=[f"{lineage.MATERIALIZED}succeeded"]),
+        resource=EventResourceFilter(id_prefix=[lineage.SCHEME]),
+        order=EventOrder.ASC,
+    )
+    page = client.read_events(filter=query, limit=50)
+    found = list(page.events)
+    while page.next_page:
+        page = client.read_events_page(str(page.next_page))
+        found += page.events
+    return found
+
+
+def _wait_for(read, ready, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while not ready(found := read()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return found
+
+
+def test_every_dataset_a_run_writes_has_one_materialization_with_its_declared_upstreams(
+    platform, platform_client, chromium_page
+):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    cli, home, port = platform
+    declared = contracts.load_all(ROOT)
+    produced = {d.name: d for team in declared for d in team.produces}
+    owners = {d.name: team.team for team in declared for d in team.produces}
+    with platform_client(home, port) as client:
+        if not client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"data-platform {START}..{END}"]))
+        ):
+            assert cli("run", "--start", START.isoformat(), "--end", END.isoformat()).returncode == 0
+        # Events reach the API in batches, a few seconds after the runs that sent them.
+        events = _wait_for(lambda: _materializations(client), lambda found: len(found) >= len(produced))
+    written = sorted(lineage.dataset_of(e.resource.id) for e in events)
+    assert written == sorted(produced), "one materialization per declared dataset, each written once"
+    for event in events:
+        dataset = produced[lineage.dataset_of(event.resource.id)]
+        upstream = {r.id for r in event.related if r.role == "asset"}
+        assert upstream == {lineage.asset_key(u) for u in dataset.upstream}, dataset.name
+        assert any(r.id.startswith("prefect.flow-run.") for r in event.related), dataset.name
+        assert event.payload["owner"] == owners[dataset.name]
+
+    # Draw the view again now that every event is in (the run's dashboards child drew it while the
+    # last events were on their way), then look at it as a person would.
+    with platform_client(home, port) as client:
+        deployment = client.read_deployment_by_name("dashboards/dashboards")
+        run = client.create_flow_run_from_deployment(deployment.id, parameters={"end_date": END.isoformat()})
+        final = _wait_for(lambda: client.read_flow_run(run.id), lambda r: r.state and r.state.is_final(), 300)
+    assert final.state.is_completed(), final.state
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(home / "data" / "dashboards")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        chromium_page.goto(f"http://127.0.0.1:{server.server_address[1]}/lineage.html")
+        nodes = chromium_page.eval_on_selector_all(
+            "g.node", "gs => gs.map(g => [g.dataset.dataset, g.dataset.state])"
+        )
+        edges = chromium_page.eval_on_selector_all(
+            "path.edge", "ps => ps.map(p => [p.dataset.from, p.dataset.to])"
+        )
+    finally:
+        server.shutdown()
+    assert sorted(name for name, _ in nodes) == sorted(produced)
+    assert {state for _, state in nodes} == {"fresh"}, nodes
+    assert sorted(map(tuple, edges)) == sorted((u, d.name) for d in produced.values() for u in d.upstream)
 
 
 def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform, platform_client):

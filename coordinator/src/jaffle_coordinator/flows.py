@@ -15,8 +15,9 @@ import json
 from datetime import date
 from typing import Any, Literal
 
+from jaffle_contract import lineage
 from jaffle_contract.parameters import parameter
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     acreate_markdown_artifact,
     acreate_progress_artifact,
@@ -24,6 +25,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.client.schemas.objects import FlowRun
 
 from jaffle_coordinator import backfill, children, grid, plan, timing
@@ -128,15 +130,36 @@ def _blank(value: str | float | None) -> str:
     return "" if value is None else str(value)
 
 
+async def lineage_view() -> str | None:
+    """Where the latest lineage view is (the dashboards flow draws it and links it as an artifact)."""
+    async with get_client() as client:
+        found = await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[lineage.VIEW_ARTIFACT])
+            ),
+            limit=1,
+        )
+    if not found or not found[0].data:
+        return None
+    # A link artifact holds markdown, "[text](link)": the summary wants the link.
+    text = str(found[0].data)
+    return text[text.rfind("](") + 2 : -1] if text.endswith(")") and "](" in text else text
+
+
 @task(name="summarize-platform-run", cache_policy=NO_CACHE)
 async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
     """Always runs: record every child's state, how this attempt got it, its duration and link."""
     launches = [r["launch"] for r in rows if isinstance(r["launch"], float)]
     p50 = timing.p50(list(launches))
+    view = await lineage_view()
     lines = [
         f"# Data platform run {window}",
         "",
         f"**Outcome:** {outcome}",
+        "",
+        f"**Lineage:** [every dataset, its owner, last update and freshness]({view})"
+        if view
+        else "**Lineage:** no view yet (the dashboards flow draws it)",
         "",
         f"**Launch latency:** p50 {p50} s over {len(launches)} child runs (created to Running)"
         if p50 is not None

@@ -1,15 +1,29 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from jaffle_contract import contracts
 from prefect.testing.utilities import prefect_test_harness
 
 START = date(2020, 3, 1)
 STORES = {"store-001": "Philadelphia", "store-002": "Brooklyn"}
+# The producers' declarations, read from the workspace's sources (this environment has neither the dbt
+# nor the ML package): every fixture table below takes its producer's declared columns and types.
+PRODUCERS = contracts.producers(contracts.load_all(Path(__file__).resolve().parents[3]))
+
+
+def as_declared(con: duckdb.DuckDBPyConnection, dataset: str, frame: pd.DataFrame) -> None:
+    """Create `frame` as the table of `dataset`, shaped as its producer declares it."""
+    _, declared = PRODUCERS[dataset]
+    con.register("frame", frame)
+    table = dataset.rsplit(".", 1)[1]
+    con.execute(f"create table {table} as {contracts.select_as_declared(declared, 'frame', frame.columns)}")
+    con.unregister("frame")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,6 +65,7 @@ def data_dir(tmp_path, monkeypatch):
     )
     items = pd.DataFrame(
         {
+            "order_item_id": ["o0-1", "o0-2", "o0-3"],
             "order_date": [START] * 3,
             "product_name": ["nutellaphone who dis?", "tangaroo", "doctor stew"],
             "product_type": ["jaffle", "beverage", "jaffle"],
@@ -65,9 +80,7 @@ def data_dir(tmp_path, monkeypatch):
             "customers": customers,
             "order_items": items,
         }.items():
-            con.register("frame", frame)
-            con.execute(f"create table {name} as select * from frame")
-            con.unregister("frame")
+            as_declared(con, f"jaffle_shop.{name}", frame)
     channels = pd.DataFrame(
         {
             "activity_date": [START, START, START + timedelta(days=1)],
@@ -81,8 +94,7 @@ def data_dir(tmp_path, monkeypatch):
         }
     )
     with duckdb.connect(str(tmp_path / "warehouse" / "attribution.duckdb")) as con:
-        con.register("frame", channels)
-        con.execute("create table channel_performance as select * from frame")
+        as_declared(con, "attribution.channel_performance", channels)
     as_of = START + timedelta(days=13)
     forecast_dir = tmp_path / "lake" / "ml" / "revenue_forecast" / f"as_of={as_of}"
     forecast_dir.mkdir(parents=True)
@@ -104,7 +116,12 @@ def data_dir(tmp_path, monkeypatch):
             for store, base in (("store-001", np.full(7, 120.0)), ("store-002", np.full(7, 230.0)))
         ]
     )
-    forecast.to_parquet(forecast_dir / "part-0.parquet", index=False)
+    _, declared = PRODUCERS["ml.revenue_forecast"]
+    forecast = forecast.assign(as_of=as_of)
+    duckdb.register("forecast", forecast)
+    duckdb.sql(contracts.select_as_declared(declared, "forecast", forecast.columns)).write_parquet(
+        str(forecast_dir / "part-0.parquet")
+    )
     raw = tmp_path / "lake" / "raw" / "jaffle_shop" / "orders" / "date=2020-03-14"
     raw.mkdir(parents=True)
     (raw / "part-0.parquet").write_bytes(b"x")

@@ -82,6 +82,77 @@ def test_an_output_folder_outside_the_data_folder_is_rejected_and_nothing_is_wri
 def test_the_published_pages_are_readable_by_everyone(data_dir):
     dashboards(date(2020, 3, 1), date(2020, 3, 14), output_dir="published/dash")
     pages = list((data_dir / "published" / "dash").rglob("*.html"))
-    assert len(pages) == 2  # latest.html and its version
+    assert len(pages) == 3  # latest.html, its version and the lineage view
     for page in pages:
         assert page.stat().st_mode & 0o777 == 0o644, (page, oct(page.stat().st_mode))
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _materializations(count: int) -> list:
+    """Poll the events API until it holds `count` dataset materializations (they arrive in batches)."""
+    import time
+
+    from jaffle_dashboards.flows import read_materializations
+
+    deadline = time.monotonic() + 60
+    while True:
+        found = read_materializations.fn()
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_an_artifact(data_dir):
+    from jaffle_contract import contracts, lineage
+    from prefect import flow
+
+    declared = {d.team: d for d in contracts.load_all(ROOT)}
+
+    @flow(name="a-forecast-run")
+    def forecast_run():
+        with lineage.materializing(declared["ml"], ["ml.revenue_forecast", "ml.forecast_metrics"], as_of="x"):
+            pass
+
+    @flow(name="a-warehouse-run-that-fails")
+    def failing_build():
+        with lineage.materializing(declared["dbt"], ["jaffle_shop.daily_store_revenue"]):
+            raise RuntimeError("dbt build jaffle_shop failed: model daily_store_revenue: error")
+
+    before = len(_materializations(0))
+    forecast_run()
+    with pytest.raises(RuntimeError):
+        failing_build(return_state=False)
+    found = _materializations(before + 3)
+    assert len(found) == before + 3
+    forecast = next(m for m in found if m.dataset == "ml.revenue_forecast")
+    assert forecast.owner == "ml" and forecast.upstream == ["jaffle_shop.daily_store_revenue"]
+    assert forecast.run_url and "/runs/flow-run/" in forecast.run_url
+
+    result = dashboards(date(2020, 3, 1), date(2020, 3, 14))
+    page = (data_dir / "dashboards" / "lineage.html").read_text()
+    assert result["lineage"]["path"] == str(data_dir / "dashboards" / "lineage.html")
+    for dataset, state in (
+        ("ml.revenue_forecast", "fresh"),
+        ("ml.forecast_metrics", "fresh"),
+        ("jaffle_shop.daily_store_revenue", "failed"),
+        ("dashboards.dashboard", "fresh"),  # this run's own, counted before it reaches the server
+        ("attribution.channel_performance", "unknown"),  # only named as an upstream so far
+    ):
+        assert f'<g class="node {state}" data-dataset="{dataset}"' in page, dataset
+    assert 'data-from="jaffle_shop.daily_store_revenue" data-to="ml.revenue_forecast"' in page
+    assert 'data-from="ml.revenue_forecast" data-to="dashboards.dashboard"' in page
+    assert (data_dir / "dashboards" / "lineage.html").resolve().as_uri() in Artifact.get(
+        "jaffle-lineage-view"
+    ).data
+
+
+def test_a_dashboard_that_cannot_be_drawn_fails_and_the_lineage_view_shows_it_failed(data_dir):
+    # A warehouse file torn by a full disk: the dashboard cannot read its marts.
+    (data_dir / "warehouse" / "jaffle_shop.duckdb").write_bytes(b"DUCK torn")
+    with pytest.raises(Exception, match=r"jaffle_shop\.duckdb"):
+        dashboards(date(2020, 3, 1), date(2020, 3, 14))
+    page = (data_dir / "dashboards" / "lineage.html").read_text()
+    assert '<g class="node failed" data-dataset="dashboards.dashboard"' in page
+    assert not (data_dir / "dashboards" / "latest.html").exists()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from jaffle_contract import datasets, deployments, runtime
+from jaffle_contract import contracts, datasets, deployments, runtime
+from jaffle_contract import lineage as events
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import trailing_window
 from prefect import flow, get_client, get_run_logger, task
@@ -19,8 +20,10 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+from prefect.settings import PREFECT_UI_URL
 
-from jaffle_dashboards import render
+from jaffle_dashboards import lineage, render
 from jaffle_dashboards.settings import DashboardSettings
 
 # Whose runs the freshness panel reports: team -> flow names (the platform's deployment names).
@@ -33,6 +36,11 @@ TEAM_FLOWS = {
 # The days the dashboard shows when no first day is given (the run form says so).
 DEFAULT_DAYS = 90
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+DECLARATIONS = contracts.load_installed("dashboards", "jaffle_dashboards")
+DASHBOARD = "dashboards.dashboard"
+# How far back the lineage view reads materializations (the server keeps events 7 days by default).
+LINEAGE_DAYS = 30
+PAGE = 50  # the events API's largest page
 
 
 def record_runtime() -> dict[str, str]:
@@ -71,6 +79,76 @@ def team_runs() -> list[dict]:
                     }
                 )
     return rows
+
+
+def _run_url(event) -> str | None:
+    """The UI page of the flow run that sent `event` (Prefect's events worker attaches the run)."""
+    ui = PREFECT_UI_URL.value()
+    for related in event.related:
+        if related.id.startswith("prefect.flow-run.") and ui:
+            return f"{ui}/runs/flow-run/{related.id.removeprefix('prefect.flow-run.')}"
+    return None
+
+
+@task(name="read-materializations")
+def read_materializations() -> list[lineage.Materialization]:
+    """The latest materialization of every dataset the platform's runs reported (events API)."""
+    since = datetime.now(UTC) - timedelta(days=LINEAGE_DAYS)
+    query = EventFilter(
+        occurred=EventOccurredFilter(since=since),
+        event=EventNameFilter(prefix=[events.MATERIALIZED]),
+        # the server keeps the latest event of each dataset: one page holds a platform's datasets
+        resource=EventResourceFilter(id_prefix=[events.SCHEME], distinct=True),
+    )
+    found = []
+    with get_client(sync_client=True) as client:
+        page = client.read_events(filter=query, limit=PAGE)
+        found += page.events
+        while page.next_page:
+            page = client.read_events_page(str(page.next_page))
+            found += page.events
+    out = []
+    for event in found:
+        dataset, said = events.dataset_of(event.resource.id), event.payload or {}
+        if dataset is None:
+            continue
+        out.append(
+            lineage.Materialization(
+                dataset=dataset,
+                status=event.event.removeprefix(events.MATERIALIZED),
+                occurred=event.occurred,
+                owner=said.get("owner"),
+                freshness_hours=said.get("freshness_hours"),
+                upstream=list(said.get("upstream") or []),
+                location=said.get("location"),
+                run_url=_run_url(event),
+            )
+        )
+    return out
+
+
+@task(name="render-lineage")
+def render_lineage(output_dir: Path, materializations: list[lineage.Materialization]) -> dict:
+    """Draw every dataset with its owner, last materialization and freshness, and its upstreams."""
+    now = datetime.now(UTC)
+    graph = lineage.build(materializations, now)
+    target = output_dir / "lineage.html"
+    render.write_file(lineage.page(graph, now), target)
+    create_link_artifact(
+        key=events.VIEW_ARTIFACT,
+        link=target.resolve().as_uri(),
+        link_text="Data lineage: datasets, owners, freshness",
+        description="Every dataset of the platform, its owner, last materialization and upstreams",
+    )
+    counts = {s: sum(1 for n in graph.nodes.values() if n.state == s) for s in lineage.STATES}
+    if counts["stale"] or counts["failed"]:
+        get_run_logger().warning(
+            "Lineage: %s stale and %s failed dataset(s): %s",
+            counts["stale"],
+            counts["failed"],
+            ", ".join(sorted(n.name for n in graph.nodes.values() if n.state in ("stale", "failed"))),
+        )
+    return {"path": str(target), "datasets": len(graph.nodes), "edges": len(graph.edges), **counts}
 
 
 @task(name="render-dashboard")
@@ -126,6 +204,25 @@ def dashboards(
     start, end = window.start, window.end
     settings = DashboardSettings()
     target = datasets.inside_data_root(settings.data_dir, output_dir) if output_dir else settings.output_dir
-    written = render_dashboard(start, end, target, team_runs())
-    get_run_logger().info("Dashboard written to %s", written["path"])
-    return {**written, "runtime": record_runtime()}
+    declared = DECLARATIONS.produced(DASHBOARD)
+    written, error = {}, None
+    try:
+        with events.materializing(DECLARATIONS, [DASHBOARD], window=str(window)):
+            written = render_dashboard(start, end, target, team_runs())
+    except Exception as exc:  # the lineage view is drawn all the same: it shows the failure
+        error = exc
+    own = lineage.Materialization(
+        DASHBOARD,
+        "failed" if error else "succeeded",
+        datetime.now(UTC),
+        owner=DECLARATIONS.team,
+        freshness_hours=declared.freshness_hours,
+        upstream=list(declared.upstream),
+        location=declared.location,
+    )
+    # This run's own materialization is still on its way to the server: the view counts it now.
+    view = render_lineage(target, [*read_materializations(), own])
+    if error is not None:
+        raise error
+    get_run_logger().info("Dashboard written to %s; lineage view to %s", written["path"], view["path"])
+    return {**written, "lineage": view, "runtime": record_runtime()}

@@ -387,17 +387,23 @@ td,th{{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}}
 
 
 def write_page(page: str, output_dir: Path, start: date, end: date, stamp: str) -> tuple[Path, Path]:
-    """Write a versioned copy, then replace `latest.html`, each atomically (temporary file, rename)."""
+    """Write a versioned copy, then replace `latest.html`, each atomically."""
     version = output_dir / "versions" / f"{stamp}_{start}_{end}.html"
     for target in (version, output_dir / "latest.html"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, scratch = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(page)
-            os.chmod(scratch, datasets.PUBLISHED_MODE)  # mkstemp made it 0600: the page is for everyone
-            os.replace(scratch, target)
-        except BaseException:
-            Path(scratch).unlink(missing_ok=True)
-            raise
+        write_file(page, target)
     return version, output_dir / "latest.html"
+
+
+def write_file(page: str, target: Path) -> Path:
+    """Write one page atomically (temporary file, rename), readable by everyone."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(page)
+        os.chmod(scratch, datasets.PUBLISHED_MODE)  # mkstemp made it 0600: the page is for everyone
+        os.replace(scratch, target)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+    return target

@@ -10,7 +10,7 @@ import time
 from datetime import date
 
 import httpx
-from jaffle_contract import runtime
+from jaffle_contract import contracts, lineage, runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
 from prefect import flow, get_run_logger
@@ -22,6 +22,9 @@ from pydantic import SecretStr
 
 from jaffle_dbt import runner
 from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
+
+# The marts this team declares (datasets.toml): each build emits their lineage events.
+DECLARATIONS = contracts.load_installed("dbt", "jaffle_dbt")
 
 
 def record_runtime() -> dict[str, str]:
@@ -114,12 +117,14 @@ def _build(
         ),
         raise_on_failure=False,  # runner.results_of names every failed node instead
     )
-    outcome = _under_warehouse_lock(
-        settings,
-        lambda: runner.run(
-            project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, warn=logger.warning
-        ),
-    )
+    marts = [d.name for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
+    with lineage.materializing(DECLARATIONS, marts, window=str(window), full_refresh=full_refresh):
+        outcome = _under_warehouse_lock(
+            settings,
+            lambda: runner.run(
+                project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, warn=logger.warning
+            ),
+        )
     rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in outcome.results]
     create_table_artifact(
         key=f"dbt-build-{project.replace('_', '-')}",

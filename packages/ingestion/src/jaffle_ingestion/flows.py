@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jaffle_contract import runtime
+from jaffle_contract import lineage, runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
 from prefect import flow, get_run_logger, task
@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from jaffle_ingestion import landing, synthetic
 from jaffle_ingestion.lake import Lake
-from jaffle_ingestion.schemas import datasets_of
+from jaffle_ingestion.schemas import DECLARATIONS, ZONE, datasets_of
 from jaffle_ingestion.settings import IngestionSettings, Source
 
 
@@ -80,10 +80,27 @@ def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_
     ingest_from = ingest_from or settings.ingest_from
     days = days_to_land(start_date, end_date, settings.max_days, ingest_from)
     lake = Lake(settings.lake)
-    logger = get_run_logger()
     reports = {d.name: landing.TableReport(d.name) for d in datasets_of(source)}
+    files = read_landing(Lake(settings.landing), source) if ingest_from == "landing" else {}
+    # What this run writes: from a landing folder, the tables it holds files for; else every table.
+    written = [
+        f"{ZONE}.{d.name}" for d in datasets_of(source) if ingest_from != "landing" or d.table in files
+    ]
+    with lineage.materializing(DECLARATIONS, written, window=f"{days[0]}..{days[-1]}", source=ingest_from):
+        return _land(lake, source, days, ingest_from, files, reports, settings)
+
+
+def _land(
+    lake: Lake,
+    source: str,
+    days: list[date],
+    ingest_from: Source,
+    files: dict,
+    reports: dict[str, landing.TableReport],
+    settings: IngestionSettings,
+) -> dict:
+    logger = get_run_logger()
     if ingest_from == "landing":
-        files = read_landing(Lake(settings.landing), source)
         write_schemas(lake, source)
         for dataset in datasets_of(source):  # reference tables first: orders check their stores
             if dataset.table in files:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jaffle_contract import runtime
+from jaffle_contract import lineage, runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import Window, yesterday
 from prefect import flow, get_run_logger, task
@@ -25,14 +25,16 @@ def record_runtime() -> dict[str, str]:
 def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -> dict:
     """Backtest the candidate models per store, forecast with the best, and write both datasets."""
     settings = MlSettings()
-    history = forecast.load_history(settings.warehouse_path, as_of, stores)
-    predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
-    # Both datasets are checked against their declarations before either is written: a run that
-    # would break one lands neither.
-    datasets.validate(predicted, datasets.FORECAST, as_of)
-    datasets.validate(metrics, datasets.METRICS, as_of)
-    path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
-    datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
+    written = [datasets.FORECAST.name, datasets.METRICS.name]
+    with lineage.materializing(datasets.DECLARATIONS, written, as_of=as_of.isoformat()):
+        history = forecast.load_history(settings.warehouse_path, as_of, stores)
+        predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
+        # Both datasets are checked against their declarations before either is written: a run that
+        # would break one lands neither.
+        datasets.validate(predicted, datasets.FORECAST, as_of)
+        datasets.validate(metrics, datasets.METRICS, as_of)
+        path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
+        datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
     rows = forecast.summary_rows(metrics, predicted)
     create_table_artifact(
         key="sales-forecast",
