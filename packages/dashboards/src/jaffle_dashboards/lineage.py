@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 STATES = ("failed", "stale", "unknown", "fresh")  # the order the table lists them in
 COLOURS = {"fresh": "#2e7d32", "stale": "#ef6c00", "failed": "#c62828", "unknown": "#757575"}
-WIDTH, HEIGHT, GAP_X, GAP_Y = 250, 70, 90, 22
+WIDTH, HEIGHT, GAP_X, GAP_Y = 250, 64, 60, 18
 
 
 @dataclass
@@ -86,7 +86,8 @@ def state_of(node: Node, now: datetime) -> str:
 
 
 def layers(graph: Graph) -> list[list[str]]:
-    """Columns left to right: a dataset sits one column right of its furthest upstream."""
+    """Columns left to right: a dataset sits one column right of its furthest upstream; within a
+    column, datasets are ordered by where their upstreams are (fewer crossing edges), then by name."""
     depth: dict[str, int] = {}
 
     def of(name: str, seen: frozenset[str] = frozenset()) -> int:
@@ -100,6 +101,25 @@ def layers(graph: Graph) -> list[list[str]]:
     columns: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for name in sorted(graph.nodes):
         columns[depth[name]].append(name)
+    if not columns:
+        return columns
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else float("inf")
+
+    def forward(row: dict[str, float]) -> None:
+        for column in columns[1:]:
+            for name in column:
+                row[name] = mean([row[u] for u, d in graph.edges if d == name and u in row])
+            column.sort(key=lambda n: (row[n], n))
+            row.update({name: i for i, name in enumerate(column)})
+
+    row: dict[str, float] = {name: i for i, name in enumerate(columns[0])}
+    forward(row)
+    # then the sources follow what they feed, and the columns after them follow the sources again
+    columns[0].sort(key=lambda n: (mean([row[d] for u, d in graph.edges if u == n]), n))
+    row = {name: i for i, name in enumerate(columns[0])}
+    forward(row)
     return columns
 
 
@@ -107,6 +127,8 @@ def _age(node: Node, now: datetime) -> str:
     if node.last_at is None:
         return "never materialized"
     hours = (now - node.last_at).total_seconds() / 3600
+    if hours < 1:
+        return f"{max(hours * 60, 0):.0f} min ago"
     return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.1f} days ago"
 
 
@@ -118,7 +140,10 @@ def svg(graph: Graph, now: datetime) -> str:
             where[name] = (20 + x * (WIDTH + GAP_X), 20 + y * (HEIGHT + GAP_Y))
     width = 40 + len(columns) * (WIDTH + GAP_X) - GAP_X
     height = 40 + max((len(c) for c in columns), default=0) * (HEIGHT + GAP_Y) - GAP_Y
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width}px" role="img" aria-label="dataset lineage graph">'
+    ]
     for up, down in sorted(graph.edges):
         (x1, y1), (x2, y2) = where[up], where[down]
         x1, y1, y2 = x1 + WIDTH, y1 + HEIGHT / 2, y2 + HEIGHT / 2
@@ -142,7 +167,7 @@ def svg(graph: Graph, now: datetime) -> str:
             f"<title>{html.escape(name)}: {node.state}</title>"
             f'<rect x="{x}" y="{y}" width="{WIDTH}" height="{HEIGHT}" rx="8" fill="#fff" stroke="{colour}" '
             f'stroke-width="{3 if node.state in ("stale", "failed") else 1.5}"/>'
-            f'<text x="{x + 10}" y="{y + 22}" font-weight="600" font-size="13">{html.escape(name)}</text>'
+            f'<text x="{x + 10}" y="{y + 22}" font-weight="600" font-size="12.5">{html.escape(name)}</text>'
             f'<text x="{x + 10}" y="{y + 41}" font-size="12" fill="#555">{html.escape(owner)}</text>'
             f'<text x="{x + 10}" y="{y + 59}" font-size="12" fill="{colour}">'
             f"{node.state} · {html.escape(_age(node, now))}</text></g>"
