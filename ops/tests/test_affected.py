@@ -91,7 +91,7 @@ EVERY = ["coordinator", "ingestion", "ml", "ops"]
         ({"tools/lock.py": "print('lock!')\n"}, EVERY),
         ({".github/workflows/teams.yml": "on: push\n"}, EVERY),
         ({"libs/jaffle_contract/src/jaffle_contract/window.py": "w = 1\n"}, EVERY),
-        ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n"}, []),
+        ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n", "docs/a.png": "png"}, []),
     ],
 )
 def test_changes_map_to_the_teams_they_affect(repo, changes, teams):

@@ -6,7 +6,7 @@
   `.dockerignore`, the contract tests, the lint lock) and the shared contract library (`libs/`) are used
   by every team, so they affect all of them;
 - the cross-team tests (`tests/`) run in ops' environment, so they are ops';
-- documentation and benchmarks affect nobody's build.
+- documentation (`docs/`, Markdown) and benchmarks affect nobody's build.
 
 Then the dataset graph: a change to a team that produces datasets (its code or its `datasets.toml`)
 affects every team that reads them, directly or through others, since their tests read fixtures made
@@ -38,7 +38,7 @@ SHARED = (
     "libs/",
 )
 OPS_ONLY = ("tests/",)
-NOBODY = ("bench/", ".github/CODEOWNERS")
+NOBODY = ("bench/", "docs/", ".github/CODEOWNERS")
 PLAN = "coordinator/src/jaffle_coordinator/plan.py"
 
 
