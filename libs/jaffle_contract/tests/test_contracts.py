@@ -119,7 +119,7 @@ def test_a_fixture_takes_its_producers_columns_in_order_with_their_types():
     orders = contracts.parse("lake", LAKE).produced("raw.shop.orders")
     assert contracts.select_as_declared(orders, "rows", ["ordered_at", "order_id", "extra"]) == (
         "select cast(order_id as text) as order_id, cast(ordered_at as timestamp) as ordered_at, "
-        "cast(null as bigint) as subtotal from rows"
+        "cast(null as bigint) as subtotal from rows as declared_rows"
     )
     with pytest.raises(contracts.ContractError, match=r"rows lacks raw\.shop\.orders's not-null column"):
         contracts.select_as_declared(orders, "rows", ["order_id"])

@@ -143,6 +143,10 @@ def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_a
         assert f'<g class="node {state}" data-dataset="{dataset}"' in page, dataset
     assert 'data-from="jaffle_shop.daily_store_revenue" data-to="ml.revenue_forecast"' in page
     assert 'data-from="ml.revenue_forecast" data-to="dashboards.dashboard"' in page
+    kept = json.loads((data_dir / "dashboards" / "lineage.json").read_text())
+    assert {"ml.revenue_forecast", "jaffle_shop.daily_store_revenue", "dashboards.dashboard"} <= {
+        k["dataset"] for k in kept
+    }
     assert (data_dir / "dashboards" / "lineage.html").resolve().as_uri() in Artifact.get(
         "jaffle-lineage-view"
     ).data

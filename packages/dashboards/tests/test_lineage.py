@@ -73,3 +73,22 @@ def test_the_page_draws_every_dataset_and_edge_and_highlights_the_stale_and_fail
     rows = re.findall(r'<tr class="(\w+)" data-dataset="([^"]+)"><td>[^<]*</td><td>([^<]*)</td>', page)
     assert rows[0] == ("failed", "shop.daily", "dbt") and rows[1] == ("stale", "raw.stores", "ingestion")
     assert "40.0 h ago" in page
+
+
+def test_what_an_earlier_drawing_kept_outlives_the_events_and_shows_stale(tmp_path):
+    kept = tmp_path / "lineage.json"
+    kept.write_text(lineage.save(EVENTS))
+    # Weeks later the server no longer has those events; only the page's own record does.
+    later = NOW + timedelta(days=20)
+    graph = lineage.build(lineage.latest([*lineage.load(kept), _m("raw.orders", -480)]), later)
+    assert graph.nodes["raw.orders"].state == "fresh"  # written again just now
+    assert graph.nodes["ml.forecast"].state == "stale" and graph.nodes["ml.forecast"].owner == "ml"
+    assert graph.nodes["shop.daily"].state == "failed"
+    assert ("ml.forecast", "page") in graph.edges
+
+
+def test_a_missing_or_torn_record_is_an_empty_history_and_an_empty_graph_says_so(tmp_path):
+    assert lineage.load(tmp_path / "absent.json") == []
+    (tmp_path / "torn.json").write_text('[{"dataset": "raw.orders", "stat')
+    assert lineage.load(tmp_path / "torn.json") == []
+    assert "No dataset has been materialized yet" in lineage.page(lineage.build([], NOW), NOW)

@@ -158,6 +158,22 @@ def test_a_forecast_that_breaks_its_declaration_fails_naming_the_column_and_land
     assert not list(ml.rglob("*.tmp"))
 
 
+def test_a_partition_of_the_wrong_type_is_refused_before_anything_is_written():
+    from jaffle_ml import datasets
+
+    frame = pd.DataFrame(
+        {
+            "location_id": ["store-001"],
+            "forecast_date": [date(2024, 1, 1)],
+            "model_name": ["AutoETS"],
+            **{c: [1.0] for c in ("revenue_lo_80", "revenue_hi_80", "revenue_lo_95", "revenue_hi_95")},
+            "revenue_forecast": ["a lot"],
+        }
+    )
+    with pytest.raises(contracts.ContractError, match=r"ml\.revenue_forecast breaks its declared types"):
+        datasets.validate(frame, datasets.FORECAST, date(2023, 12, 31))
+
+
 def test_a_missing_warehouse_names_the_flow_to_run(tmp_path, monkeypatch):
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     with pytest.raises(forecast.NoHistoryError, match="run the dbt-jaffle-shop flow first"):

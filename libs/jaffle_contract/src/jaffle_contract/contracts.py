@@ -271,7 +271,7 @@ def select_as_declared(dataset: Produced, relation: str, present: Iterable[str])
     picks = [
         f"cast({c.name if c.name in have else 'null'} as {SQL[c.type]}) as {c.name}" for c in dataset.columns
     ]
-    return f"select {', '.join(picks)} from {relation}"
+    return f"select {', '.join(picks)} from {relation} as declared_rows"
 
 
 def validate_frame(dataset: Produced, frame: Any) -> None:

@@ -128,18 +128,23 @@ def read_materializations() -> list[lineage.Materialization]:
 
 
 @task(name="render-lineage")
-def render_lineage(output_dir: Path, materializations: list[lineage.Materialization]) -> dict:
+def render_lineage(output_dir: Path, materializations: list[lineage.Materialization], link: bool) -> dict:
     """Draw every dataset with its owner, last materialization and freshness, and its upstreams."""
     now = datetime.now(UTC)
-    graph = lineage.build(materializations, now)
+    # What earlier drawings kept outlives the server's event retention.
+    kept = output_dir / "lineage.json"
+    known = lineage.latest([*lineage.load(kept), *materializations])
+    graph = lineage.build(known, now)
     target = output_dir / "lineage.html"
     render.write_file(lineage.page(graph, now), target)
-    create_link_artifact(
-        key=events.VIEW_ARTIFACT,
-        link=target.resolve().as_uri(),
-        link_text="Data lineage: datasets, owners, freshness",
-        description="Every dataset of the platform, its owner, last materialization and upstreams",
-    )
+    render.write_file(lineage.save(known), kept)
+    if link:  # the platform's own view, the one the platform run's summary links to
+        create_link_artifact(
+            key=events.VIEW_ARTIFACT,
+            link=target.resolve().as_uri(),
+            link_text="Data lineage: datasets, owners, freshness",
+            description="Every dataset of the platform, its owner, last materialization and upstreams",
+        )
     counts = {s: sum(1 for n in graph.nodes.values() if n.state == s) for s in lineage.STATES}
     if counts["stale"] or counts["failed"]:
         get_run_logger().warning(
@@ -221,8 +226,12 @@ def dashboards(
         location=declared.location,
     )
     # This run's own materialization is still on its way to the server: the view counts it now.
-    view = render_lineage(target, [*read_materializations(), own])
+    try:
+        view = render_lineage(target, [*read_materializations(), own], link=target == settings.output_dir)
+    except Exception as lineage_error:  # the dashboard is this flow's product; the view is a bonus
+        get_run_logger().error("Could not draw the lineage view: %s", lineage_error)
+        view = {"error": str(lineage_error)}
     if error is not None:
         raise error
-    get_run_logger().info("Dashboard written to %s; lineage view to %s", written["path"], view["path"])
+    get_run_logger().info("Dashboard written to %s; lineage view: %s", written["path"], view.get("path"))
     return {**written, "lineage": view, "runtime": record_runtime()}

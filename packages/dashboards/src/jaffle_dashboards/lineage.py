@@ -7,13 +7,19 @@ dataset's declaration, so the page needs no team's code. A dataset's state:
 - `stale`: its last successful one is older than its declared freshness;
 - `fresh`: otherwise;
 - `unknown`: no materialization seen (a dataset only named as an upstream).
+
+The server keeps events for days, not forever: the view keeps each dataset's latest materialization in
+`lineage.json` beside the page and merges new events into it, so a dataset nobody has written for
+weeks still shows, as stale.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 STATES = ("failed", "stale", "unknown", "fresh")  # the order the table lists them in
 COLOURS = {"fresh": "#2e7d32", "stale": "#ef6c00", "failed": "#c62828", "unknown": "#757575"}
@@ -51,6 +57,28 @@ class Node:
 class Graph:
     nodes: dict[str, Node]
     edges: set[tuple[str, str]]
+
+
+def latest(events: list[Materialization]) -> list[Materialization]:
+    """Each dataset's latest materialization."""
+    found: dict[str, Materialization] = {}
+    for event in sorted(events, key=lambda e: e.occurred):
+        found[event.dataset] = event
+    return sorted(found.values(), key=lambda e: e.dataset)
+
+
+def save(events: list[Materialization]) -> str:
+    return json.dumps([{**asdict(e), "occurred": e.occurred.isoformat()} for e in latest(events)], indent=1)
+
+
+def load(path: Path) -> list[Materialization]:
+    """What an earlier drawing kept; a missing or unreadable file is an empty history (the events
+    API still has the last days), never a failed view."""
+    try:
+        rows = json.loads(path.read_text())
+        return [Materialization(**{**r, "occurred": datetime.fromisoformat(r["occurred"])}) for r in rows]
+    except (OSError, ValueError, TypeError, KeyError):
+        return []
 
 
 def build(events: list[Materialization], now: datetime) -> Graph:
@@ -133,6 +161,8 @@ def _age(node: Node, now: datetime) -> str:
 
 
 def svg(graph: Graph, now: datetime) -> str:
+    if not graph.nodes:
+        return "<p>No dataset has been materialized yet: run the platform (./dev run).</p>"
     columns = layers(graph)
     where: dict[str, tuple[int, int]] = {}
     for x, column in enumerate(columns):

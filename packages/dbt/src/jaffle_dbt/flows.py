@@ -117,14 +117,34 @@ def _build(
         ),
         raise_on_failure=False,  # runner.results_of names every failed node instead
     )
+    # Lineage: the marts count as materialized once readers see them (before the docs are made); a
+    # build that fails before that is a failed materialization, one that never got the slot is none.
     marts = [d.name for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
-    with lineage.materializing(DECLARATIONS, marts, window=str(window), full_refresh=full_refresh):
+    published: list[bool] = []
+
+    def announce() -> None:
+        published.append(True)
+        lineage.emit(DECLARATIONS, marts, "succeeded", window=str(window), full_refresh=full_refresh)
+
+    try:
         outcome = _under_warehouse_lock(
             settings,
             lambda: runner.run(
-                project, start, end, full_refresh, settings, invoke=dbt.invoke, docs=docs, warn=logger.warning
+                project,
+                start,
+                end,
+                full_refresh,
+                settings,
+                invoke=dbt.invoke,
+                docs=docs,
+                warn=logger.warning,
+                on_published=announce,
             ),
         )
+    except Exception as error:
+        if not published and not isinstance(error, WarehouseBusy):
+            lineage.emit(DECLARATIONS, marts, "failed", window=str(window), error=str(error)[:500])
+        raise
     rows = [{"node": r.name, "type": r.resource_type, "status": r.status} for r in outcome.results]
     create_table_artifact(
         key=f"dbt-build-{project.replace('_', '-')}",

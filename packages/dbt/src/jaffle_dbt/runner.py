@@ -273,10 +273,12 @@ def run(
     invoke: Callable[[list[str]], object] | None = None,
     docs: bool = True,
     warn: Callable[[str], None] = print,
+    on_published: Callable[[], None] | None = None,
 ) -> BuildOutcome:
     """Build one project under its writer lock, publish it, and generate its docs.
 
-    `invoke` runs dbt (default: dbt's own runner; the flows pass prefect-dbt's).
+    `invoke` runs dbt (default: dbt's own runner; the flows pass prefect-dbt's). `on_published` is
+    called once readers see the new marts (published, or built on PostgreSQL), before the docs.
     """
     settings = settings or DbtSettings()
     check_inputs(project, settings)
@@ -306,6 +308,8 @@ def run(
                 with _timed(seconds, "publish"):
                     published = publish(project, settings)
                     mark_published(project, settings, published)
+            if on_published is not None:
+                on_published()
             if docs:
                 with _timed(seconds, "docs"):
                     page = generate_docs(project, settings)

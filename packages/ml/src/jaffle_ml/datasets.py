@@ -54,10 +54,16 @@ def _atomic(target: Path, write) -> None:
 
 
 def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> pd.DataFrame:
-    """The partition's rows (with their as-of date) if they keep the declaration; else ContractError
-    naming each broken column. Columns the model adds beyond the declaration are not written."""
+    """The partition's rows (with their as-of date) if they keep the declaration (columns, nulls,
+    floors and types); else ContractError naming what broke. Columns the model adds beyond the
+    declaration are not written."""
     frame = frame.assign(as_of=as_of)
     contracts.validate_frame(dataset, frame[[c.name for c in dataset.columns if c.name in frame.columns]])
+    schema = contracts.arrow_schema(dataset, pa)
+    try:
+        pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise contracts.ContractError(f"{dataset.name} breaks its declared types: {error}") from error
     return frame
 
 
