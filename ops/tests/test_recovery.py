@@ -31,6 +31,17 @@ def test_the_crash_automation_is_made_once_and_marks_silent_runs_crashed(client)
     assert recovery.flow_run_environment() == {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
 
 
+def test_an_automation_read_back_with_its_events_in_another_order_is_the_same():
+    wanted = recovery.crash_automation()
+    sent = wanted.model_dump(mode="json")
+    for field in ("expect", "after", "for_each"):
+        sent["trigger"][field] = sorted(sent["trigger"][field], reverse=True)
+    read_back = type(wanted).model_validate(sent)
+    assert recovery.same_definition(read_back, wanted)
+    sent["trigger"]["expect"].remove("prefect.flow-run.Crashed")
+    assert not recovery.same_definition(type(wanted).model_validate(sent), wanted)
+
+
 def test_a_changed_crash_automation_is_replaced_not_duplicated(client):
     [automation] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
     client.pause_automation(automation.id)

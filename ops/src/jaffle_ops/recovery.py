@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -89,7 +88,7 @@ def ensure_crash_automation(client: SyncPrefectClient) -> bool:
     """Create the automation, or replace one whose definition differs; True when it was (re)made."""
     wanted = crash_automation()
     existing = client.read_automations_by_name(CRASH_AUTOMATION)
-    same = [a for a in existing if _spec(a) == _spec(wanted)]
+    same = [a for a in existing if same_definition(a, wanted)]
     if same and len(existing) == 1:
         return False
     for automation in existing:
@@ -98,10 +97,11 @@ def ensure_crash_automation(client: SyncPrefectClient) -> bool:
     return True
 
 
-def _spec(automation: AutomationCore) -> str:
-    return json.dumps(
-        automation.model_dump(mode="json", include={"trigger", "actions", "enabled"}), sort_keys=True
-    )
+def same_definition(one: AutomationCore, other: AutomationCore) -> bool:
+    """Whether two automations trigger and act alike, compared as Python values: the trigger's event
+    names are sets, and two equal sets need not list their members in the same order."""
+    fields = {"trigger", "actions", "enabled"}
+    return one.model_dump(include=fields) == other.model_dump(include=fields)
 
 
 def leased_slots(lease_dir: Path) -> dict[str, int]:
