@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from jaffle_coordinator import backfill, plan
@@ -13,6 +14,7 @@ from jaffle_coordinator.flows import data_platform_backfill
 from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
+ROOT = Path(__file__).resolve().parents[2]
 RANGE = {"start_date": date(2024, 5, 1), "end_date": date(2024, 5, 14)}  # 2 chunks of 7 days
 
 
@@ -53,3 +55,42 @@ def test_cells_that_cannot_run_fail_by_name_block_what_needs_them_and_leave_the_
     # the next backfill of the range, reprocess failed: every cell, as none completed
     again = asyncio.run(data_platform_backfill(**RANGE, reprocess="failed", dry_run=True))
     assert len(again["would_run"]) == 2 * len(plan.CHILD_NAMES)
+
+
+def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path, monkeypatch):
+    from jaffle_contract import contracts, coverage
+    from jaffle_coordinator import flows, missing
+    from prefect.client.schemas.actions import VariableCreate
+
+    monkeypatch.setattr(flows.SETTINGS, "data_dir", str(tmp_path))
+    with pytest.raises(missing.NoCatalog, match=r"raw\.jaffle_shop\.orders.*\./dev deploy"):
+        asyncio.run(data_platform_backfill(**RANGE, reprocess="missing", dry_run=True))
+
+    async def save_catalogs():
+        async with get_client() as client:
+            for declarations in contracts.load_all(ROOT):
+                if declarations.produces:
+                    name = f"{coverage.CATALOG_PREFIX}{declarations.team}"
+                    value = coverage.catalog(declarations)
+                    await client.create_variable(VariableCreate(name=name, value=value))
+
+    asyncio.run(save_catalogs())
+    # The lake holds the first chunk's orders only: exactly the first chunk's marketing and all of the
+    # second chunk's ingestion are missing, with everything after them.
+    for day in plan.Window(RANGE["start_date"], date(2024, 5, 7)).days:
+        for table in ("orders", "order_items"):
+            folder = tmp_path / f"lake/raw/jaffle_shop/{table}/date={day}"
+            folder.mkdir(parents=True)
+            (folder / "part-0.parquet").write_bytes(b"PAR1")
+    result = asyncio.run(data_platform_backfill(**RANGE, reprocess="missing", dry_run=True))
+    assert "raw-data-jaffle-shop 2024-05-01..2024-05-07" not in result["would_run"]
+    assert len(result["would_run"]) == 2 * len(plan.CHILD_NAMES) - 1
+    plan_table = asyncio.run(_artifact("backfill-plan-2024-05-01-2024-05-14"))
+    rows = json.loads(plan_table.data) if isinstance(plan_table.data, str) else plan_table.data
+    why = {row["child"]: row["2024-05-08..2024-05-14"] for row in rows}
+    assert why["raw-data-jaffle-shop"] == (
+        "· waiting: missing in the data: raw.jaffle_shop.orders lacks 7 days from 2024-05-08 to 2024-05-14; "
+        "raw.jaffle_shop.order_items lacks 7 days from 2024-05-08 to 2024-05-14"
+    )
+    first = {row["child"]: row["2024-05-01..2024-05-07"] for row in rows}
+    assert first["raw-data-jaffle-shop"] == "– skipped: complete in the data"

@@ -112,7 +112,8 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it():
 def test_missing_skips_what_the_data_has_unless_an_input_reruns():
     g = Grid(plan.STAGES, CHUNKS)
     # the data lacks only chunk 1's jaffle-shop ingestion
-    g.plan(Mode.MISSING, complete=lambda cell: cell.key != ("raw-data-jaffle-shop", 1))
+    lacking = {("raw-data-jaffle-shop", 1): "no orders"}
+    g.plan(Mode.MISSING, missing=lambda cell: lacking.get(cell.key))
     runs = set(names(g.to_run()))
     assert ("raw-data-jaffle-shop", 1) in runs and ("raw-data-marketing", 1) not in runs
     # new inputs mean new outputs: everything downstream of it reruns, later dbt chunks too
@@ -132,3 +133,16 @@ def test_failed_reruns_exactly_what_did_not_complete_last_time():
     assert set(names(again.to_run())) == {("dbt-attribution", 2), ("dashboards", 2)}
     order = run_all(again)
     assert sorted(order) == [("dashboards", 2), ("dbt-attribution", 2)]
+
+
+def test_the_reprocess_modes_are_one_list_for_the_flow_the_cli_and_the_grid():
+    import inspect
+    import typing
+
+    from jaffle_contract import deployments
+    from jaffle_coordinator.flows import data_platform_backfill
+
+    annotation = inspect.signature(data_platform_backfill.fn).parameters["reprocess"].annotation
+    hints = typing.get_type_hints(data_platform_backfill.fn)
+    assert typing.get_args(hints["reprocess"]) == deployments.REPROCESS, annotation
+    assert tuple(Mode) == deployments.REPROCESS

@@ -61,6 +61,27 @@ def test_the_live_grid_colours_each_state():
     assert "3/6 cells ended, 60 s, about 60 s left" in text
 
 
+def test_a_dry_runs_plan_says_why_each_cell_would_run_or_not():
+    plan = [
+        {
+            "child": "raw-data-jaffle-shop",
+            "stage": "ingestion",
+            "2024-07-01..2024-07-03": "– skipped: complete in the data",
+            "2024-07-04..2024-07-06": (
+                "· waiting: missing in the data: raw.jaffle_shop.orders lacks 2024-07-05"
+            ),
+        }
+    ]
+    assert gridview.reasons(plan).splitlines() == [
+        "would run (1):",
+        "  raw-data-jaffle-shop 2024-07-04..2024-07-06: missing in the data: raw.jaffle_shop.orders lacks "
+        "2024-07-05",
+        "would skip (1):",
+        "  raw-data-jaffle-shop 2024-07-01..2024-07-03: complete in the data",
+    ]
+    assert gridview.counts(plan) == {"skipped": 1, "waiting": 1}
+
+
 def test_caps_are_stage_equals_a_whole_number():
     assert _parse_caps(["ingestion=4", "attribution and forecast=1"]) == {
         "ingestion": 4,

@@ -246,7 +246,7 @@ def grid_table(platform: Platform, parent_id, prefix: str = "backfill-grid-") ->
 def grid_states(table: list[dict]) -> dict[str, str]:
     """`{cell name: state}` from a grid table (cells are named `<child> <chunk>`, as their runs are)."""
     return {
-        f"{row['child']} {chunk}": text.split()[1]
+        f"{row['child']} {chunk}": text.split()[1].rstrip(":")  # `<symbol> <state>[: why | link]`
         for row in table
         for chunk, text in row.items()
         if chunk not in ("child", "stage")
@@ -784,6 +784,11 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
     assert {name for name, state in plan.items() if state == "waiting"} == missing
     assert {name for name, state in plan.items() if state == "skipped"} == done
     assert not platform.children(planned.id)  # a dry run runs nothing
+    # The data says the same: `missing` reads each cell's outputs (the lake, the warehouse's days).
+    assert dry_run_plan(platform, base, "missing") == (missing, done)
+    assert f"raw-data-jaffle-shop {start}: missing in the data: raw.jaffle_shop.orders lacks {start}" in (
+        platform.cli(*base, "--reprocess", "missing", "--dry-run").stdout
+    )
 
     partition.unlink()
     again = platform.cli(*base, "--reprocess", "failed")
@@ -793,11 +798,35 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
     assert set(grid_states(grid_table(platform, rerun.id)).values()) == {"completed", "skipped"}
     counts = platform.counts(start, end)
     assert counts["warehouse"] == counts["lake"] > 0 and counts["duplicates"] == 0
+    assert dry_run_plan(platform, base, "missing") == (set(), done | missing)  # the data is whole
+
+    # A forecast partition lost from outside: `missing` reruns exactly that cell and the page after it.
+    (platform.data / f"lake/ml/revenue_forecast/as_of={end}/part-0.parquet").unlink()
+    third = platform.cli(*base, "--reprocess", "missing")
+    assert third.returncode == 0, third.stdout
+    mended = [r for r in platform.runs_named(f"backfill {window}") if r.id not in (parent.id, rerun.id)]
+    assert set(platform.children(mended[0].id)) == {f"sales-forecast {end}", f"dashboards {end}"}
+    assert (platform.data / f"lake/ml/revenue_forecast/as_of={end}/part-0.parquet").is_file()
+    assert platform.counts(start, end) == counts
     record(
-        "11 a backfill cell that keeps failing, then reprocess failed",
+        "11 a backfill cell that keeps failing, then reprocess failed, then missing",
         passed=True,
         cells_blocked=len(missing) - 1,
         cells_completed_despite_it=len(done),
         cells_rerun=len(missing),
+        cells_rerun_for_a_lost_partition=2,
         **rows_against_lake(counts),
+    )
+
+
+def dry_run_plan(platform: Platform, base: tuple[str, ...], reprocess: str) -> tuple[set[str], set[str]]:
+    """(cells that would run, cells that would not) in a dry run's plan artifact."""
+    dry = platform.cli(*base, "--reprocess", reprocess, "--dry-run")
+    assert dry.returncode == 0, dry.stdout
+    window = base[base.index("--start") + 1], base[base.index("--end") + 1]
+    newest = max(platform.runs_named(f"backfill {window[0]}..{window[1]} (dry run)"), key=lambda r: r.created)
+    plan = grid_states(grid_table(platform, newest.id, "backfill-plan-"))
+    return (
+        {name for name, state in plan.items() if state == "waiting"},
+        {name for name, state in plan.items() if state == "skipped"},
     )

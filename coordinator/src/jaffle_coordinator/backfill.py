@@ -9,6 +9,7 @@ that is written again whenever a cell ends, with a progress artifact beside it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -78,19 +79,23 @@ async def drive(
 
 def cell_child(cell: Cell) -> plan.Child:
     """The child of one cell: the team deployment under the cell's own name (its tag and run name)."""
-    return plan.Child(cell.child.deployment, cell.name, cell.child.in_order)
+    return dataclasses.replace(cell.child, label=cell.name)
 
 
-def rows(grid: Grid) -> list[dict[str, Any]]:
-    """The grid as a table: one row per child, one column per chunk, each a state and its run's link."""
+def rows(grid: Grid, why: bool = False) -> list[dict[str, Any]]:
+    """The grid as a table: one row per child, one column per chunk, each a state and its run's link
+    (a plan's cells say why instead)."""
     out = []
     for stage in grid.stages:
         for child in stage.children:
             row: dict[str, Any] = {"child": child.name, "stage": stage.name}
             for index, window in enumerate(grid.chunks):
                 cell = grid.cells[(child.name, index)]
-                link = f" [run]({cell.run_url})" if cell.run_url.startswith("http") else ""
-                row[str(window)] = f"{SYMBOL[cell.state]} {cell.state.value}{link}"
+                if why:
+                    detail = f": {cell.reason}" if cell.reason else ""
+                else:
+                    detail = f" [run]({cell.run_url})" if cell.run_url.startswith("http") else ""
+                row[str(window)] = f"{SYMBOL[cell.state]} {cell.state.value}{detail}"
             out.append(row)
     return out
 
@@ -112,8 +117,8 @@ def last_states_from(table: list[dict[str, Any]], grid: Grid) -> dict[str, str]:
     by_child = {row["child"]: row for row in table}
     out = {}
     for (name, index), cell in grid.cells.items():
-        text = str(by_child.get(name, {}).get(str(grid.chunks[index]), ""))
-        state = next((s.value for s in State if f" {s.value}" in f" {text}"), "")
-        if state:
+        words = str(by_child.get(name, {}).get(str(grid.chunks[index]), "")).split()
+        state = words[1].rstrip(":") if len(words) > 1 else ""  # `<symbol> <state>[: why | link]`
+        if state in {s.value for s in State}:
             out[cell.name] = state
     return out

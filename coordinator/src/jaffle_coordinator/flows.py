@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import backfill, children, grid, plan, timing
+from jaffle_coordinator import backfill, children, grid, missing, plan, timing
 from jaffle_coordinator.settings import CoordinatorSettings
 
 SETTINGS = CoordinatorSettings()
@@ -250,8 +250,11 @@ async def data_platform_backfill(
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
     chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one run of every team deployment."),
-    reprocess: Literal["all", "failed"] = parameter(
-        "all", "Reprocess", "all: every cell; failed: only the cells that did not complete last time."
+    reprocess: Literal["all", "missing", "failed"] = parameter(
+        "all",
+        "Reprocess",
+        "all: every cell; missing: the cells whose outputs the data lacks for their window; "
+        "failed: only the cells that did not complete in the last backfill of this range.",
     ),
     caps: dict[str, int] | None = parameter(
         None, "Caps", 'Cells of a stage at once, by stage name, e.g. {"ingestion": 3} (default: the plan\'s).'
@@ -269,8 +272,13 @@ async def data_platform_backfill(
         attempts=attempts,
         backoff_seconds=backoff_seconds,
     )
-    last = await _last_grid(window)
-    the_grid.plan(grid.Mode(reprocess), last_states=backfill.last_states_from(last, the_grid) if last else {})
+    mode = grid.Mode(reprocess)
+    if mode == grid.Mode.MISSING:
+        check = missing.checker(await missing.read_places(), str(SETTINGS.data_dir))
+        await asyncio.to_thread(the_grid.plan, mode, missing=check)
+    else:
+        last = await _last_grid(window)
+        the_grid.plan(mode, last_states=backfill.last_states_from(last, the_grid) if last else {})
     logger = get_run_logger()
     if dry_run:
         for cell in the_grid.cells.values():
@@ -278,7 +286,7 @@ async def data_platform_backfill(
             logger.info("%s %s: %s", verb, cell.name, cell.reason)
         await acreate_table_artifact(
             key=f"backfill-plan-{window.start.isoformat()}-{window.end.isoformat()}",
-            table=backfill.rows(the_grid),
+            table=backfill.rows(the_grid, why=True),
             description=f"Dry run of a backfill of {window} (reprocess {reprocess}): nothing ran",
         )
         return {"window": str(window), "would_run": [cell.name for cell in the_grid.to_run()]}

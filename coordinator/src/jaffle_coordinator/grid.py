@@ -119,14 +119,14 @@ class Grid:
     def plan(
         self,
         mode: Mode,
-        complete: Callable[[Cell], bool] | None = None,
+        missing: Callable[[Cell], str | None] | None = None,
         last_states: Mapping[str, str] | None = None,
     ) -> None:
         """Decide, per cell, whether it runs (WAITING) or is skipped, and why.
 
-        `complete(cell)`: whether the cell's outputs are complete for its window (from the data).
-        `last_states`: each cell's state in the last backfill of this range, by cell name."""
-        if mode == Mode.MISSING and complete is None:
+        `missing(cell)`: what the cell's outputs lack for its window, read from the data (None: they
+        are complete). `last_states`: each cell's state in the last backfill of this range, by cell name."""
+        if mode == Mode.MISSING and missing is None:
             raise ValueError("mode 'missing' needs a check of the data")
         for key in self._in_dependency_order():
             cell = self.cells[key]
@@ -134,13 +134,14 @@ class Grid:
             if mode == Mode.ALL:
                 cell.state, cell.reason = State.WAITING, "reprocess all"
             elif mode == Mode.MISSING:
-                assert complete is not None
+                assert missing is not None
+                lacking = None if upstream_runs else missing(cell)
                 if upstream_runs:
                     cell.state, cell.reason = State.WAITING, f"its input {self._label(upstream_runs[0])} runs"
-                elif complete(cell):
+                elif lacking is None:
                     cell.state, cell.reason = State.SKIPPED, "complete in the data"
                 else:
-                    cell.state, cell.reason = State.WAITING, "missing in the data"
+                    cell.state, cell.reason = State.WAITING, f"missing in the data: {lacking}"
             else:
                 last = (last_states or {}).get(cell.name)
                 if upstream_runs:

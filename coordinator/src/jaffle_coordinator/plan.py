@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from jaffle_contract import deployments
 from jaffle_contract.window import Window, resolve_window
 
-__all__ = ["STAGES", "Child", "ChildRunFailed", "Stage", "Window", "chunks", "resolve_window"]
+__all__ = ["STAGES", "Child", "ChildRunFailed", "Proof", "Stage", "Window", "chunks", "resolve_window"]
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A dataset whose data shows a child's window done (a backfill's `missing` mode reads it).
+
+    days: `each` day of the window it has input for (the days its day-partitioned upstreams hold, or
+    every day when it has none); the `last` day only (a forecast as of the window's end); `any`: the
+    dataset exists (a page redrawn whole)."""
+
+    dataset: str
+    days: Literal["each", "last", "any"] = "each"
 
 
 @dataclass(frozen=True)
@@ -23,14 +36,15 @@ class Child:
     # Its runs build on its own earlier output (incremental models): in a backfill, a chunk waits for
     # this child's previous chunk.
     in_order: bool = False
+    proves: tuple[Proof, ...] = ()
 
     @property
     def name(self) -> str:
         return self.label or self.deployment.split("/", 1)[1]
 
 
-def _child(name: str, in_order: bool = False) -> Child:
-    return Child(deployments.qualified(name), in_order=in_order)
+def _child(name: str, *proves: Proof, in_order: bool = False) -> Child:
+    return Child(deployments.qualified(name), in_order=in_order, proves=proves)
 
 
 @dataclass(frozen=True)
@@ -44,17 +58,45 @@ class Stage:
 
 # Stages run in order; the children of one stage run concurrently. Attribution reads the published
 # jaffle_shop warehouse, so it waits for dbt-jaffle-shop; it and the forecast are independent.
+# Each child names the datasets whose data proves a window of it done (tests/contract checks that its
+# team declares them). A dbt project publishes its warehouse whole, so one of its marts is proof enough.
 STAGES: tuple[Stage, ...] = (
-    Stage("ingestion", (_child(deployments.RAW_DATA_JAFFLE_SHOP), _child(deployments.RAW_DATA_MARKETING)), 3),
+    Stage(
+        "ingestion",
+        (
+            _child(
+                deployments.RAW_DATA_JAFFLE_SHOP,
+                Proof("raw.jaffle_shop.orders"),
+                Proof("raw.jaffle_shop.order_items"),
+            ),
+            _child(
+                deployments.RAW_DATA_MARKETING,
+                Proof("raw.marketing.ad_spend"),
+                Proof("raw.marketing.web_sessions"),
+            ),
+        ),
+        3,
+    ),
     # One writer of the warehouse at a time (the warehouse lock would hold any more waiting).
-    Stage("warehouse", (_child(deployments.DBT_JAFFLE_SHOP, in_order=True),), 1),
+    Stage(
+        "warehouse",
+        (_child(deployments.DBT_JAFFLE_SHOP, Proof("jaffle_shop.orders"), in_order=True),),
+        1,
+    ),
     # Both read the published jaffle_shop warehouse and write different things: run them side by side.
     Stage(
         "attribution and forecast",
-        (_child(deployments.DBT_ATTRIBUTION, in_order=True), _child(deployments.SALES_FORECAST)),
+        (
+            _child(deployments.DBT_ATTRIBUTION, Proof("attribution.channel_performance"), in_order=True),
+            _child(
+                deployments.SALES_FORECAST,
+                Proof("ml.revenue_forecast", "last"),
+                Proof("ml.forecast_metrics", "last"),
+            ),
+        ),
         2,
     ),
-    Stage("dashboards", (_child(deployments.DASHBOARDS),), 1),
+    Stage("dashboards", (_child(deployments.DASHBOARDS, Proof("dashboards.dashboard", "any")),), 1),
 )
 CHILD_NAMES = tuple(child.name for stage in STAGES for child in stage.children)
 

@@ -146,6 +146,24 @@ def store_secrets(platform: Platform, settings: OpsSettings) -> None:
     print(f"secret      {WAREHOUSE_PASSWORD_BLOCK}: the warehouse password, as a Prefect Secret block")
 
 
+def save_catalog(platform: Platform, team: Team) -> str | None:
+    """Where the team's datasets live, from its declarations into a Prefect Variable: what a backfill's
+    `missing` mode reads the data with, in any environment. None when the team declares none."""
+    from jaffle_contract import contracts, coverage
+    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+    declarations = contracts.load(team.name, team.package)
+    if not declarations.produces:
+        return None
+    name, value = f"{coverage.CATALOG_PREFIX}{team.name}", coverage.catalog(declarations)
+    with client(platform) as prefect:
+        if prefect.read_variable_by_name(name) is None:
+            prefect.create_variable(VariableCreate(name=name, value=value))
+        else:
+            prefect.update_variable(VariableUpdate(name=name, value=value))
+    return name
+
+
 def repair_slots(platform: Platform) -> list[str]:
     """Set the limits' active slots back to what the local server's lease files account for."""
     with client(platform) as prefect:

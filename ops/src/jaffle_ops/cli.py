@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from jaffle_contract import deployments
 
 from jaffle_ops.commands import build, lifecycle, runs
 from jaffle_ops.errors import PlatformError
@@ -106,9 +107,10 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--chunk-days", type=int, default=7, help="days per chunk (one column of the grid)")
     back.add_argument(
         "--reprocess",
-        choices=("all", "failed"),
+        choices=deployments.REPROCESS,
         default="all",
-        help="all cells, or only those that did not complete in the last backfill of this range",
+        help="all cells; missing: those whose outputs the data lacks for their window; failed: those "
+        "that did not complete in the last backfill of this range",
     )
     back.add_argument(
         "--cap",

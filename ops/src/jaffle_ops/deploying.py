@@ -45,7 +45,10 @@ def deploy(
                 for name in names:
                     deployment = prefect.read_deployment_by_name(f"{name}/{name}")
                     prefect.update_deployment(deployment.id, DeploymentUpdate(job_variables=variables))
+        catalog = admin.save_catalog(platform, team)
         print(f"deployed    {team.package.name}: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
+        if catalog:
+            print(f"catalog     {catalog}: where its datasets live (a Prefect Variable)")
     if paused:
         admin.pause_schedules(platform)
 

@@ -102,3 +102,17 @@ def as_text(table: list[dict[str, Any]], elapsed: float) -> str:
     ending = f", about {left:.0f} s left" if left is not None and final < total else ""
     lines.append(f"  {final}/{total} cells ended ({tally}), {elapsed:.0f} s{ending}")
     return "\n".join(lines)
+
+
+def reasons(table: list[dict[str, Any]]) -> str:
+    """A plan's cells (a dry run's table says why per cell): what would run, then what would not."""
+    runs: list[str] = []
+    skips: list[str] = []
+    for row in table:
+        for chunk in chunks_of(table):
+            text = str(row[chunk])
+            state = cell_state(text)[1]
+            why = text.split(": ", 1)[1] if ": " in text else ""
+            line = f"  {row['child']} {chunk}" + (f": {why}" if why else "")
+            (runs if state == "waiting" else skips).append(line)
+    return "\n".join([f"would run ({len(runs)}):", *runs, f"would skip ({len(skips)}):", *skips])

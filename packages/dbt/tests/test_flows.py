@@ -7,6 +7,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from jaffle_contract import coverage
 from jaffle_dbt import runner
 from jaffle_dbt.flows import dbt_attribution, dbt_jaffle_shop
 from jaffle_dbt.runner import DbtBuildFailed
@@ -211,8 +212,36 @@ def test_a_build_that_ends_before_it_publishes_leaves_nothing_for_the_next_build
     dbt_jaffle_shop(date(2020, 3, 2), date(2020, 3, 2), docs=False)
     query = "select (select count(*) from orders), (select count(*) from order_items)"
     assert _published(data_dir, "jaffle_shop", query) == [(3, 4)]
+    assert _days(data_dir, "jaffle_shop.orders") == [date(2020, 3, 1), date(2020, 3, 2)]
     dbt_jaffle_shop(date(2020, 3, 3), date(2020, 3, 3), docs=False)
     assert _published(data_dir, "jaffle_shop", query) == [(4, 5)]
+    assert _days(data_dir, "jaffle_shop.order_items") == [date(2020, 3, d) for d in (1, 2, 3)]
+
+
+def _days(data_dir, dataset: str) -> list[date]:
+    """The days the published warehouse lists for a mart (what a backfill's `missing` mode reads)."""
+    return sorted(coverage.days(str(data_dir), coverage.Place.of(runner.DECLARATIONS.produced(dataset))))
+
+
+def test_a_publish_lists_the_days_of_each_day_partitioned_mart_and_a_failed_build_changes_nothing(
+    data_dir, land_raw
+):
+    assert _days(data_dir, "jaffle_shop.orders") == []  # nothing published yet
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    listed = {d: _days(data_dir, d) for d in ("jaffle_shop.orders", "jaffle_shop.daily_store_revenue")}
+    in_warehouse = _published(data_dir, "jaffle_shop", "select distinct order_date from orders order by 1")
+    assert listed == {dataset: [day for (day,) in in_warehouse] for dataset in listed}
+    _land_day(data_dir, land_raw, "2020-03-03", orders=None)
+    with pytest.raises(DbtBuildFailed):
+        dbt_jaffle_shop(date(2020, 3, 3), date(2020, 3, 3), docs=False)
+    assert _days(data_dir, "jaffle_shop.orders") == [date(2020, 3, 1), date(2020, 3, 2)]
+    dbt_attribution(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert _days(data_dir, "attribution.channel_performance") == [
+        day
+        for (day,) in _published(
+            data_dir, "attribution", "select distinct activity_date from channel_performance order by 1"
+        )
+    ]
 
 
 def test_end_before_start_is_rejected():
@@ -223,6 +252,7 @@ def test_end_before_start_is_rejected():
 BUILD = """
 import sys
 from datetime import date
+from jaffle_contract import coverage
 from jaffle_dbt import runner
 runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False,
            warn=lambda message: print("waited:", message, flush=True))

@@ -7,7 +7,9 @@ Each team declares its datasets in its own package, in `src/<import name>/datase
     location = "lake/raw/jaffle_shop/orders"   # under the data root
     format = "parquet"                   # parquet | duckdb (a warehouse table) | html
     key = ["order_id"]
-    partition_by = "ordered_at"          # the column deciding a row's daily partition, if any
+    partition_by = "ordered_at"          # the column deciding a row's day, if any: a Parquet dataset's
+                                         # partition folders; a warehouse table's days, listed beside
+                                         # its published file (coverage.py)
     upstream = ["..."]                   # the datasets it is made from (consumed or produced here)
     freshness_hours = 36                 # older than this since its last materialization: stale
     columns = [{ name = "order_id", type = "string", nullable = false }, ...]

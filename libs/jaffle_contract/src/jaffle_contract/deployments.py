@@ -12,6 +12,9 @@ DASHBOARDS = "dashboards"
 DATA_PLATFORM = "data-platform"
 DATA_PLATFORM_BACKFILL = "data-platform-backfill"
 
+# What a backfill reruns (the backfill flow's `reprocess` parameter, `./dev backfill --reprocess`).
+REPROCESS = ("all", "missing", "failed")
+
 BY_TEAM: dict[str, tuple[str, ...]] = {
     "ingestion": (RAW_DATA_JAFFLE_SHOP, RAW_DATA_MARKETING),
     "dbt": (DBT_JAFFLE_SHOP, DBT_ATTRIBUTION),

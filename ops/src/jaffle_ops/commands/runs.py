@@ -212,9 +212,9 @@ def follow_grid(
         while True:
             try:
                 parent = prefect.read_flow_run(flow_run_id)
-                table = _latest_table(prefect, flow_run_id, "backfill-grid-") or _latest_table(
-                    prefect, flow_run_id, "backfill-plan-"
-                )
+                table = _latest_table(prefect, flow_run_id, "backfill-grid-")
+                plan = None if table else _latest_table(prefect, flow_run_id, "backfill-plan-")
+                table = table or plan
             except (httpx.TransportError, httpx.HTTPStatusError, OSError) as error:
                 if isinstance(error, httpx.HTTPStatusError) and error.response.status_code < 500:
                     raise
@@ -235,6 +235,8 @@ def follow_grid(
                         last_text = text
             if parent.state and parent.state.is_final():
                 ok = parent.state.is_completed()
+                if plan:  # a dry run: say why each cell would run or not
+                    console.out("\n" + gridview.reasons(plan), highlight=False)
                 console.out(
                     f"\n{parent.name}: {parent.state.name}" + ("" if ok else f"\n{parent.state.message}"),
                     highlight=False,

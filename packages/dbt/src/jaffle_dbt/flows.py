@@ -10,7 +10,7 @@ import time
 from datetime import date
 
 import httpx
-from jaffle_contract import contracts, lineage, runtime
+from jaffle_contract import lineage, runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
 from prefect import flow, get_run_logger
@@ -24,7 +24,7 @@ from jaffle_dbt import runner
 from jaffle_dbt.settings import PROJECTS_DIR, DbtSettings
 
 # The marts this team declares (datasets.toml): each build emits their lineage events.
-DECLARATIONS = contracts.load_installed("dbt", "jaffle_dbt")
+DECLARATIONS = runner.DECLARATIONS
 
 
 def record_runtime() -> dict[str, str]:

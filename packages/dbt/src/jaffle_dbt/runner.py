@@ -30,6 +30,8 @@ from pathlib import Path
 import duckdb
 from dbt.cli.main import dbtRunner
 from filelock import FileLock, Timeout
+from jaffle_contract import contracts, coverage
+from jaffle_contract.datasets import PUBLISHED_MODE
 from jaffle_contract.window import Window
 
 from jaffle_dbt import pg_load
@@ -40,6 +42,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The build's window, as the `in_run_window` macro reads it (macros/run_window.sql names them too).
 WINDOW_ENV = ("JAFFLE_WINDOW_START", "JAFFLE_WINDOW_END")
 # The raw sources each project reads from the lake.
+# The team's datasets (datasets.toml): its marts, their places and day columns.
+DECLARATIONS = contracts.load_installed("dbt", "jaffle_dbt")
 RAW_SOURCES = {"jaffle_shop": ("jaffle_shop",), "attribution": ("marketing",)}
 
 
@@ -167,21 +171,35 @@ def results_of(project: str, outcome) -> list[NodeResult]:
 
 
 def publish(project: str, settings: DbtSettings) -> Path:
-    """Copy the built database to `warehouse/<project>.duckdb` atomically (copy, then rename)."""
+    """Copy the built database to `warehouse/<project>.duckdb` atomically (copy, then rename), and list
+    beside it the days its day-partitioned marts hold (`jaffle_contract.coverage`). The list goes before
+    the rename and comes back after it, so it never names a day the published file lacks."""
     target = settings.published(project)
     scratch = target.with_name(f".{target.name}.publishing")
     scratch.unlink(missing_ok=True)
+    marts = [d for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
+    by_day = {d.location.split("#", 1)[1]: d.partition_by for d in marts if d.partition_by}
+    days_path = settings.data_dir.resolve() / coverage.days_file(marts[0].location)
     # dbt-duckdb may still hold the build database open in this process; the same-process
     # connection shares it, so this sees exactly what dbt committed.
     with duckdb.connect(str(settings.build_path(project))) as con:
         catalog = con.execute("select current_database()").fetchone()[0]
         con.execute("checkpoint")
+        days = {}
+        for table, column in by_day.items():
+            found = con.execute(f'select distinct {column} from "{catalog}".{table}').fetchall()
+            days[table] = [day for (day,) in found]
         con.execute(f"attach '{scratch}' as publishing")
         try:
             con.execute(f'copy from database "{catalog}" to publishing')
         finally:
             con.execute("detach publishing")
+    days_path.unlink(missing_ok=True)
     os.replace(scratch, target)
+    listing = days_path.with_name(f".{days_path.name}.writing")
+    listing.write_bytes(coverage.days_document(days))
+    listing.chmod(PUBLISHED_MODE)
+    os.replace(listing, days_path)
     return target
 
 
