@@ -59,10 +59,10 @@ def test_cells_that_cannot_run_fail_by_name_block_what_needs_them_and_leave_the_
 
 def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path, monkeypatch):
     from jaffle_contract import contracts, coverage
-    from jaffle_coordinator import flows, missing
+    from jaffle_coordinator import missing
     from prefect.client.schemas.actions import VariableCreate
 
-    monkeypatch.setattr(flows.SETTINGS, "data_dir", str(tmp_path))
+    monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     with pytest.raises(missing.NoCatalog, match=r"raw\.jaffle_shop\.orders.*\./dev deploy"):
         asyncio.run(data_platform_backfill(**RANGE, reprocess="missing", dry_run=True))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from jaffle_contract import contracts, coverage
+from jaffle_contract.storage import Storage
 from jaffle_coordinator import missing, plan
 from jaffle_coordinator.grid import Grid, Mode, State
 
@@ -51,7 +52,7 @@ def done(tmp_path) -> Path:
 
 def planned(root: Path) -> Grid:
     g = Grid(plan.STAGES, [FIRST, SECOND])
-    g.plan(Mode.MISSING, missing=missing.checker(PLACES, str(root)))
+    g.plan(Mode.MISSING, missing=missing.checker(PLACES, Storage(root)))
     return g
 
 
@@ -108,13 +109,13 @@ def test_a_day_without_input_is_no_gap_downstream(done):
         (done / PLACES[dataset].location / f"date={day}" / "part-0.parquet").unlink()
     listing = done / coverage.days_file(PLACES["jaffle_shop.orders"].location)
     listing.write_text(listing.read_text().replace(f'"{day}"', f'"{day - timedelta(days=30)}"'))
-    check = missing.checker(PLACES, str(done))
+    check = missing.checker(PLACES, Storage(done))
     cell = Grid(plan.STAGES, [FIRST, SECOND]).cells[("dbt-jaffle-shop", 1)]
     assert check(cell) is None
 
 
 def test_a_proof_no_catalog_places_names_the_dataset_and_the_fix(done):
-    check = missing.checker({}, str(done))
+    check = missing.checker({}, Storage(done))
     cell = Grid(plan.STAGES, [FIRST]).cells[("raw-data-jaffle-shop", 0)]
     with pytest.raises(missing.NoCatalog, match=r"raw.jaffle_shop.orders.*\./dev deploy"):
         check(cell)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from jaffle_contract import lineage
 from jaffle_contract.parameters import parameter
+from jaffle_contract.storage import DataSettings
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     acreate_markdown_artifact,
@@ -274,7 +275,9 @@ async def data_platform_backfill(
     )
     mode = grid.Mode(reprocess)
     if mode == grid.Mode.MISSING:
-        check = missing.checker(await missing.read_places(), str(SETTINGS.data_dir))
+        # the platform's data root, as every team reads it (its credentials from a block: off the loop)
+        storage = await asyncio.to_thread(lambda: DataSettings().storage)
+        check = missing.checker(await missing.read_places(), storage)
         await asyncio.to_thread(the_grid.plan, mode, missing=check)
     else:
         last = await _last_grid(window)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 from jaffle_contract import coverage
+from jaffle_contract.storage import Storage
 from prefect.client.orchestration import get_client
 
 from jaffle_coordinator.grid import Cell
@@ -34,7 +35,7 @@ def _days(lacking: list[date]) -> str:
     return f"{len(lacking)} days from {lacking[0]} to {lacking[-1]}"
 
 
-def checker(places: Mapping[str, coverage.Place], data_root: str) -> Callable[[Cell], str | None]:
+def checker(places: Mapping[str, coverage.Place], storage: Storage) -> Callable[[Cell], str | None]:
     """`missing(cell)`: what the cell's proofs lack for its window (None: nothing), each dataset's days
     read once."""
     held: dict[str, set[date]] = {}
@@ -49,7 +50,7 @@ def checker(places: Mapping[str, coverage.Place], data_root: str) -> Callable[[C
 
     def days_of(place: coverage.Place) -> set[date]:
         if place.name not in held:
-            held[place.name] = coverage.days(data_root, place)
+            held[place.name] = coverage.days(storage, place)
         return held[place.name]
 
     def missing(cell: Cell) -> str | None:
@@ -57,7 +58,7 @@ def checker(places: Mapping[str, coverage.Place], data_root: str) -> Callable[[C
         for proof in cell.child.proves:
             place = place_of(proof.dataset)
             if proof.days == "any":
-                if not coverage.exists(data_root, place):
+                if not coverage.exists(storage, place):
                     gaps.append(f"{proof.dataset} not written")
                 continue
             if proof.days == "last":

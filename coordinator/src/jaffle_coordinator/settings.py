@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class CoordinatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JAFFLE_COORDINATOR_")
-
-    # The platform's data root (`JAFFLE_DATA_DIR`, as every team reads it): a backfill's `missing` mode
-    # reads what the teams wrote there. Read only, never written.
-    data_dir: str = Field("data", validation_alias=AliasChoices("JAFFLE_DATA_DIR"))
 
     # A child that has not finished by then fails the parent (which cancels it).
     child_timeout_seconds: float = 3 * 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from jaffle_contract import contracts, coverage
+from jaffle_contract.storage import Storage
 
 DECLARATIONS = contracts.parse(
     "shop",
@@ -39,7 +40,7 @@ PLACES = coverage.places([coverage.catalog(DECLARATIONS)])
 
 def test_a_partitioned_dataset_holds_the_days_whose_partition_file_is_there(tmp_path):
     orders = tmp_path / "lake/raw/shop/orders"
-    assert coverage.days(str(tmp_path), PLACES["raw.shop.orders"]) == set()  # never written
+    assert coverage.days(Storage(tmp_path), PLACES["raw.shop.orders"]) == set()  # never written
     for day in ("2024-05-01", "2024-05-03"):
         (orders / f"date={day}").mkdir(parents=True)
         (orders / f"date={day}/part-0.parquet").write_bytes(b"PAR1")
@@ -47,25 +48,25 @@ def test_a_partitioned_dataset_holds_the_days_whose_partition_file_is_there(tmp_
     (orders / "date=2024-05-04").write_text("a file where the folder belongs")
     (orders / "_schema.json").write_text("{}")
     (orders / ".date=2024-05-05-0a1b.tmp").mkdir()  # a writer's scratch
-    assert coverage.days(str(tmp_path), PLACES["raw.shop.orders"]) == {date(2024, 5, 1), date(2024, 5, 3)}
+    assert coverage.days(Storage(tmp_path), PLACES["raw.shop.orders"]) == {date(2024, 5, 1), date(2024, 5, 3)}
     # any key: the ML team partitions by as_of=
     (orders / "as_of=2024-05-06").mkdir()
     (orders / "as_of=2024-05-06/part-0.parquet").write_bytes(b"PAR1")
-    assert date(2024, 5, 6) in coverage.days(f"file://{tmp_path}", PLACES["raw.shop.orders"])
+    assert date(2024, 5, 6) in coverage.days(Storage(f"file://{tmp_path}"), PLACES["raw.shop.orders"])
 
 
 def test_a_warehouse_table_holds_the_days_its_publish_listed(tmp_path):
     daily = PLACES["shop.daily"]
-    assert coverage.days(str(tmp_path), daily) == set()
+    assert coverage.days(Storage(tmp_path), daily) == set()
     listing = tmp_path / coverage.days_file(daily.location)
     assert listing == tmp_path / "warehouse/shop.duckdb.days.json"
     listing.parent.mkdir(parents=True)
     listing.write_bytes(coverage.days_document({"main.daily": [date(2024, 5, 2), date(2024, 5, 1)]}))
-    assert coverage.days(str(tmp_path), daily) == {date(2024, 5, 1), date(2024, 5, 2)}
-    assert not coverage.exists(str(tmp_path), PLACES["shop.page"])
+    assert coverage.days(Storage(tmp_path), daily) == {date(2024, 5, 1), date(2024, 5, 2)}
+    assert not coverage.exists(Storage(tmp_path), PLACES["shop.page"])
     (tmp_path / "pages").mkdir()
     (tmp_path / "pages/page.html").write_text("<html>")
-    assert coverage.exists(str(tmp_path), PLACES["shop.page"])
+    assert coverage.exists(Storage(tmp_path), PLACES["shop.page"])
 
 
 def test_the_catalog_is_small_json_and_reads_back_as_it_was_declared():

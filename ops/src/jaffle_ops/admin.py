@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from jaffle_contract import storage
 from jaffle_contract.datasets import WAREHOUSE_LIMIT, WAREHOUSE_PASSWORD_BLOCK
 
 from jaffle_ops import recovery
@@ -137,13 +138,34 @@ def process_template(warm: bool) -> dict[str, Any]:
 def store_secrets(platform: Platform, settings: OpsSettings) -> None:
     """The credentials flows need, from the operator's shell into Prefect Secret blocks (the only way
     they reach a flow run)."""
-    if settings.pg_password is None:
-        return
     from prefect.blocks.system import Secret
 
-    with targeting(platform):
-        Secret(value=settings.pg_password.get_secret_value()).save(WAREHOUSE_PASSWORD_BLOCK, overwrite=True)
-    print(f"secret      {WAREHOUSE_PASSWORD_BLOCK}: the warehouse password, as a Prefect Secret block")
+    if settings.pg_password is not None:
+        with targeting(platform):
+            Secret(value=settings.pg_password.get_secret_value()).save(
+                WAREHOUSE_PASSWORD_BLOCK, overwrite=True
+            )
+        print(f"secret      {WAREHOUSE_PASSWORD_BLOCK}: the warehouse password, as a Prefect Secret block")
+    options = storage_options(settings)
+    if options:
+        with targeting(platform):
+            Secret(value=options).save(storage.CREDENTIALS_BLOCK, overwrite=True)
+        print(
+            f"secret      {storage.CREDENTIALS_BLOCK}: the data root's credentials, as a Prefect Secret block"
+        )
+
+
+def storage_options(settings: OpsSettings) -> dict[str, Any]:
+    """s3fs's options for an object-store data root, from the operator's AWS_* variables (empty: a
+    local root, or no keys to keep: the workers' own identity then answers)."""
+    if not settings.data_url or settings.aws_access_key_id is None or settings.aws_secret_access_key is None:
+        return {}
+    client = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.aws_region}
+    return {
+        "key": settings.aws_access_key_id.get_secret_value(),
+        "secret": settings.aws_secret_access_key.get_secret_value(),
+        "client_kwargs": {k: v for k, v in client.items() if v},
+    }
 
 
 def save_catalog(platform: Platform, team: Team) -> str | None:

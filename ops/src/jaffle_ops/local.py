@@ -169,6 +169,8 @@ class Platform:
                 "JAFFLE_REPO_ROOT": str(self.root),
             }
         )
+        if env.get("JAFFLE_DATA_URL"):  # the data lives on an object store: scratch stays in the home
+            env.setdefault("JAFFLE_WORK_DIR", str(self.home / "work"))
         if auth := self.auth_string:
             env["PREFECT_API_AUTH_STRING"] = auth
         env.update(extra)

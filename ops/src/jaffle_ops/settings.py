@@ -30,6 +30,16 @@ class OpsSettings(BaseSettings):
     # The warehouse role's password (the dbt `postgres` target): `up` and `deploy` keep it in a Prefect
     # Secret block, so it never travels in a flow run's environment.
     pg_password: SecretStr | None = None
+    # The platform's data root on an object store (s3://bucket/prefix; unset: the home's data folder), and
+    # the credentials `up` and `deploy` keep for it in a Prefect Secret block (jaffle_contract.storage):
+    # the operator's AWS_* variables, which never travel in a flow run's environment.
+    data_url: str | None = None
+    aws_access_key_id: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
+    )
+    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+    aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # A Prefect Cloud API key: sent to a Prefect Cloud API only, never to any other server.
     prefect_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("PREFECT_API_KEY"))
     # A registry the team images are pushed to, for workers on other machines.

@@ -74,7 +74,7 @@ def test_an_output_folder_outside_the_data_folder_is_rejected_and_nothing_is_wri
 ):
     data = tmp_path / "data"
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(data))
-    with pytest.raises(ValueError, match=f"'{outside}' is outside the data folder {data}"):
+    with pytest.raises(ValueError, match=f"'{outside}' is outside the data folder"):
         dashboards(date(2020, 3, 1), date(2020, 3, 2), output_dir=outside)
     assert not list(tmp_path.rglob("*.html")) and not Path("/etc/x").exists()
 

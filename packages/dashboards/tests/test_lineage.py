@@ -80,7 +80,7 @@ def test_what_an_earlier_drawing_kept_outlives_the_events_and_shows_stale(tmp_pa
     kept.write_text(lineage.save(EVENTS))
     # Weeks later the server no longer has those events; only the page's own record does.
     later = NOW + timedelta(days=20)
-    graph = lineage.build(lineage.latest([*lineage.load(kept), _m("raw.orders", -480)]), later)
+    graph = lineage.build(lineage.latest([*lineage.load(kept.read_bytes), _m("raw.orders", -480)]), later)
     assert graph.nodes["raw.orders"].state == "fresh"  # written again just now
     assert graph.nodes["ml.forecast"].state == "stale" and graph.nodes["ml.forecast"].owner == "ml"
     assert graph.nodes["shop.daily"].state == "failed"
@@ -88,7 +88,7 @@ def test_what_an_earlier_drawing_kept_outlives_the_events_and_shows_stale(tmp_pa
 
 
 def test_a_missing_or_torn_record_is_an_empty_history_and_an_empty_graph_says_so(tmp_path):
-    assert lineage.load(tmp_path / "absent.json") == []
+    assert lineage.load((tmp_path / "absent.json").read_bytes) == []
     (tmp_path / "torn.json").write_text('[{"dataset": "raw.orders", "stat')
-    assert lineage.load(tmp_path / "torn.json") == []
+    assert lineage.load((tmp_path / "torn.json").read_bytes) == []
     assert "No dataset has been materialized yet" in lineage.page(lineage.build([], NOW), NOW)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+from jaffle_contract.storage import Storage
 from jaffle_dashboards import render
 
 START, END = date(2024, 3, 1), date(2024, 3, 2)
@@ -51,8 +52,13 @@ def test_revenue_by_store_sums_each_store_over_the_window():
 
 
 def test_a_page_is_written_as_a_version_and_as_latest_with_no_scratch_files_left(tmp_path):
-    version, latest = render.write_page("<html>one</html>", tmp_path, START, END, "20240303T000000Z")
-    assert version.read_text() == latest.read_text() == "<html>one</html>"
-    render.write_page("<html>two</html>", tmp_path, START, END, "20240304T000000Z")
-    assert latest.read_text() == "<html>two</html>" and version.read_text() == "<html>one</html>"
+    storage = Storage(tmp_path)
+    version, latest = render.write_page("<html>one</html>", storage, "out", START, END, "20240303T000000Z")
+    assert storage.read_bytes(version) == storage.read_bytes(latest) == b"<html>one</html>"
+    render.write_page("<html>two</html>", storage, "out", START, END, "20240304T000000Z")
+    assert (
+        storage.read_bytes(latest) == b"<html>two</html>"
+        and storage.read_bytes(version) == b"<html>one</html>"
+    )
+    assert (tmp_path / "out/latest.html").stat().st_mode & 0o777 == 0o644
     assert not list(tmp_path.rglob("*.tmp"))

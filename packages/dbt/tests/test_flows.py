@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 import pytest
 from jaffle_contract import coverage
+from jaffle_contract.storage import Storage
 from jaffle_dbt import runner
 from jaffle_dbt.flows import dbt_attribution, dbt_jaffle_shop
 from jaffle_dbt.runner import DbtBuildFailed
@@ -220,7 +221,7 @@ def test_a_build_that_ends_before_it_publishes_leaves_nothing_for_the_next_build
 
 def _days(data_dir, dataset: str) -> list[date]:
     """The days the published warehouse lists for a mart (what a backfill's `missing` mode reads)."""
-    return sorted(coverage.days(str(data_dir), coverage.Place.of(runner.DECLARATIONS.produced(dataset))))
+    return sorted(coverage.days(Storage(data_dir), coverage.Place.of(runner.DECLARATIONS.produced(dataset))))
 
 
 def test_a_publish_lists_the_days_of_each_day_partitioned_mart_and_a_failed_build_changes_nothing(
@@ -253,6 +254,7 @@ BUILD = """
 import sys
 from datetime import date
 from jaffle_contract import coverage
+from jaffle_contract.storage import Storage
 from jaffle_dbt import runner
 runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False,
            warn=lambda message: print("waited:", message, flush=True))

@@ -9,7 +9,7 @@
   and written after it, so it may lag the warehouse but never names a day the warehouse lacks.
 - Any other dataset (a reference table, the dashboard page) is there or not.
 
-The data root is a folder or any fsspec URL; fsspec comes with prefect in every environment. Where a
+The data root is a folder or any fsspec URL (`storage.Storage`). Where a
 dataset lives is its producer's declaration; the platform learns it from the catalog each team's
 deploy saves as a Prefect Variable (`CATALOG_PREFIX` + team), so the coordinator needs no team code.
 """
@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 
 from jaffle_contract.contracts import Declarations, Produced
+from jaffle_contract.storage import Storage
 
 # The Prefect Variable holding one team's catalog: where each of its datasets lives, and how it is laid
 # out (`catalog(declarations)`).
@@ -78,14 +79,11 @@ def days_document(days: Mapping[str, Iterable[date]]) -> bytes:
     return json.dumps({table: sorted({d.isoformat() for d in ds}) for table, ds in days.items()}).encode()
 
 
-def days(data_root: str, place: Place) -> set[date]:
+def days(storage: Storage, place: Place) -> set[date]:
     """The days a day-partitioned dataset holds, read from the data (none when nothing is there)."""
-    import fsspec
-
     if not place.by_day:
         raise ValueError(f"{place.name} is not partitioned by day")
-    fs, root = fsspec.core.url_to_fs(data_root)
-    root = root.rstrip("/")
+    fs, root = storage.fs, storage.root
     if place.format == "duckdb":
         file, table = place.location.split("#", 1)
         try:
@@ -107,11 +105,8 @@ def days(data_root: str, place: Place) -> set[date]:
     return out
 
 
-def exists(data_root: str, place: Place) -> bool:
+def exists(storage: Storage, place: Place) -> bool:
     """Whether a dataset has been written at all (any day, or its one file)."""
-    import fsspec
-
     if place.by_day:
-        return bool(days(data_root, place))
-    fs, root = fsspec.core.url_to_fs(data_root)
-    return bool(fs.exists(posixpath.join(root.rstrip("/"), place.location.split("#", 1)[0])))
+        return bool(days(storage, place))
+    return storage.exists(place.location.split("#", 1)[0])

@@ -1,4 +1,5 @@
-"""Where the datasets teams hand each other live, under the platform's data folder (`JAFFLE_DATA_DIR`).
+"""Where the datasets teams hand each other live, under the platform's data root (a folder or an object
+store: `storage.py`).
 
 warehouse/<project>.duckdb                 a dbt project's published warehouse (read-only copies)
 lake/raw/<source>/<table>/...              landed sources (the ingestion team's layout)
@@ -8,7 +9,7 @@ dashboards/latest.html                     the dashboard
 
 from __future__ import annotations
 
-from pathlib import Path
+import posixpath
 
 WAREHOUSE = "warehouse"
 LAKE = "lake"
@@ -25,28 +26,20 @@ WAREHOUSE_PASSWORD_BLOCK = "jaffle-pg-password"
 PUBLISHED_MODE = 0o644
 
 
-def inside_data_root(data_dir: Path, path: str | Path) -> Path:
-    """`path` (relative to the data root, or absolute) resolved, if it lies inside the data root: a
-    parameter never makes a flow write anywhere else."""
-    root = data_dir.resolve()
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root):
-        raise ValueError(f"{str(path)!r} is outside the data folder {root}: outputs stay inside it")
-    return resolved
+def inside_data_root(path: str) -> str:
+    """`path`, relative to the data root, normalised, if it stays inside the root: a parameter never
+    makes a flow write anywhere else."""
+    normal = posixpath.normpath(str(path).replace("\\", "/"))
+    if posixpath.isabs(normal) or normal == ".." or normal.startswith("../") or "://" in str(path):
+        raise ValueError(
+            f"{str(path)!r} is outside the data folder: outputs stay inside it (a relative path)"
+        )
+    return normal
 
 
-def published_warehouse(data_dir: Path, project: str = "jaffle_shop") -> Path:
-    """The published DuckDB file of a dbt project, the one readers open read-only."""
-    return data_dir / WAREHOUSE / f"{project}.duckdb"
+def warehouse_file(project: str = "jaffle_shop") -> str:
+    """The published DuckDB file of a dbt project under the data root, the one readers open read-only."""
+    return f"{WAREHOUSE}/{project}.duckdb"
 
 
-def lake_dir(data_dir: Path) -> Path:
-    return data_dir / LAKE
-
-
-def forecasts_dir(data_dir: Path) -> Path:
-    return lake_dir(data_dir) / "ml" / "revenue_forecast"
-
-
-def dashboards_dir(data_dir: Path) -> Path:
-    return data_dir / DASHBOARDS
+FORECASTS = f"{LAKE}/ml/revenue_forecast"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from jaffle_contract import contracts, datasets, deployments, runtime
 from jaffle_contract import lineage as events
@@ -128,20 +128,21 @@ def read_materializations() -> list[lineage.Materialization]:
 
 
 @task(name="render-lineage")
-def render_lineage(output_dir: Path, materializations: list[lineage.Materialization], link: bool) -> dict:
+def render_lineage(output_dir: str, materializations: list[lineage.Materialization], link: bool) -> dict:
     """Draw every dataset with its owner, last materialization and freshness, and its upstreams."""
+    storage = DashboardSettings().storage
     now = datetime.now(UTC)
     # What earlier drawings kept outlives the server's event retention.
-    kept = output_dir / "lineage.json"
-    known = lineage.latest([*lineage.load(kept), *materializations])
+    kept = posixpath.join(output_dir, "lineage.json")
+    known = lineage.latest([*lineage.load(lambda: storage.read_bytes(kept)), *materializations])
     graph = lineage.build(known, now)
-    target = output_dir / "lineage.html"
-    render.write_file(lineage.page(graph, now), target)
-    render.write_file(lineage.save(known), kept)
+    target = posixpath.join(output_dir, "lineage.html")
+    render.write_file(lineage.page(graph, now), storage, target)
+    render.write_file(lineage.save(known), storage, kept)
     if link:  # the platform's own view, the one the platform run's summary links to
         create_link_artifact(
             key=events.VIEW_ARTIFACT,
-            link=target.resolve().as_uri(),
+            link=storage.link(target),
             link_text="Data lineage: datasets, owners, freshness",
             description="Every dataset of the platform, its owner, last materialization and upstreams",
         )
@@ -153,22 +154,22 @@ def render_lineage(output_dir: Path, materializations: list[lineage.Materializat
             counts["failed"],
             ", ".join(sorted(n.name for n in graph.nodes.values() if n.state in ("stale", "failed"))),
         )
-    return {"path": str(target), "datasets": len(graph.nodes), "edges": len(graph.edges), **counts}
+    return {"path": storage.uri(target), "datasets": len(graph.nodes), "edges": len(graph.edges), **counts}
 
 
 @task(name="render-dashboard")
-def render_dashboard(start: date, end: date, output_dir: Path, runs: list[dict]) -> dict:
+def render_dashboard(start: date, end: date, output_dir: str, runs: list[dict]) -> dict:
     """Read the marts and the latest forecast, and write the HTML dashboard atomically."""
     settings = DashboardSettings()
+    storage = settings.storage
     sources = render.Sources(
-        warehouse=settings.warehouse_path,
-        attribution=settings.attribution_path,
-        forecasts_dir=settings.forecasts_dir,
-        lake_dir=settings.data_dir / "lake",
+        warehouse=settings.warehouse("jaffle_shop"),
+        attribution=settings.warehouse("attribution"),
+        storage=storage,
     )
     data = render.load(sources, start, end)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    version_path, latest = render.write_page(render.render(data, runs), output_dir, start, end, stamp)
+    version, latest = render.write_page(render.render(data, runs), storage, output_dir, start, end, stamp)
     numbers = render.kpis(data)
     create_markdown_artifact(
         key="jaffle-shop-dashboard",
@@ -183,13 +184,18 @@ def render_dashboard(start: date, end: date, output_dir: Path, runs: list[dict])
         )
     create_link_artifact(
         key="jaffle-shop-dashboard-link",
-        link=latest.resolve().as_uri(),
+        link=storage.link(latest),
         link_text=f"Jaffle Shop dashboard {start} to {end}",
-        description=f"The latest dashboard; this run's copy is {version_path.name}",
+        description=f"The latest dashboard; this run's copy is {posixpath.basename(version)}",
     )
     if data.missing:
         get_run_logger().warning("Dashboard rendered without: %s", "; ".join(data.missing.values()))
-    return {"path": str(latest), "version": str(version_path), "kpis": numbers, "missing": data.missing}
+    return {
+        "path": storage.uri(latest),
+        "version": storage.uri(version),
+        "kpis": numbers,
+        "missing": data.missing,
+    }
 
 
 @flow(name="dashboards")
@@ -208,7 +214,7 @@ def dashboards(
     window = trailing_window(start_date, end_date, DEFAULT_DAYS)
     start, end = window.start, window.end
     settings = DashboardSettings()
-    target = datasets.inside_data_root(settings.data_dir, output_dir) if output_dir else settings.output_dir
+    target = datasets.inside_data_root(output_dir) if output_dir else settings.output_dir
     declared = DECLARATIONS.produced(DASHBOARD)
     written, error = {}, None
     try:

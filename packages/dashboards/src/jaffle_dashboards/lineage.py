@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 STATES = ("failed", "stale", "unknown", "fresh")  # the order the table lists them in
 COLOURS = {"fresh": "#2e7d32", "stale": "#ef6c00", "failed": "#c62828", "unknown": "#757575"}
@@ -71,11 +71,11 @@ def save(events: list[Materialization]) -> str:
     return json.dumps([{**asdict(e), "occurred": e.occurred.isoformat()} for e in latest(events)], indent=1)
 
 
-def load(path: Path) -> list[Materialization]:
-    """What an earlier drawing kept; a missing or unreadable file is an empty history (the events
-    API still has the last days), never a failed view."""
+def load(read: Callable[[], bytes]) -> list[Materialization]:
+    """What an earlier drawing kept (`read` returns the saved document); a missing or unreadable one
+    is an empty history (the events API still has the last days), never a failed view."""
     try:
-        rows = json.loads(path.read_text())
+        rows = json.loads(read())
         return [Materialization(**{**r, "occurred": datetime.fromisoformat(r["occurred"])}) for r in rows]
     except (OSError, ValueError, TypeError, KeyError):
         return []

@@ -7,10 +7,10 @@ Every section says what is missing and why when its input is not there, instead 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
+import io
+import posixpath
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from pathlib import Path
 
 import duckdb
@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from jaffle_contract import datasets
+from jaffle_contract.storage import Storage
 
 MODELS = ("first_touch", "last_touch", "linear")
 
@@ -26,10 +27,9 @@ MODELS = ("first_touch", "last_touch", "linear")
 class Sources:
     """Where the dashboard reads from: the dbt team's published warehouses and the ML team's lake."""
 
-    warehouse: Path
+    warehouse: Path  # local files to open read-only (copies, when the data root is an object store)
     attribution: Path
-    forecasts_dir: Path
-    lake_dir: Path
+    storage: Storage  # the data root: the forecasts, the lake, when each was written
 
 
 @dataclass
@@ -51,9 +51,9 @@ def _read(path: Path, query: str, params: list) -> pd.DataFrame:
         return con.execute(query, params).df()
 
 
-def _updated(path: Path) -> str:
-    stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+def _updated(storage: Storage, *parts: str) -> str:
+    stamp = storage.modified(*parts)
+    return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if stamp else ""
 
 
 def load(sources: Sources, start: date, end: date) -> DashboardData:
@@ -61,7 +61,8 @@ def load(sources: Sources, start: date, end: date) -> DashboardData:
     data = DashboardData(start, end)
     window = [start, end]
     if not sources.warehouse.exists():
-        reason = f"no warehouse at {sources.warehouse}: run the dbt-jaffle-shop flow first"
+        where = sources.storage.uri(datasets.warehouse_file())
+        reason = f"no warehouse at {where}: run the dbt-jaffle-shop flow first"
         for section in ("revenue", "products", "cohorts"):
             data.missing[section] = reason
     else:
@@ -101,12 +102,13 @@ def load(sources: Sources, start: date, end: date) -> DashboardData:
             {
                 "dataset": "warehouse: daily_store_revenue",
                 "latest": str(pd.Timestamp(latest["latest"].iloc[0]).date()),
-                "updated": _updated(sources.warehouse),
+                "updated": _updated(sources.storage, datasets.warehouse_file()),
             }
         )
 
     if not sources.attribution.exists():
-        data.missing["channels"] = f"no attribution warehouse at {sources.attribution}: run dbt-attribution"
+        where = sources.storage.uri(datasets.warehouse_file("attribution"))
+        data.missing["channels"] = f"no attribution warehouse at {where}: run dbt-attribution"
     else:
         data.channels = _read(
             sources.attribution,
@@ -126,41 +128,44 @@ def load(sources: Sources, start: date, end: date) -> DashboardData:
             {
                 "dataset": "warehouse: channel_performance",
                 "latest": str(pd.Timestamp(latest["latest"].iloc[0]).date()),
-                "updated": _updated(sources.attribution),
+                "updated": _updated(sources.storage, datasets.warehouse_file("attribution")),
             }
         )
 
-    partitions = sorted(
+    storage = sources.storage
+    partitions = [
         p
-        for p in sources.forecasts_dir.glob("as_of=*/part-0.parquet")
-        if p.parent.name[6:] <= end.isoformat()
-    )
+        for p in storage.glob(datasets.FORECASTS, "as_of=*/part-0.parquet")
+        if posixpath.basename(posixpath.dirname(p))[6:] <= end.isoformat()
+    ]
     if partitions:
-        data.forecast = pd.read_parquet(partitions[-1])
-        data.forecast_as_of = date.fromisoformat(partitions[-1].parent.name.removeprefix("as_of="))
+        data.forecast = pd.read_parquet(io.BytesIO(storage.read_bytes(partitions[-1])))
+        as_of = posixpath.basename(posixpath.dirname(partitions[-1])).removeprefix("as_of=")
+        data.forecast_as_of = date.fromisoformat(as_of)
         data.freshness.append(
             {
                 "dataset": "lake: ml/revenue_forecast",
                 "latest": f"as_of={data.forecast_as_of}",
-                "updated": _updated(partitions[-1]),
+                "updated": _updated(storage, partitions[-1]),
             }
         )
     else:
         data.missing["forecast"] = (
-            f"no forecast as of {end} or earlier in {sources.forecasts_dir}: run sales-forecast"
+            f"no forecast as of {end} or earlier in {storage.uri(datasets.FORECASTS)}: run sales-forecast"
         )
 
-    for folder in sorted((sources.lake_dir / "raw").glob("*/*")):
-        days = sorted(p for p in folder.glob("date=*") if p.is_dir())
-        if days:
-            newest = max(days[-1].glob("*.parquet"), default=days[-1])
-            data.freshness.append(
-                {
-                    "dataset": f"lake: raw/{folder.parent.name}/{folder.name}",
-                    "latest": days[-1].name,
-                    "updated": _updated(newest),
-                }
-            )
+    newest_by_table: dict[str, str] = {}
+    for day in storage.glob(datasets.LAKE, "raw/*/*/date=*/*.parquet"):
+        table = posixpath.dirname(posixpath.dirname(day))
+        newest_by_table[table] = max(newest_by_table.get(table, day), day)
+    for table, newest in sorted(newest_by_table.items()):
+        data.freshness.append(
+            {
+                "dataset": f"lake: {table.removeprefix(datasets.LAKE + '/')}",
+                "latest": posixpath.basename(posixpath.dirname(newest)),
+                "updated": _updated(storage, newest),
+            }
+        )
     return data
 
 
@@ -386,24 +391,18 @@ td,th{{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}}
 """
 
 
-def write_page(page: str, output_dir: Path, start: date, end: date, stamp: str) -> tuple[Path, Path]:
-    """Write a versioned copy, then replace `latest.html`, each atomically."""
-    version = output_dir / "versions" / f"{stamp}_{start}_{end}.html"
-    for target in (version, output_dir / "latest.html"):
-        write_file(page, target)
-    return version, output_dir / "latest.html"
+def write_page(
+    page: str, storage: Storage, output_dir: str, start: date, end: date, stamp: str
+) -> tuple[str, str]:
+    """Write a versioned copy, then replace `latest.html`, each atomically; returns both paths under the
+    data root."""
+    version = posixpath.join(output_dir, "versions", f"{stamp}_{start}_{end}.html")
+    latest = posixpath.join(output_dir, "latest.html")
+    for target in (version, latest):
+        write_file(page, storage, target)
+    return version, latest
 
 
-def write_file(page: str, target: Path) -> Path:
-    """Write one page atomically (temporary file, rename), readable by everyone."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.chmod(scratch, datasets.PUBLISHED_MODE)  # mkstemp made it 0600: the page is for everyone
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return target
+def write_file(page: str, storage: Storage, target: str) -> str:
+    """Write one page atomically, readable by everyone."""
+    return storage.write_bytes(page.encode("utf-8"), target, mode=datasets.PUBLISHED_MODE)

@@ -5,28 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from jaffle_contract import datasets
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from jaffle_contract.storage import DataSettings
 
 
-class DashboardSettings(BaseSettings):
-    """`JAFFLE_DATA_DIR` is the platform-wide data root."""
+class DashboardSettings(DataSettings):
+    """Reads the published warehouses and the forecasts, and writes the pages, under the platform's
+    data root (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_contract.storage)."""
 
-    model_config = SettingsConfigDict(env_prefix="JAFFLE_")
-
-    data_dir: Path = Path("data")
-
-    @property
-    def warehouse_path(self) -> Path:
-        return datasets.published_warehouse(self.data_dir)
-
-    @property
-    def attribution_path(self) -> Path:
-        return datasets.published_warehouse(self.data_dir, "attribution")
+    def warehouse(self, project: str = "jaffle_shop") -> Path:
+        """A project's published warehouse, opened read-only: a local copy when it lives on an object
+        store (a path that does not exist when nothing is published)."""
+        assert self.work_dir is not None
+        return self.storage.fetch(self.work_dir / "cache", datasets.warehouse_file(project))
 
     @property
-    def forecasts_dir(self) -> Path:
-        return datasets.forecasts_dir(self.data_dir)
-
-    @property
-    def output_dir(self) -> Path:
-        return datasets.dashboards_dir(self.data_dir)
+    def output_dir(self) -> str:
+        return datasets.DASHBOARDS

@@ -13,10 +13,10 @@ import contextlib
 import tempfile
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import psycopg2
+from jaffle_contract.storage import Storage
 from psycopg2 import sql
 
 # source -> tables; a table is daily when its folder holds date=YYYY-MM-DD partitions.
@@ -54,7 +54,7 @@ def _pg_type(duck: str) -> str:
 
 
 def load(
-    lake: Path,
+    storage: Storage,
     dsn: str,
     start: date,
     end: date,
@@ -69,10 +69,12 @@ def load(
                 cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(f"raw_{source}")))
             pg.commit()
             for table in SOURCES[source]:
-                folder = lake / "raw" / source / table
-                if folder.is_dir():
+                folder = f"lake/raw/{source}/{table}"
+                if storage.exists(folder):
                     try:
-                        loaded.append(_load_table(pg, folder, source, table, start, end, full_refresh))
+                        loaded.append(
+                            _load_table(pg, storage, folder, source, table, start, end, full_refresh)
+                        )
                         pg.commit()
                     except BaseException:
                         pg.rollback()
@@ -80,15 +82,18 @@ def load(
     return loaded
 
 
-def _load_table(pg, folder: Path, source: str, table: str, start: date, end: date, full: bool) -> Loaded:
-    daily = any(p.name.startswith("date=") for p in folder.iterdir())
-    pattern = f"{folder}/*/*.parquet" if daily else f"{folder}/*.parquet"
+def _load_table(
+    pg, storage: Storage, folder: str, source: str, table: str, start: date, end: date, full: bool
+) -> Loaded:
+    daily = bool(storage.glob(folder, "date=*"))
+    pattern = storage.uri(folder, "*/*.parquet" if daily else "*.parquet")
     target = sql.Identifier(f"raw_{source}", table)
     with pg.cursor() as cur:
         cur.execute("select to_regclass(%s)", (f"raw_{source}.{table}",))
         exists = cur.fetchone()[0] is not None
     whole = full or not exists or not daily
     with duckdb.connect() as duck:
+        storage.register(duck)
         relation = duck.sql(
             f"select * from read_parquet('{pattern}', hive_partitioning = {str(daily).lower()})"
         )

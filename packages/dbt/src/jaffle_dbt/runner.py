@@ -68,9 +68,10 @@ def project_dir(project: str) -> Path:
 def check_inputs(project: str, settings: DbtSettings) -> None:
     """Fail early, naming what to run first, when a project's upstream warehouse does not exist."""
     on_duckdb = settings.dbt_target == "local"
-    if project == "attribution" and on_duckdb and not settings.published("jaffle_shop").exists():
+    upstream = settings.published_file("jaffle_shop")
+    if project == "attribution" and on_duckdb and not settings.storage.exists(upstream):
         raise DbtBuildFailed(
-            f"no jaffle_shop warehouse at {settings.published('jaffle_shop')}: "
+            f"no jaffle_shop warehouse at {settings.storage.uri(upstream)}: "
             "run the dbt-jaffle-shop flow first (attribution reads its orders mart)"
         )
 
@@ -109,9 +110,15 @@ def environment(project: str, settings: DbtSettings, window: dict[str, str] | No
     """The environment variables profiles.yml, the sources and (for a build) the window macro read."""
     settings.build_path(project).parent.mkdir(parents=True, exist_ok=True)
     values = {
-        "JAFFLE_LAKE_DIR": str(settings.lake_dir),
+        "JAFFLE_LAKE_DIR": settings.lake_url,
         "JAFFLE_DBT_BUILD_PATH": str(settings.build_path(project)),
-        "JAFFLE_DBT_JAFFLE_SHOP_WAREHOUSE": str(settings.published("jaffle_shop")),
+        # attribution attaches the published jaffle_shop warehouse read-only (a local copy of it when
+        # it lives on an object store)
+        "JAFFLE_DBT_JAFFLE_SHOP_WAREHOUSE": (
+            str(settings.published("jaffle_shop"))
+            if project == "attribution" and settings.dbt_target == "local"
+            else ""
+        ),
         **dict.fromkeys(WINDOW_ENV, ""),
         **(window or {}),
     }
@@ -170,19 +177,20 @@ def results_of(project: str, outcome) -> list[NodeResult]:
     return results
 
 
-def publish(project: str, settings: DbtSettings) -> Path:
-    """Copy the built database to `warehouse/<project>.duckdb` atomically (copy, then rename), and list
+def publish(project: str, settings: DbtSettings) -> str:
+    """Copy the built database to `warehouse/<project>.duckdb` under the data root atomically, and list
     beside it the days its day-partitioned marts hold (`jaffle_contract.coverage`). The list goes before
-    the rename and comes back after it, so it never names a day the published file lacks."""
-    target = settings.published(project)
-    scratch = target.with_name(f".{target.name}.publishing")
+    the file is replaced and comes back after, so it never names a day the published file lacks.
+    Returns where it was published."""
+    build = settings.build_path(project)
+    scratch = build.with_name(f".{project}.publishing")
     scratch.unlink(missing_ok=True)
     marts = [d for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
     by_day = {d.location.split("#", 1)[1]: d.partition_by for d in marts if d.partition_by}
-    days_path = settings.data_dir.resolve() / coverage.days_file(marts[0].location)
+    days_file = coverage.days_file(marts[0].location)
     # dbt-duckdb may still hold the build database open in this process; the same-process
     # connection shares it, so this sees exactly what dbt committed.
-    with duckdb.connect(str(settings.build_path(project))) as con:
+    with duckdb.connect(str(build)) as con:
         catalog = con.execute("select current_database()").fetchone()[0]
         con.execute("checkpoint")
         days = {}
@@ -194,22 +202,14 @@ def publish(project: str, settings: DbtSettings) -> Path:
             con.execute(f'copy from database "{catalog}" to publishing')
         finally:
             con.execute("detach publishing")
-    days_path.unlink(missing_ok=True)
-    os.replace(scratch, target)
-    listing = days_path.with_name(f".{days_path.name}.writing")
-    listing.write_bytes(coverage.days_document(days))
-    listing.chmod(PUBLISHED_MODE)
-    os.replace(listing, days_path)
-    return target
-
-
-def _identity(path: Path) -> str | None:
-    """What tells one published file from another: its inode, size and modification time."""
+    storage = settings.storage
     try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+        storage.remove(days_file)
+        storage.put(scratch, settings.published_file(project), mode=PUBLISHED_MODE, move=True)
+    finally:
+        scratch.unlink(missing_ok=True)
+    storage.write_bytes(coverage.days_document(days), days_file, mode=PUBLISHED_MODE)
+    return storage.uri(settings.published_file(project))
 
 
 def _clean_mark(project: str, settings: DbtSettings) -> Path:
@@ -222,30 +222,31 @@ def start_from_published(project: str, settings: DbtSettings) -> bool:
     dbt commits model by model, so a build that ends before it publishes (a failed test, a cancel, a
     kill) leaves some incremental marts holding its window and others not. A later build of another
     window would build on that and never mend it. The mark beside the build database names the
-    published file it equals; with no mark, or a mark for another file, the build database is replaced
-    by a copy of the published one (or removed, when nothing was published: dbt then builds from the
-    lake). The mark goes before dbt writes and comes back only once a build is published.
+    published file it equals (`Storage.identity`); with no mark, or a mark for another file, the build
+    database is replaced by a copy of the published one (or removed, when nothing was published: dbt
+    then builds from the lake). The mark goes before dbt writes and comes back only once a build is
+    published.
     """
     build, mark = settings.build_path(project), _clean_mark(project, settings)
-    published = settings.published(project)
-    clean = build.exists() and mark.exists() and mark.read_text() == _identity(published)
+    published = settings.storage.identity(settings.published_file(project))
+    clean = build.exists() and mark.exists() and mark.read_text() == published
     mark.unlink(missing_ok=True)
     if clean:
         return False
     for leftover in (build, build.with_name(f"{build.name}.wal")):
         leftover.unlink(missing_ok=True)
-    if published.exists():
+    if published is not None:
         copy = build.with_name(f".{build.name}.restoring")
-        shutil.copyfile(published, copy)
+        shutil.copyfile(settings.published(project), copy)
         os.replace(copy, build)
     return True
 
 
-def mark_published(project: str, settings: DbtSettings, published: Path) -> None:
+def mark_published(project: str, settings: DbtSettings) -> None:
     """Record that the build database equals the file just published (atomically)."""
     mark = _clean_mark(project, settings)
     scratch = mark.with_name(f".{mark.name}.writing")
-    scratch.write_text(_identity(published) or "")
+    scratch.write_text(settings.storage.identity(settings.published_file(project)) or "")
     os.replace(scratch, mark)
 
 
@@ -267,7 +268,7 @@ def generate_docs(project: str, settings: DbtSettings) -> Path:
 @dataclass(frozen=True)
 class BuildOutcome:
     results: list[NodeResult]
-    published: Path | None  # the DuckDB file readers open; None on PostgreSQL
+    published: str | None  # where the DuckDB file readers open was published; None on PostgreSQL
     docs: Path | None
     # Wall seconds per phase: load (PostgreSQL only), parse (dbt's start, manifest included), execute
     # (dbt's own elapsed time for the nodes), publish (local only), docs.
@@ -309,7 +310,7 @@ def run(
             if settings.dbt_target == "postgres":
                 with _timed(seconds, "load"):
                     pg_load.load(
-                        settings.lake_dir, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
+                        settings.storage, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
                     )
             if settings.dbt_target == "local" and start_from_published(project, settings):
                 warn(
@@ -325,7 +326,7 @@ def run(
             if settings.dbt_target == "local":
                 with _timed(seconds, "publish"):
                     published = publish(project, settings)
-                    mark_published(project, settings, published)
+                    mark_published(project, settings)
             if on_published is not None:
                 on_published()
             if docs:

@@ -6,24 +6,23 @@ from pathlib import Path
 from typing import Literal
 
 from jaffle_contract import datasets
+from jaffle_contract.storage import DataSettings
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECTS_DIR = Path(__file__).parent / "projects"
 PROJECTS = ("jaffle_shop", "attribution")
 
 
-class DbtSettings(BaseSettings):
-    """`JAFFLE_DATA_DIR` is the platform-wide data root: the lake and the warehouse live under it.
+class DbtSettings(DataSettings):
+    """The lake and the published warehouses live under the platform's data root (`JAFFLE_DATA_DIR`
+    or `JAFFLE_DATA_URL`: jaffle_contract.storage); dbt's own scratch under the work folder.
 
-    warehouse/<project>.duckdb          published: what readers open, read-only, replaced atomically
-    warehouse/.build/<project>.duckdb   where dbt builds (kept between runs: marts are incremental)
-    dbt/<project>/                      dbt's target folder, logs and generated docs
+    <data>/warehouse/<project>.duckdb   published: what readers open, read-only, replaced atomically
+    <work>/warehouse/.build/<project>.duckdb   where dbt builds (kept between runs: marts are incremental)
+    <work>/dbt/<project>/               dbt's target folder, logs and generated docs
+    <work>/cache/                       local copies of published warehouses on an object store
     """
 
-    model_config = SettingsConfigDict(env_prefix="JAFFLE_")
-
-    data_dir: Path = Path("data")
     # `local`: DuckDB files under the data folder. `postgres`: the same projects on PostgreSQL.
     dbt_target: Literal["local", "postgres"] = "local"
     pg_host: str = "127.0.0.1"
@@ -50,15 +49,28 @@ class DbtSettings(BaseSettings):
         )
 
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir.resolve() / "lake"
+    def lake_url(self) -> str:
+        """The lake as dbt's sources and the PostgreSQL loader read it (a path or a URL)."""
+        return self.storage.uri(datasets.LAKE)
 
     @property
     def warehouse_dir(self) -> Path:
-        return self.data_dir.resolve() / "warehouse"
+        assert self.work_dir is not None
+        return self.work_dir / datasets.WAREHOUSE
+
+    @property
+    def cache_dir(self) -> Path:
+        assert self.work_dir is not None
+        return self.work_dir / "cache"
+
+    def published_file(self, project: str) -> str:
+        """The published warehouse of a project, under the data root."""
+        return datasets.warehouse_file(project)
 
     def published(self, project: str) -> Path:
-        return datasets.published_warehouse(self.data_dir.resolve(), project)
+        """A local file of a project's published warehouse to open read-only (on an object store, a
+        copy downloaded when it changed)."""
+        return self.storage.fetch(self.cache_dir, self.published_file(project))
 
     def build_path(self, project: str) -> Path:
         return self.warehouse_dir / ".build" / f"{project}.duckdb"
@@ -67,4 +79,5 @@ class DbtSettings(BaseSettings):
         return self.warehouse_dir / ".build" / f"{project}.lock"
 
     def artifacts_dir(self, project: str) -> Path:
-        return self.data_dir.resolve() / "dbt" / project
+        assert self.work_dir is not None
+        return self.work_dir / "dbt" / project

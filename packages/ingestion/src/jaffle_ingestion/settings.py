@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
+from jaffle_contract.storage import DataSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Source = Literal["synthetic", "landing"]
 
 
-class IngestionSettings(BaseSettings):
-    """`JAFFLE_DATA_DIR` is the platform-wide data root; the lake and landing folder live under it
-    unless `JAFFLE_LAKE_URL` / `JAFFLE_LANDING_URL` point elsewhere (any fsspec URL, e.g. s3://)."""
+class IngestionSettings(DataSettings):
+    """The lake and the landing folder live under the platform's data root (`JAFFLE_DATA_DIR`, or
+    `JAFFLE_DATA_URL`: jaffle_contract.storage) unless `JAFFLE_LAKE_URL` / `JAFFLE_LANDING_URL` point
+    elsewhere (any fsspec URL, e.g. s3://)."""
 
-    model_config = SettingsConfigDict(env_prefix="JAFFLE_")
-
-    data_dir: Path = Path("data")
     lake_url: str | None = None
     landing_url: str | None = None
     ingest_from: Source = "synthetic"
@@ -31,8 +28,8 @@ class IngestionSettings(BaseSettings):
 
     @property
     def lake(self) -> str:
-        return self.lake_url or str(self.data_dir / "lake")
+        return self.lake_url or self.storage.uri("lake")
 
     @property
     def landing(self) -> str:
-        return self.landing_url or str(self.data_dir / "landing")
+        return self.landing_url or self.storage.uri("landing")

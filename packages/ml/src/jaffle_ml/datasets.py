@@ -3,23 +3,24 @@
     lake/ml/revenue_forecast/_schema.json, as_of=YYYY-MM-DD/part-0.parquet
     lake/ml/forecast_metrics/_schema.json, as_of=YYYY-MM-DD/part-0.parquet
 
-A partition is written to a hidden temporary file and renamed over its target. Re-running an as-of
-date replaces its partition; a run for some stores replaces only those stores' rows in it.
+Both live under the platform's data root (a folder or an object store: jaffle_contract.storage). A
+partition is written atomically (a hidden temporary file renamed over its target; an object appears
+whole). Re-running an as-of date replaces its partition; a run for some stores replaces only those
+stores' rows in it.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
+from jaffle_contract.storage import Storage
 
 # The declarations in this package's datasets.toml are the one home of both datasets' columns.
 DECLARATIONS = contracts.load_installed("ml", __package__ or "jaffle_ml")
@@ -40,19 +41,6 @@ def contract(dataset: contracts.Produced) -> dict:
     }
 
 
-def _atomic(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        write(scratch)
-        os.chmod(scratch, PUBLISHED_MODE)  # mkstemp made it 0600: forecasts are read by other teams
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-
-
 def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> pd.DataFrame:
     """The partition's rows (with their as-of date) if they keep the declaration (columns, nulls,
     floors and types); else ContractError naming what broke. Columns the model adds beyond the
@@ -68,21 +56,25 @@ def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> p
 
 
 def write(
-    frame: pd.DataFrame, folder: Path, dataset: contracts.Produced, as_of: date, stores: list[str] | None
-) -> Path:
-    """Write one as-of partition; with `stores`, keep the other stores' rows already there.
+    frame: pd.DataFrame, storage: Storage, dataset: contracts.Produced, as_of: date, stores: list[str] | None
+) -> str:
+    """Write one as-of partition at the dataset's declared location under the data root; with `stores`,
+    keep the other stores' rows already there. Returns where it was written.
 
     The partition is checked against the declaration first: a missing, undeclared, null or
     out-of-range column raises ContractError naming it, and nothing is written."""
     frame = validate(frame, dataset, as_of)
     schema = contracts.arrow_schema(dataset, pa)
     table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-    _atomic(folder / "_schema.json", lambda p: Path(p).write_text(json.dumps(contract(dataset), indent=2)))
-    target = folder / f"as_of={as_of.isoformat()}" / "part-0.parquet"
-    if stores and target.exists():
-        kept = pq.read_table(target).to_pandas()
+    document = json.dumps(contract(dataset), indent=2).encode()
+    storage.write_bytes(document, dataset.location, "_schema.json", mode=PUBLISHED_MODE)
+    target = (dataset.location, f"as_of={as_of.isoformat()}", "part-0.parquet")
+    if stores and storage.exists(*target):
+        kept = pq.read_table(io.BytesIO(storage.read_bytes(*target))).to_pandas()
         frame = pd.concat([kept[~kept["location_id"].isin(stores)], frame], ignore_index=True)
         table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
     table = table.sort_by([(k, "ascending") for k in dataset.key])
-    _atomic(target, lambda p: pq.write_table(table.replace_schema_metadata(None), p, compression="zstd"))
-    return target
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(None), buffer, compression="zstd")
+    storage.write_bytes(buffer.getvalue(), *target, mode=PUBLISHED_MODE)  # other teams read forecasts
+    return storage.uri(*target)

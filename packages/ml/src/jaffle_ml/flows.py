@@ -33,8 +33,8 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
         # would break one lands neither.
         datasets.validate(predicted, datasets.FORECAST, as_of)
         datasets.validate(metrics, datasets.METRICS, as_of)
-        path = datasets.write(predicted, settings.forecasts_dir, datasets.FORECAST, as_of, stores)
-        datasets.write(metrics, settings.metrics_dir, datasets.METRICS, as_of, stores)
+        path = datasets.write(predicted, settings.storage, datasets.FORECAST, as_of, stores)
+        datasets.write(metrics, settings.storage, datasets.METRICS, as_of, stores)
     rows = forecast.summary_rows(metrics, predicted)
     create_table_artifact(
         key="sales-forecast",

@@ -6,28 +6,20 @@ import os
 from pathlib import Path
 
 from jaffle_contract import datasets
+from jaffle_contract.storage import DataSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class MlSettings(BaseSettings):
-    """`JAFFLE_DATA_DIR` is the platform-wide data root."""
+class MlSettings(DataSettings):
+    """Reads the published warehouse and writes the forecasts under the platform's data root
+    (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_contract.storage)."""
 
-    model_config = SettingsConfigDict(env_prefix="JAFFLE_")
-
-    data_dir: Path = Path("data")
     # Processes statsforecast fits series in; default: every core this process may use.
     ml_n_jobs: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
 
     @property
     def warehouse_path(self) -> Path:
-        """The dbt team's published warehouse, opened read-only (never the file dbt writes)."""
-        return datasets.published_warehouse(self.data_dir)
-
-    @property
-    def forecasts_dir(self) -> Path:
-        return datasets.forecasts_dir(self.data_dir)
-
-    @property
-    def metrics_dir(self) -> Path:
-        return self.forecasts_dir.parent / "forecast_metrics"
+        """The dbt team's published warehouse, opened read-only (never the file dbt writes): a local
+        copy when it lives on an object store."""
+        assert self.work_dir is not None
+        return self.storage.fetch(self.work_dir / "cache", datasets.warehouse_file())
