@@ -34,7 +34,10 @@ LABEL org.opencontainers.image.title="jaffle-${TEAM}" \
       org.opencontainers.image.revision="${GIT_REVISION}" \
       org.opencontainers.image.source="jaffle-platform" \
       dev.jaffle.team="${TEAM}"
-RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin jaffle
+# /data belongs to the runs' user: a named volume mounted there starts as a copy of it (owner included),
+# so Docker runs need no uid of the deploying machine.
+RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin jaffle \
+ && mkdir -p /data && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/ca/ /opt/jaffle-ca/
 COPY --chown=root:root libs/jaffle_contract/ /opt/jaffle/libs/jaffle_contract/

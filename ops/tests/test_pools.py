@@ -38,3 +38,22 @@ def test_what_a_container_may_do_to_its_host_is_fixed_by_the_platform():
     assert stack["networks"] == ["jaffle-stack"] and "network_mode" not in stack
     # the team's variables are still templated in
     assert job["image"] == "{{ image }}" and job["env"] == "{{ env }}"
+
+
+def test_the_data_a_docker_run_gets_names_nothing_of_the_deploying_machine_unless_it_is_a_laptop(tmp_path):
+    import os
+
+    import pytest
+    from jaffle_ops.pools import data_mount
+
+    home = tmp_path / "home/data"
+    assert data_mount("volume:jaffle-data", home, None) == ("jaffle-data", None)
+    assert data_mount("/srv/shared/jaffle", home, None) == ("/srv/shared/jaffle", None)
+    assert data_mount(None, home, "s3://jaffle/data") == (None, None)
+    assert data_mount(None, home, None) == (str(home), f"{os.getuid()}:{os.getgid()}") and home.is_dir()
+    for bad in ("jaffle-data", "volume:", "volume:../x", "relative/folder"):
+        with pytest.raises(ValueError, match="expected volume:NAME"):
+            data_mount(bad, home, None)
+    named = docker_template("jaffle-data")["job_configuration"]
+    assert named["volumes"] == ["jaffle-data:/data"] and named["container_create_kwargs"] == HARDENING
+    assert docker_template(None)["job_configuration"]["volumes"] == []

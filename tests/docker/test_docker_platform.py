@@ -189,3 +189,49 @@ def test_a_team_cannot_ask_its_docker_pool_for_a_way_onto_the_host(docker_platfo
         assert container.attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
     finally:
         container.remove(force=True)
+
+
+def test_a_docker_platform_on_a_named_volume_needs_nothing_of_the_deploying_machine(
+    engine, launch_platform, platform_client
+):
+    """Deployed with `JAFFLE_DOCKER_DATA=volume:NAME`: the pools name the volume, not a folder or a uid of
+    the machine that deployed them; the runs write it as the image's own user, whose /data a new volume
+    copies."""
+    import uuid
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
+
+    volume = f"jaffle-test-{uuid.uuid4().hex[:8]}"
+    env = {"JAFFLE_BASE_IMAGE": BASE, "JAFFLE_DOCKER_DATA": f"volume:{volume}"}
+    cli, home, port = launch_platform("--infra", "docker", "--paused-schedules", env=env)
+    try:
+        run = cli("run", "--start", "2024-02-01", "--end", "2024-02-02")
+        assert run.returncode == 0, run.stdout + run.stderr
+        client = platform_client(home, port)
+        [parent] = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=["data-platform 2024-02-01..2024-02-02"])
+            )
+        )
+        assert parent.state.is_completed()
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{parent.id}"]))
+        )
+        assert len(children) == len(CHILDREN) and all(c.state.is_completed() for c in children)
+        for pool in client.read_work_pools():
+            job = pool.base_job_template["job_configuration"]
+            assert job["volumes"] == [f"{volume}:/data"], pool.name
+            assert "user" not in job["container_create_kwargs"], pool.name
+            assert str(home) not in json.dumps(pool.base_job_template), pool.name
+        assert not [p for p in (home / "data").rglob("*") if p.is_file()]  # nothing on this machine's disk
+        listing = engine.containers.run(
+            BASE,
+            ["sh", "-c", "ls -n /data/dashboards/latest.html /data/warehouse/jaffle_shop.duckdb"],
+            volumes={volume: {"bind": "/data", "mode": "ro"}},
+            network_mode="none",
+            remove=True,
+        ).decode()
+        assert listing.count(" 10001 10001 ") == 2, listing  # written by the image's user
+    finally:
+        cli("down")
+        engine.volumes.get(volume).remove(force=True)

@@ -4,7 +4,6 @@ the warehouse limit and the crash automation every platform needs."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +65,10 @@ def ensure_pools_and_limits(
     with client(platform) as prefect:
         for team in teams:
             for pool in team.pools:
+                if infra == "kubernetes":  # each team's own: its service account and resources
+                    from jaffle_ops import kubernetes
+
+                    template = kubernetes.job_template(team.name)
                 _ensure_pool(prefect, pool, infra, template)
         try:
             prefect.read_global_concurrency_limit_by_name(WAREHOUSE_LIMIT)
@@ -117,10 +120,10 @@ def pool_template(platform: Platform, infra: str, network: str = "host") -> dict
         return process_template(warm=platform.launcher == "warm")
     if infra != "docker":
         return {}
-    from jaffle_ops.pools import docker_template
+    from jaffle_ops.pools import data_mount, docker_template
 
-    platform.data_dir.mkdir(parents=True, exist_ok=True)
-    return docker_template(platform.data_dir, network, user=f"{os.getuid()}:{os.getgid()}")
+    data, user = data_mount(platform.docker_data, platform.data_dir, platform.data_url)
+    return docker_template(data, network, user=user)
 
 
 def process_template(warm: bool) -> dict[str, Any]:

@@ -5,7 +5,8 @@
 - root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, the CI workflows, `docker/`,
   `.dockerignore`, the contract tests, the lint lock) and the shared contract library (`libs/`) are used
   by every team, so they affect all of them;
-- the cross-team tests (`tests/`) run in ops' environment, so they are ops';
+- the cross-team tests (`tests/`) run in ops' environment, so they are ops', and so are the cluster's
+  manifests (`deploy/`), which ops generates and checks;
 - documentation (`docs/`, Markdown) and benchmarks affect nobody's build.
 
 Then the dataset graph: a change to a team that produces datasets (its code or its `datasets.toml`)
@@ -37,7 +38,7 @@ SHARED = (
     "tests/contract/",
     "libs/",
 )
-OPS_ONLY = ("tests/",)
+OPS_ONLY = ("tests/", "deploy/")
 NOBODY = ("bench/", "docs/", ".github/CODEOWNERS")
 PLAN = "coordinator/src/jaffle_coordinator/plan.py"
 

@@ -9,6 +9,7 @@
     deploy    register the deployments of some (default all) packages
     images    build packages' images with content-hash tags (push them with --registry, --prune old ones)
     affected  which packages the changes since a git ref affect (CI's matrix)
+    kubernetes  check (or --write) the Kubernetes manifests of a server and one worker per team
     down      stop exactly the processes `up` started; data stays
     secret    print the local API secret; rotate-secret replaces it (and restarts what runs)
     demo      up, then run the last four weeks
@@ -133,6 +134,13 @@ def parser() -> argparse.ArgumentParser:
     aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
     aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")
     aff.add_argument("--json", action="store_true", help="machine-readable output for CI")
+    kube = sub.add_parser(
+        "kubernetes",
+        help="validate, or --write, the manifests of a cluster: server, PostgreSQL, a worker per team",
+    )
+    kube.add_argument(
+        "--write", type=Path, metavar="FOLDER", help="write them there (e.g. deploy/kubernetes)"
+    )
     sub.add_parser("status", help="what is up")
     sub.add_parser("secret", help="print the local API secret (the UI's login asks for it)")
     sub.add_parser("rotate-secret", help="replace the local API secret and restart what is running with it")
@@ -152,6 +160,7 @@ COMMANDS = {
     "rotate-secret": lifecycle.cmd_rotate_secret,
     "run": runs.cmd_run,
     "backfill": runs.cmd_backfill,
+    "kubernetes": build.cmd_kubernetes,
 }
 
 

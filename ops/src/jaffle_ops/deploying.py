@@ -36,11 +36,13 @@ def deploy(
         if result.returncode != 0:
             raise PlatformError(f"deploying {team.package.name} failed:\n{result.stdout}\n{result.stderr}")
         names = [d["name"] for d in team.deployments]
-        if infra == "docker":
+        if infra in ("docker", "kubernetes"):
             # `prefect deploy --all` ignores --job-variable, so point the deployments at the image here.
             from prefect.client.schemas.actions import DeploymentUpdate
 
             variables = docker_job_variables(platform, team)
+            if infra == "kubernetes":
+                variables = kubernetes_job_variables(platform, variables)
             with admin.client(platform) as prefect:
                 for name in names:
                     deployment = prefect.read_deployment_by_name(f"{name}/{name}")
@@ -74,7 +76,24 @@ def docker_job_variables(platform: Platform, team: Team) -> dict[str, Any]:
     return {
         "image": image,
         "image_pull_policy": pull,
-        "env": {"JAFFLE_DATA_DIR": "/data", **recovery.flow_run_environment()},
+        "env": {
+            "JAFFLE_DATA_DIR": "/data",
+            **({"JAFFLE_DATA_URL": platform.data_url} if platform.data_url else {}),
+            **recovery.flow_run_environment(),
+        },
         "stream_output": True,
         "auto_remove": True,  # each run records its container id in its runtime artifact
     }
+
+
+def kubernetes_job_variables(platform: Platform, docker: dict[str, Any]) -> dict[str, Any]:
+    """The same image and environment for a Kubernetes pool's Job (whose template fixes the rest):
+    pulled from the registry when there is one. A cluster has no host folder to share: its data root is
+    an object store (JAFFLE_DATA_URL)."""
+    if not platform.data_url:
+        raise PlatformError(
+            "a Kubernetes pool's runs need the data root on an object store: set JAFFLE_DATA_URL "
+            "(e.g. s3://bucket/jaffle) and the AWS_* credentials `up` keeps in a Prefect Secret block"
+        )
+    env = {k: v for k, v in docker["env"].items() if k != "JAFFLE_DATA_DIR"}
+    return {"image": docker["image"], "image_pull_policy": "IfNotPresent", "env": env}

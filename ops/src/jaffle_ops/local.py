@@ -17,7 +17,7 @@ from jaffle_ops.errors import PlatformError
 from jaffle_ops.processes import Supervisor
 from jaffle_ops.settings import DEFAULT_BASE_IMAGE, OpsSettings
 
-INFRAS = ("process", "docker")
+INFRAS = ("process", "docker", "kubernetes")
 LAUNCHERS = ("warm", "stock")
 # A Unix socket's path is at most 107 bytes (sun_path).
 _SOCKET_PATH_MAX = 107
@@ -46,6 +46,10 @@ class Platform:
     remote_auth_string: str | None = None
     # A Prefect Cloud API key (used only when the remote API is Prefect Cloud's).
     cloud_api_key: str | None = None
+    # Where Docker flow runs find the data (`pools.data_mount`): a named volume, a shared folder, or
+    # unset for this home's data folder; none at all when the data root is an object store (data_url).
+    docker_data: str | None = None
+    data_url: str | None = None
 
     @classmethod
     def from_settings(
@@ -71,6 +75,8 @@ class Platform:
                 settings.api_auth_string.get_secret_value() if settings.api_auth_string else None
             ),
             cloud_api_key=settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None,
+            docker_data=settings.docker_data,
+            data_url=settings.data_url,
         )
 
     @property

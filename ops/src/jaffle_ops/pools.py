@@ -11,6 +11,8 @@ deployment or a run that asks for one (`privileged`, `volumes`, `container_creat
 from __future__ import annotations
 
 import copy
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,41 @@ TEAM_VARIABLES = (
 HARDENING = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"]}
 
 
-def docker_template(data_dir: Path, network: str = "host", user: str | None = None) -> dict[str, Any]:
+_VOLUME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+
+
+def data_mount(
+    docker_data: str | None, home_data: Path, data_url: str | None
+) -> tuple[str | None, str | None]:
+    """(what is mounted at /data, the uid:gid runs use) for a Docker pool.
+
+    - an object-store data root (`data_url`): nothing mounted, the image's own user;
+    - `volume:NAME`: a named volume, the image's own user (its /data is that user's, and a new volume
+      starts as a copy of it): nothing of the deploying machine in the template;
+    - an absolute folder every worker host shares: the image's own user (uid 10001) writes it;
+    - unset: this home's data folder, as the caller's uid:gid, so its files stay theirs (a laptop)."""
+    if data_url:
+        return None, None
+    if docker_data is None:
+        home_data.mkdir(parents=True, exist_ok=True)
+        return str(home_data), f"{os.getuid()}:{os.getgid()}"
+    if docker_data.startswith("volume:") and _VOLUME.match(docker_data.removeprefix("volume:")):
+        return docker_data.removeprefix("volume:"), None
+    if docker_data.startswith("/"):
+        return docker_data, None
+    raise ValueError(
+        f"JAFFLE_DOCKER_DATA={docker_data!r}: expected volume:NAME (a named volume) or an absolute folder "
+        "every worker host shares"
+    )
+
+
+def docker_template(
+    data: str | Path | None, network: str = "host", user: str | None = None
+) -> dict[str, Any]:
     """The base job template of a team's Docker pool on this platform: flow runs on `network` (the
-    host's for the local platform, whose server is on 127.0.0.1; the compose stack's by name), the data
-    folder at /data, run as `user` (uid:gid, so files on a host folder stay its owner's)."""
+    host's for the local platform, whose server is on 127.0.0.1; the compose stack's by name), `data` (a
+    host folder or a named volume; None: nothing, the data is on an object store) at /data, run as
+    `user` (uid:gid; None: the image's own non-root user)."""
     from prefect_docker.worker import DockerWorker
 
     template: dict[str, Any] = copy.deepcopy(DockerWorker.get_default_base_job_template())
@@ -49,7 +82,7 @@ def docker_template(data_dir: Path, network: str = "host", user: str | None = No
     job.update(
         {
             "privileged": False,
-            "volumes": [f"{data_dir}:/data"],
+            "volumes": [f"{data}:/data"] if data is not None else [],
             "container_create_kwargs": {**HARDENING, **({"user": user} if user else {})},
             **({"network_mode": "host"} if network == "host" else {"networks": [network]}),
         }

@@ -40,6 +40,9 @@ class OpsSettings(BaseSettings):
     )
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    # Where Docker flow runs keep the data: `volume:NAME` (a named volume), an absolute folder every
+    # worker host shares, or unset for the platform home's data folder (as this user, for a laptop).
+    docker_data: str | None = None
     # A Prefect Cloud API key: sent to a Prefect Cloud API only, never to any other server.
     prefect_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("PREFECT_API_KEY"))
     # A registry the team images are pushed to, for workers on other machines.

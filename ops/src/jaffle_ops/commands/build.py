@@ -29,8 +29,8 @@ def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
     infra = args.infra or platform.infra
     if args.docker_network != "host" and infra != "docker":
         raise PlatformError("--docker-network applies to Docker infrastructure: add --infra docker")
-    if args.registry and infra != "docker":
-        raise PlatformError("--registry applies to Docker infrastructure: add --infra docker")
+    if args.registry and infra not in ("docker", "kubernetes"):
+        raise PlatformError("--registry applies to images: add --infra docker or --infra kubernetes")
     admin.ensure_pools_and_limits(platform, selected, infra, args.docker_network)
     admin.store_secrets(platform, OpsSettings())
     deploy(platform, selected, args.paused_schedules, infra)
@@ -74,4 +74,21 @@ def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
             print(f"{team:<12}{'; '.join(why)}")
         if not found.teams:
             print(f"no team is affected by the {len(found.changed)} file(s) changed since {args.since}")
+    return 0
+
+
+def cmd_kubernetes(platform: Platform, args: argparse.Namespace) -> int:
+    """The cluster's manifests for this workspace's teams, each validated (schema and policy)."""
+    from jaffle_ops import kubernetes
+
+    names = [team.name for team in teams(platform.root)]
+    if args.write:
+        for path in kubernetes.write(args.write, names):
+            print(f"wrote       {path}")
+        return 0
+    found = kubernetes.manifests(names)
+    for documents in found.values():
+        for document in documents:
+            kubernetes.validate(document)
+    print(f"valid       {sum(len(d) for d in found.values())} manifests in {len(found)} files")
     return 0

@@ -68,6 +68,9 @@ def start_engine_proxy(platform: Platform) -> str:
         raise PlatformError(f"the engine proxy needs the engine's local socket; DOCKER_HOST is {engine}")
     listen = platform.home / "engine" / "docker.sock"
     if not processes.pid_of("engine-proxy"):
+        from jaffle_ops.pools import data_mount
+
+        data, _ = data_mount(platform.docker_data, platform.data_dir, platform.data_url)  # all runs may bind
         listen.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         listen.unlink(missing_ok=True)
         python = hatch_env_path(OPS) / "bin" / "python"
@@ -80,7 +83,7 @@ def start_engine_proxy(platform: Platform) -> str:
                 f"--listen=unix:{listen}",
                 f"--engine={engine.removeprefix('unix://')}",
                 "--allow-network=host",
-                f"--allow-bind={platform.data_dir}",
+                *([f"--allow-bind={data}"] if data else []),
             ],
             platform.root,
             platform.environ(python.parent),
@@ -184,7 +187,13 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     for repaired in admin.repair_slots(platform):  # the leases of the server `up` manages are on disk
         print(f"limit       repaired {repaired}")
     deploy(platform, all_teams, paused=args.paused_schedules)
-    start_workers(platform, all_teams)
+    if platform.infra == "kubernetes":
+        print(
+            "workers     none here: a Kubernetes pool's worker runs in the cluster "
+            "(deploy/kubernetes/30-worker-<team>.yaml; see README, Running at scale)"
+        )
+    else:
+        start_workers(platform, all_teams)
     print(
         f"\nThe platform is up. Prefect UI: {platform.ui_url}\n"
         f"UI login: the secret in {secrets.auth_file(platform.home)} (`./dev secret` prints it)\n"

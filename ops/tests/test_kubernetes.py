@@ -1,0 +1,111 @@
+"""Kubernetes pools and manifests, checked as a cluster would (no cluster runs here): each team's Job
+rendered by prefect-kubernetes from its pool's template, every manifest against the Kubernetes schemas
+and the platform's policy."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from jaffle_ops import kubernetes
+from jaffle_ops.workspace import teams
+from prefect.utilities.schema_tools import ValidationError, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEAMS = [team.name for team in teams(ROOT)]
+
+
+def _job(team: str, template: dict | None = None, **variables) -> dict:
+    values = {"image": f"registry.example/jaffle-{team}:0123abcd", **variables}
+    return kubernetes.render_job(template or kubernetes.job_template(team), values, f"{team}-flow")
+
+
+@pytest.mark.parametrize("team", TEAMS)
+def test_each_teams_job_is_a_valid_job_that_runs_as_the_team_with_no_privilege(team):
+    job = _job(team, env={"JAFFLE_DATA_URL": "s3://jaffle/data"})
+    kubernetes.validate(job)
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert job["metadata"]["namespace"] == kubernetes.NAMESPACE
+    assert (
+        pod["serviceAccountName"] == kubernetes.run_account(team)
+        and pod["automountServiceAccountToken"] is False
+    )
+    assert pod["securityContext"]["runAsUser"] == kubernetes.IMAGE_UID
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["image"] == f"registry.example/jaffle-{team}:0123abcd"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["JAFFLE_DATA_URL"] == "s3://jaffle/data" and env["JAFFLE_WORK_DIR"] == "/work"
+    assert "PREFECT__FLOW_RUN_ID" in env  # what the worker adds for the run, kept
+    assert container["resources"]["limits"]["memory"] == kubernetes.RESOURCES[team]["memory_limit"]
+    assert {m["mountPath"] for m in container["volumeMounts"]} == set(kubernetes.SCRATCH)
+
+
+def test_a_deployment_may_not_ask_for_another_account_namespace_or_cluster():
+    variables = kubernetes.job_template("ml")["variables"]
+    for asked in ({"service_account_name": "default"}, {"namespace": "kube-system"}, {"cluster_config": {}}):
+        with pytest.raises(ValidationError, match="Additional properties are not allowed"):
+            validate({"image": "x", **asked}, variables, raise_on_error=True, preprocess=True)
+    validate({"image": "x", "memory_limit": "16Gi", "env": {"A": "1"}}, variables, raise_on_error=True)
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda c, p: c["securityContext"].update(privileged=True), "is privileged"),
+        (lambda c, p: p["securityContext"].update(runAsUser=0), "may run as root"),
+        (lambda c, p: c["securityContext"].update(runAsNonRoot=False), "may run as root"),
+        (
+            lambda c, p: c["securityContext"].update(readOnlyRootFilesystem=False),
+            "writes its root filesystem",
+        ),
+        (lambda c, p: c["securityContext"].update(allowPrivilegeEscalation=True), "escalate"),
+        (
+            lambda c, p: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+            "adds Linux capabilities",
+        ),
+        (lambda c, p: p.update(hostPID=True), "hostPID"),
+        (
+            lambda c, p: p["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
+            "mounts a node folder",
+        ),
+    ],
+)
+def test_a_template_that_gives_a_run_a_way_onto_the_node_fails_the_check(change, named):
+    template = copy.deepcopy(kubernetes.job_template("dbt"))
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    change(pod["containers"][0], pod)
+    with pytest.raises(ValueError, match=named):
+        kubernetes.validate(_job("dbt", template))
+
+
+def test_a_manifest_the_kubernetes_schema_refuses_is_named():
+    job = _job("ml")
+    job["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = "no"
+    with pytest.raises(ValueError, match=r"Job .*'no' is not of type 'boolean'"):
+        kubernetes.validate(job)
+
+
+def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path):
+    written = {p.name: p.read_text() for p in kubernetes.write(tmp_path, TEAMS)}
+    shipped = {p.name: p.read_text() for p in (ROOT / "deploy/kubernetes").glob("*.yaml")}
+    assert shipped == written, "deploy/kubernetes is stale: ./dev kubernetes --write deploy/kubernetes"
+    kinds = [d["kind"] for text in shipped.values() for d in yaml.safe_load_all(text)]
+    assert kinds.count("Deployment") == len(TEAMS) + 1  # a worker per team, and the server
+    assert "StatefulSet" in kinds and "Namespace" in kinds
+    for text in shipped.values():
+        for document in yaml.safe_load_all(text):
+            kubernetes.validate(document)
+            pod = document.get("spec", {}).get("template", {}).get("spec", {})
+            for container in pod.get("containers", []):
+                for entry in container.get("env", []):
+                    if any(word in entry["name"] for word in ("PASSWORD", "AUTH_STRING")):
+                        assert "valueFrom" in entry and "value" not in entry, entry  # secrets are referenced
+
+
+def test_the_manifests_run_as_the_user_the_team_images_are_built_with():
+    dockerfile = (ROOT / "docker/team.Dockerfile").read_text()
+    assert re.search(rf"^USER {kubernetes.IMAGE_UID}:{kubernetes.IMAGE_UID}$", dockerfile, re.MULTILINE)
