@@ -79,9 +79,10 @@ def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_
     settings = IngestionSettings()
     ingest_from = ingest_from or settings.ingest_from
     days = days_to_land(start_date, end_date, settings.max_days, ingest_from)
-    lake = Lake(settings.lake)
+    lake = Lake(settings.lake, settings.options(settings.lake))
     reports = {d.name: landing.TableReport(d.name) for d in datasets_of(source)}
-    files = read_landing(Lake(settings.landing), source) if ingest_from == "landing" else {}
+    folder = Lake(settings.landing, settings.options(settings.landing))
+    files = read_landing(folder, source) if ingest_from == "landing" else {}
     # What this run writes: from a landing folder, the tables it holds files for; else every table.
     written = [
         f"{ZONE}.{d.name}" for d in datasets_of(source) if ingest_from != "landing" or d.table in files

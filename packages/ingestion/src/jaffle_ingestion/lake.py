@@ -38,9 +38,10 @@ class LakeWriteError(OSError):
 class Lake:
     """A lake rooted at a local folder or any fsspec URL (memory://, s3://bucket/prefix, ...)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        """`options`: the filesystem's (an object store's credentials, from the platform's block)."""
         self.url = url
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.fs, self.root = fsspec.core.url_to_fs(url, **(options or {}))
         self.root = self.root.rstrip("/")
 
     def __repr__(self) -> str:

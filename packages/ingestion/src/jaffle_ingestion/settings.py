@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from jaffle_contract.storage import DataSettings
 from pydantic import Field
@@ -29,6 +29,11 @@ class IngestionSettings(DataSettings):
     @property
     def lake(self) -> str:
         return self.lake_url or self.storage.uri("lake")
+
+    def options(self, url: str) -> dict[str, Any]:
+        """The filesystem options for `url`: the data root's credentials when it lies on the data
+        root's store, else none (fsspec's own configuration: the environment, the machine's)."""
+        return self.storage.options if url.startswith(self.storage.uri()) else {}
 
     @property
     def landing(self) -> str:
