@@ -109,3 +109,19 @@ def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path
 def test_the_manifests_run_as_the_user_the_team_images_are_built_with():
     dockerfile = (ROOT / "docker/team.Dockerfile").read_text()
     assert re.search(rf"^USER {kubernetes.IMAGE_UID}:{kubernetes.IMAGE_UID}$", dockerfile, re.MULTILINE)
+
+
+def test_rendering_a_job_leaves_one_docker_sdk_in_the_process():
+    """prefect-kubernetes imports the Docker SDK lazily: with a second copy loaded, the image builds that
+    follow in the same process (`deploy --infra kubernetes`) stop catching the engine's errors."""
+    import subprocess
+    import sys
+
+    script = (
+        "from jaffle_ops import kubernetes; kubernetes.job_template('ml');"
+        "from docker.errors import ImageNotFound; import docker.api.client as client;"
+        "raised = client.create_api_error_from_http_exception.__globals__['ImageNotFound'];"
+        "assert raised is ImageNotFound, 'the engine client raises another copy of ImageNotFound'"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

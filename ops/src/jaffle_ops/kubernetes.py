@@ -28,6 +28,13 @@ from typing import Any
 
 import yaml
 
+import docker  # noqa: F401 - before prefect-kubernetes: see below
+
+# prefect-kubernetes reaches prefect.utilities.dockerutils, which imports the Docker SDK lazily; when the
+# SDK was not imported yet, that loads a second copy of its modules, and this process's
+# `except docker.errors.ImageNotFound` (images.py) no longer catches what the engine client raises.
+# Importing the SDK first makes the lazy import find it.
+
 NAMESPACE = "jaffle"
 # The user every team image runs as (docker/team.Dockerfile's USER; a test keeps the two the same).
 IMAGE_UID = 10001
