@@ -57,24 +57,26 @@ def test_cells_that_cannot_run_fail_by_name_block_what_needs_them_and_leave_the_
     assert len(again["would_run"]) == 2 * len(plan.CHILD_NAMES)
 
 
-def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path, monkeypatch):
+async def _save_catalogs() -> None:
+    """Every team's catalog Variable, as each team's `./dev deploy` saves it."""
     from jaffle_contract import contracts, coverage
-    from jaffle_coordinator import missing
     from prefect.client.schemas.actions import VariableCreate
+
+    async with get_client() as client:
+        for declarations in contracts.load_all(ROOT):
+            name = f"{coverage.CATALOG_PREFIX}{declarations.team}"
+            if declarations.produces and await client.read_variable_by_name(name) is None:
+                await client.create_variable(VariableCreate(name=name, value=coverage.catalog(declarations)))
+
+
+def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path, monkeypatch):
+    from jaffle_coordinator import missing
 
     monkeypatch.setenv("JAFFLE_DATA_DIR", str(tmp_path))
     with pytest.raises(missing.NoCatalog, match=r"raw\.jaffle_shop\.orders.*\./dev deploy"):
         asyncio.run(data_platform_backfill(**RANGE, reprocess="missing", dry_run=True))
 
-    async def save_catalogs():
-        async with get_client() as client:
-            for declarations in contracts.load_all(ROOT):
-                if declarations.produces:
-                    name = f"{coverage.CATALOG_PREFIX}{declarations.team}"
-                    value = coverage.catalog(declarations)
-                    await client.create_variable(VariableCreate(name=name, value=value))
-
-    asyncio.run(save_catalogs())
+    asyncio.run(_save_catalogs())
     # The lake holds the first chunk's orders only: exactly the first chunk's marketing and all of the
     # second chunk's ingestion are missing, with everything after them.
     for day in plan.Window(RANGE["start_date"], date(2024, 5, 7)).days:
@@ -94,3 +96,20 @@ def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path,
     )
     first = {row["child"]: row["2024-05-01..2024-05-07"] for row in rows}
     assert first["raw-data-jaffle-shop"] == "– skipped: complete in the data"
+
+
+def test_the_catalogs_are_found_among_any_number_of_other_variables():
+    from jaffle_contract import contracts
+    from jaffle_coordinator import missing
+    from prefect.client.schemas.actions import VariableCreate
+
+    async def crowd():
+        await _save_catalogs()
+        async with get_client() as client:
+            for n in range(250):  # more than a page, all sorting before the catalogs
+                await client.create_variable(VariableCreate(name=f"another-team-{n:03}", value=n))
+        return await missing.read_places()
+
+    places = asyncio.run(crowd())
+    produced = {d.name for declarations in contracts.load_all(ROOT) for d in declarations.produces}
+    assert set(places) == produced  # saved by the test above, every team's

@@ -50,3 +50,31 @@ def test_a_pool_is_created_once_and_a_changed_infrastructure_replaces_it(client,
     replaced = client.read_work_pool("steady")
     assert (replaced.type, replaced.base_job_template) == ("docker", TEMPLATE)
     assert capsys.readouterr().out.count("created steady") == 2
+
+
+def test_the_data_roots_credentials_are_kept_only_for_an_object_store_with_keys(monkeypatch):
+    from jaffle_ops.admin import storage_options
+    from jaffle_ops.settings import OpsSettings
+
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "JAFFLE_DATA_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert storage_options(OpsSettings()) == {}  # a local data root needs none
+    monkeypatch.setenv("JAFFLE_DATA_URL", "s3://jaffle/data")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert storage_options(OpsSettings()) == {
+        "key": "id",
+        "secret": "secret",
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"},
+    }
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session")  # temporary credentials need their token
+    assert storage_options(OpsSettings())["token"] == "session"

@@ -102,7 +102,11 @@ def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path
             pod = document.get("spec", {}).get("template", {}).get("spec", {})
             for container in pod.get("containers", []):
                 for entry in container.get("env", []):
-                    if any(word in entry["name"] for word in ("PASSWORD", "AUTH_STRING")):
+                    if entry["name"] in (
+                        "JAFFLE_PG_PASSWORD",
+                        "PREFECT_API_AUTH_STRING",
+                        "POSTGRES_PASSWORD",
+                    ) or (entry["name"].endswith("_AUTH_STRING") and "SECRET" not in entry["name"]):
                         assert "valueFrom" in entry and "value" not in entry, entry  # secrets are referenced
 
 
@@ -125,3 +129,22 @@ def test_rendering_a_job_leaves_one_docker_sdk_in_the_process():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_workers_may_run_jobs_but_read_no_secret_and_put_none_in_a_job():
+    for name, documents in kubernetes.manifests(TEAMS).items():
+        for document in documents:
+            if document["kind"] == "Role":
+                resources = {r for rule in document["rules"] for r in rule["resources"]}
+                assert "secrets" not in resources, name
+            if document["kind"] == "Deployment" and name.startswith("30-worker-"):
+                [worker] = document["spec"]["template"]["spec"]["containers"]
+                env = {e["name"]: e.get("value") for e in worker["env"]}
+                # the worker puts a reference to the API's secret in each Job, not its value
+                assert (
+                    env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"]
+                    == "jaffle-prefect-api"
+                )
+                assert (
+                    env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"] == "auth-string"
+                )

@@ -15,12 +15,19 @@ BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
 
 
 def test_every_deployments_job_renders_from_the_server_and_validates(
-    engine, launch_platform, platform_client
+    engine, registry, launch_platform, platform_client, run_cli, tmp_path
 ):
     from jaffle_ops import kubernetes
 
-    env = {"JAFFLE_BASE_IMAGE": BASE, "JAFFLE_DATA_URL": "s3://jaffle/data"}
+    env = {
+        "JAFFLE_BASE_IMAGE": BASE,
+        "JAFFLE_DATA_URL": "s3://jaffle/data",
+        "JAFFLE_REGISTRY": registry.address,
+    }
     _, home, port = launch_platform("--infra", "kubernetes", "--paused-schedules", env=env)
+    # what a cluster cannot do without: refused before anything is built
+    refused = run_cli("--home", home, "--port", port, "deploy", "ml", "--infra", "kubernetes")
+    assert refused.returncode == 2 and "a cluster pulls its images from a registry" in refused.stderr
     assert not list((home / "pids").glob("worker-*.json"))  # the workers run in the cluster
     client = platform_client(home, port)
     deployments = client.read_deployments()
@@ -32,8 +39,11 @@ def test_every_deployments_job_renders_from_the_server_and_validates(
         kubernetes.validate(job)
         [container] = job["spec"]["template"]["spec"]["containers"]
         assert container["image"] == deployment.job_variables["image"]
-        engine.images.get(container["image"])  # the team's image, built by this deploy
-        assert container["image"].startswith(f"jaffle-{pool.name}:"), (deployment.name, container["image"])
+        # the team's image, built by this deploy and pushed to the registry the cluster pulls from
+        assert container["image"].startswith(f"{registry.address}/jaffle-{pool.name}:"), container["image"]
+        name, _, tag = container["image"].removeprefix(f"{registry.address}/").partition(":")
+        assert tag in registry.tags(name)
+        assert container["imagePullPolicy"] == "IfNotPresent"
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert env["JAFFLE_DATA_URL"] == "s3://jaffle/data" and "JAFFLE_DATA_DIR" not in env
         assert job["spec"]["template"]["spec"]["serviceAccountName"] == kubernetes.run_account(pool.name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from typing import Any
 
 from jaffle_contract import coverage
 from jaffle_contract.storage import Storage
@@ -20,12 +21,33 @@ class NoCatalog(LookupError):
     """A proof dataset the server's catalog does not place: its team was not deployed by the platform."""
 
 
+PAGE = 200  # the API's largest page of variables
+
+
 async def read_places() -> dict[str, coverage.Place]:
-    """Every dataset's place, from the teams' catalog Variables on this server."""
+    """Every dataset's place, from the teams' catalog Variables on this server (all of them, however
+    many other variables the server holds)."""
+    found: list[dict[str, Any]] = []
     async with get_client() as client:
-        variables = await client.read_variables()
+        while True:
+            response = await client.request(
+                "POST",
+                "/variables/filter",
+                json={
+                    "variables": {"name": {"like_": coverage.CATALOG_PREFIX}},
+                    "sort": "NAME_ASC",
+                    "offset": len(found),
+                    "limit": PAGE,
+                },
+            )
+            page = response.json()
+            found += page
+            if len(page) < PAGE:
+                break
     return coverage.places(
-        v.value for v in variables if v.name.startswith(coverage.CATALOG_PREFIX) and isinstance(v.value, dict)
+        v["value"]
+        for v in found
+        if v["name"].startswith(coverage.CATALOG_PREFIX) and isinstance(v["value"], dict)
     )
 
 

@@ -75,6 +75,8 @@ def test_a_published_file_is_fetched_once_and_again_only_when_it_changed(root, t
     assert not built.exists() and root.identity("warehouse/w.duckdb") != first
     with duckdb.connect(str(root.fetch(cache, "warehouse/w.duckdb")), read_only=True) as con:
         assert con.execute("select count(*) from t").fetchone() == (2,)
+    if not root.local:  # each version its own file: the older copy is gone, the current one kept
+        assert [p.name for p in copy.parent.iterdir()] == [root.fetch(cache, "warehouse/w.duckdb").name]
     root.remove("warehouse/w.duckdb")
     assert not root.fetch(cache, "warehouse/w.duckdb").exists()  # a stale copy is not read
 
@@ -102,3 +104,5 @@ def test_a_remote_root_keeps_scratch_off_the_data_folder_and_credentials_off_the
     assert storage.credentials() == {}
     local = DataSettings(data_url=None)
     assert local.storage.local and local.work_dir == (tmp_path / "data").resolve()
+    elsewhere = DataSettings(data_url=f"file://{tmp_path}/shared")  # a local root given as a URL
+    assert elsewhere.work_dir == tmp_path / "shared"

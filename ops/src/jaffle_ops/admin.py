@@ -156,6 +156,17 @@ def store_secrets(platform: Platform, settings: OpsSettings) -> None:
         print(
             f"secret      {storage.CREDENTIALS_BLOCK}: the data root's credentials, as a Prefect Secret block"
         )
+        if "token" in options:
+            print(
+                "warning     these are temporary credentials (AWS_SESSION_TOKEN): runs fail once they "
+                "expire. Save long-lived keys, or give the workers an identity of their own and no keys"
+            )
+    elif settings.data_url and settings.aws_profile:
+        print(
+            f"warning     AWS_PROFILE={settings.aws_profile} is not carried to the workers: their runs use "
+            "the credentials s3fs finds on their own machine (export AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY to save keys for them)"
+        )
 
 
 def storage_options(settings: OpsSettings) -> dict[str, Any]:
@@ -164,11 +175,14 @@ def storage_options(settings: OpsSettings) -> dict[str, Any]:
     if not settings.data_url or settings.aws_access_key_id is None or settings.aws_secret_access_key is None:
         return {}
     client = {"endpoint_url": settings.aws_endpoint_url, "region_name": settings.aws_region}
-    return {
+    options: dict[str, Any] = {
         "key": settings.aws_access_key_id.get_secret_value(),
         "secret": settings.aws_secret_access_key.get_secret_value(),
         "client_kwargs": {k: v for k, v in client.items() if v},
     }
+    if settings.aws_session_token is not None:
+        options["token"] = settings.aws_session_token.get_secret_value()
+    return options
 
 
 def save_catalog(platform: Platform, team: Team) -> str | None:

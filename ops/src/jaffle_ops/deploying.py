@@ -23,6 +23,8 @@ def deploy(
     """`prefect deploy --all` in each team's environment; on Docker, build that team's image (only
     that team's) and point its deployments at it."""
     infra = infra or platform.infra
+    if infra == "kubernetes":
+        check_cluster_settings(platform)
     for team in selected:
         env_bin = hatch_env_path(team.env) / "bin"
         started = time.monotonic()
@@ -86,14 +88,24 @@ def docker_job_variables(platform: Platform, team: Team) -> dict[str, Any]:
     }
 
 
-def kubernetes_job_variables(platform: Platform, docker: dict[str, Any]) -> dict[str, Any]:
-    """The same image and environment for a Kubernetes pool's Job (whose template fixes the rest):
-    pulled from the registry when there is one. A cluster has no host folder to share: its data root is
-    an object store (JAFFLE_DATA_URL)."""
+def check_cluster_settings(platform: Platform) -> None:
+    """What a cluster's runs need before anything is built: a registry to pull the team images from,
+    and the data root on an object store (a Job has no host folder to share)."""
+    if not platform.registry:
+        raise PlatformError(
+            "a cluster pulls its images from a registry: add --registry (or JAFFLE_REGISTRY), e.g. "
+            "--registry ghcr.io/acme"
+        )
     if not platform.data_url:
         raise PlatformError(
             "a Kubernetes pool's runs need the data root on an object store: set JAFFLE_DATA_URL "
             "(e.g. s3://bucket/jaffle) and the AWS_* credentials `up` keeps in a Prefect Secret block"
         )
+
+
+def kubernetes_job_variables(platform: Platform, docker: dict[str, Any]) -> dict[str, Any]:
+    """The same image and environment for a Kubernetes pool's Job (whose template fixes the rest):
+    pulled from the registry when there is one. A cluster has no host folder to share: its data root is
+    an object store (JAFFLE_DATA_URL)."""
     env = {k: v for k, v in docker["env"].items() if k != "JAFFLE_DATA_DIR"}
     return {"image": docker["image"], "image_pull_policy": "IfNotPresent", "env": env}

@@ -248,7 +248,8 @@ def _secret(name: str, key: str) -> dict[str, Any]:
 
 def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """The shipped manifests, by file: the namespace, PostgreSQL, the Prefect server, and per team a
-    worker (with the rights to run Jobs in the namespace) and its runs' service account.
+    worker (with the rights to run Jobs and read their pods in the namespace, and no right to any
+    Secret) and its runs' service account.
 
     Secrets are referenced, never shipped: `jaffle-postgres` (`password`), `jaffle-prefect-api`
     (`auth-string`, the server's basic auth)."""
@@ -380,6 +381,9 @@ def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
                 "PREFECT_HOME": "/work/.prefect",
                 "PREFECT_API_URL": api,
                 "PREFECT_API_AUTH_STRING": _secret("jaffle-prefect-api", "auth-string"),
+                # The runs' Jobs then reference the secret too, instead of carrying it in plain text.
+                "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME": "jaffle-prefect-api",
+                "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY": "auth-string",
                 "PREFECT_KUBERNETES_CLUSTER_UID": NAMESPACE,
             },
         )
@@ -411,7 +415,6 @@ def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
                         "resources": ["pods", "pods/log", "events"],
                         "verbs": ["get", "list", "watch"],
                     },
-                    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "get"]},
                 ],
             },
             {

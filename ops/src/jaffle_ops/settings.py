@@ -38,6 +38,8 @@ class OpsSettings(BaseSettings):
     aws_secret_access_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY")
     )
+    aws_session_token: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_SESSION_TOKEN"))
+    aws_profile: str | None = Field(None, validation_alias=AliasChoices("AWS_PROFILE"))
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
     aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     # Where Docker flow runs keep the data: `volume:NAME` (a named volume), an absolute folder every

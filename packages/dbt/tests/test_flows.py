@@ -283,7 +283,12 @@ def test_concurrent_builds_and_readers_never_hit_a_duckdb_lock(data_dir):
 
 @pytest.mark.postgres
 def test_the_postgres_target_builds_the_same_marts_and_increments_by_range(data_dir, postgres):
+    # a days list a DuckDB build once left describes no PostgreSQL warehouse: the build removes it
+    stale = data_dir / runner.days_file("jaffle_shop")
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text('{"main.orders": ["2020-03-01", "2020-03-02"]}')
     dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert not stale.exists()
     result = dbt_attribution(date(2020, 3, 1), date(2020, 3, 2), docs=False)
     assert all(n["status"] in {"success", "pass"} for n in result["nodes"])
     assert not (data_dir / "warehouse" / "jaffle_shop.duckdb").exists()  # nothing went to DuckDB

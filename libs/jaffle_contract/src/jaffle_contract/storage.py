@@ -21,6 +21,7 @@ with prefect in every environment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import posixpath
 import shutil
@@ -181,25 +182,32 @@ class Storage:
     def fetch(self, cache: Path, *parts: str) -> Path:
         """A local file to read (a DuckDB warehouse to open read-only): under a local root the file
         itself; otherwise a copy under `cache`, downloaded again only when the file changed. Either way
-        the path does not exist when the file does not."""
+        the path does not exist when the file does not.
+
+        Each version is its own file, named after the version (never replaced in place), so readers in
+        other processes sharing the cache never see one version under another's name; older versions
+        are removed once a newer one is there."""
         if self.local:
             return self.local_path(*parts)
-        copy = cache / self.protocol / self.path(*parts).lstrip("/")
-        mark = copy.with_name(f".{copy.name}.identity")
+        folder = cache / self.protocol / self.path(*parts).lstrip("/")
         identity = self.identity(*parts)
         if identity is None:
-            copy.unlink(missing_ok=True)
+            return folder / "missing"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        copy = folder / f"{digest}-{posixpath.basename(self.path(*parts))}"
+        if copy.exists():
             return copy
-        if copy.exists() and mark.exists() and mark.read_text() == identity:
-            return copy
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        scratch = copy.with_name(f".{copy.name}-{uuid.uuid4().hex}.tmp")
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = folder / f".{copy.name}-{uuid.uuid4().hex}.tmp"
         try:
             self.fs.get_file(self.path(*parts), str(scratch))
             os.replace(scratch, copy)
         finally:
             scratch.unlink(missing_ok=True)
-        mark.write_text(identity)
+        for older in folder.iterdir():
+            if older != copy and not older.name.startswith("."):
+                with contextlib.suppress(OSError):  # a reader that still has it open keeps its copy
+                    older.unlink()
         return copy
 
     def register(self, connection: Any) -> None:
@@ -223,12 +231,12 @@ class DataSettings(BaseSettings):
     @model_validator(mode="after")
     def _a_work_folder(self) -> DataSettings:
         if self.work_dir is None:
-            remote = self.data_url is not None and not self.storage.local
-            self.work_dir = (
-                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaffle"
-                if remote
-                else self.data_dir
-            )
+            if self.data_url is None:
+                self.work_dir = self.data_dir
+            elif self.storage.local:  # a local folder given as a URL: scratch beside the data
+                self.work_dir = Path(self.storage.root)
+            else:
+                self.work_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jaffle"
         self.work_dir = self.work_dir.resolve()
         return self
 

@@ -177,17 +177,24 @@ def results_of(project: str, outcome) -> list[NodeResult]:
     return results
 
 
-def publish(project: str, settings: DbtSettings) -> str:
+def days_file(project: str) -> str:
+    """Where the days of a project's published warehouse are listed (`jaffle_contract.coverage`)."""
+    marts = [d for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
+    return coverage.days_file(marts[0].location)
+
+
+def publish(project: str, settings: DbtSettings, warn: Callable[[str], None] = print) -> str:
     """Copy the built database to `warehouse/<project>.duckdb` under the data root atomically, and list
     beside it the days its day-partitioned marts hold (`jaffle_contract.coverage`). The list goes before
-    the file is replaced and comes back after, so it never names a day the published file lacks.
+    the file is replaced and comes back after, so it never names a day the published file lacks; a list
+    that cannot be written is a warning (the next `missing` backfill only rebuilds more).
     Returns where it was published."""
     build = settings.build_path(project)
     scratch = build.with_name(f".{project}.publishing")
     scratch.unlink(missing_ok=True)
     marts = [d for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
     by_day = {d.location.split("#", 1)[1]: d.partition_by for d in marts if d.partition_by}
-    days_file = coverage.days_file(marts[0].location)
+    listing = days_file(project)
     # dbt-duckdb may still hold the build database open in this process; the same-process
     # connection shares it, so this sees exactly what dbt committed.
     with duckdb.connect(str(build)) as con:
@@ -195,8 +202,11 @@ def publish(project: str, settings: DbtSettings) -> str:
         con.execute("checkpoint")
         days = {}
         for table, column in by_day.items():
-            found = con.execute(f'select distinct {column} from "{catalog}".{table}').fetchall()
+            found = con.execute(
+                f'select distinct {column} from "{catalog}".{table} where {column} is not null'
+            ).fetchall()
             days[table] = [day for (day,) in found]
+        document = coverage.days_document(days)
         con.execute(f"attach '{scratch}' as publishing")
         try:
             con.execute(f'copy from database "{catalog}" to publishing')
@@ -204,11 +214,14 @@ def publish(project: str, settings: DbtSettings) -> str:
             con.execute("detach publishing")
     storage = settings.storage
     try:
-        storage.remove(days_file)
+        storage.remove(listing)
         storage.put(scratch, settings.published_file(project), mode=PUBLISHED_MODE, move=True)
     finally:
         scratch.unlink(missing_ok=True)
-    storage.write_bytes(coverage.days_document(days), days_file, mode=PUBLISHED_MODE)
+    try:
+        storage.write_bytes(document, listing, mode=PUBLISHED_MODE)
+    except OSError as error:
+        warn(f"the {project} warehouse is published, but its days list could not be written: {error}")
     return storage.uri(settings.published_file(project))
 
 
@@ -308,6 +321,9 @@ def run(
     with writer_lock(project, settings, warn=warn):
         try:
             if settings.dbt_target == "postgres":
+                # No days list describes a PostgreSQL warehouse: one an earlier DuckDB build left would
+                # tell a `missing` backfill that days are there which this warehouse may lack.
+                settings.storage.remove(days_file(project))
                 with _timed(seconds, "load"):
                     pg_load.load(
                         settings.storage, settings.pg_dsn, start, end, full_refresh, RAW_SOURCES[project]
@@ -325,7 +341,7 @@ def run(
             # PostgreSQL needs no handoff copy: dbt swaps its tables in transactions readers never see.
             if settings.dbt_target == "local":
                 with _timed(seconds, "publish"):
-                    published = publish(project, settings)
+                    published = publish(project, settings, warn)
                     mark_published(project, settings)
             if on_published is not None:
                 on_published()
