@@ -109,3 +109,22 @@ async def parent_whose_child_crashed(ran_first: bool) -> tuple[str, int]:
 def test_a_child_that_crashed_before_it_ran_is_submitted_again_and_one_that_ran_is_not():
     assert asyncio.run(parent_whose_child_crashed(ran_first=False)) == ("rerun (attempt 2)", 2)
     assert asyncio.run(parent_whose_child_crashed(ran_first=True)) == ("run", 1)
+
+
+def test_a_run_that_reads_as_unfinished_after_its_terminal_event_is_waited_on(monkeypatch):
+    """Prefect's wait returns on a terminal-state event and reads the run once more: a run that reads
+    as Running then is not taken for ended."""
+    import uuid
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.states import Running
+
+    reads = [Running(), Completed()]
+
+    async def wait_for_flow_run(flow_run_id, timeout):
+        return FlowRun(id=flow_run_id, flow_id=uuid.uuid4(), name="child", state=reads.pop(0))
+
+    monkeypatch.setattr(children, "wait_for_flow_run", wait_for_flow_run)
+    run = FlowRun(id=uuid.uuid4(), flow_id=uuid.uuid4(), name="child")
+    ended = asyncio.run(children.wait(run, timeout=30, poll_seconds=0.01, unreachable_seconds=5))
+    assert ended.state.is_completed() and reads == []

@@ -4,6 +4,7 @@ data folder, and the credentials reach flow runs through a Prefect Secret block 
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -33,16 +34,18 @@ def s3():
         secret=KEYS["AWS_SECRET_ACCESS_KEY"],
         client_kwargs={"endpoint_url": endpoint},
     )
-    fs.mkdir("jaffle")  # in the server's default region
-    yield endpoint, fs
+    # moto keeps its buckets per process: a bucket of its own, whatever ran before in this session
+    bucket = f"jaffle-{uuid.uuid4().hex[:8]}"
+    fs.mkdir(bucket)  # in the server's default region
+    yield endpoint, fs, bucket
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def platform(launch_platform, s3):
-    endpoint, _ = s3
+    endpoint, _, bucket = s3
     env = {
-        "JAFFLE_DATA_URL": "s3://jaffle/data",
+        "JAFFLE_DATA_URL": f"s3://{bucket}/data",
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
@@ -53,7 +56,7 @@ def test_the_parent_run_reads_and_writes_only_the_bucket(platform, s3, platform_
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterTags
 
     cli, home, port = platform
-    _, fs = s3
+    _, fs, bucket = s3
     run = cli("run", "--start", START.isoformat(), "--end", END.isoformat())
     assert run.returncode == 0, run.stdout + run.stderr
     with platform_client(home, port) as client:
@@ -74,7 +77,7 @@ def test_the_parent_run_reads_and_writes_only_the_bucket(platform, s3, platform_
     assert (home / "work/warehouse/.build/jaffle_shop.duckdb").is_file()
 
     # Everything the teams hand each other is in the bucket.
-    root = "jaffle/data"
+    root = f"{bucket}/data"
     days = fs.glob(f"{root}/lake/raw/jaffle_shop/orders/date=*/part-0.parquet")
     assert len(days) == 7
     with duckdb.connect() as con:

@@ -173,9 +173,12 @@ async def wait(run: FlowRun, timeout: float, poll_seconds: float, unreachable_se
         if remaining <= 0:
             raise ChildTimedOut(f"child run '{run.name}' did not finish within {timeout:.0f} s")
         try:
-            return await wait_for_flow_run(run.id, timeout=max(1, int(min(poll_seconds, remaining))))
+            found: FlowRun = await wait_for_flow_run(
+                run.id, timeout=max(1, int(min(poll_seconds, remaining)))
+            )
         except FlowRunWaitTimeout:
             lost_since = None
+            continue
         except Exception as error:  # the API or its event stream is gone: tolerate a restart
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since > unreachable_seconds:
@@ -187,6 +190,13 @@ async def wait(run: FlowRun, timeout: float, poll_seconds: float, unreachable_se
                 "Lost the Prefect API while waiting for %s (%s); retrying", run.name, type(error).__name__
             )
             await asyncio.sleep(min(5.0, poll_seconds))
+            continue
+        # Prefect returns on a terminal-state event, then reads the run: a run that reads as not
+        # finished after all is waited on, never taken for ended.
+        if found.state is not None and found.state.is_final():
+            return found
+        lost_since = None
+        await asyncio.sleep(min(1.0, poll_seconds))
 
 
 async def cancel_unfinished(launched: list[Launched]) -> list[str]:
