@@ -26,6 +26,7 @@ import os
 import posixpath
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -134,15 +135,7 @@ class Storage:
         if not self.local:
             self.fs.pipe_file(target, data)
             return target
-        scratch = Path(target).with_name(f".{Path(target).name}-{uuid.uuid4().hex}.tmp")
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            scratch.write_bytes(data)
-            if mode is not None:
-                scratch.chmod(mode)
-            os.replace(scratch, target)
-        finally:
-            scratch.unlink(missing_ok=True)
+        _replace(Path(target), lambda scratch: scratch.write_bytes(data), mode)
         return target
 
     def put(self, local: Path, *parts: str, mode: int | None = None, move: bool = False) -> str:
@@ -154,18 +147,11 @@ class Storage:
             if move:
                 local.unlink()
             return target
-        scratch = Path(target).with_name(f".{Path(target).name}-{uuid.uuid4().hex}.tmp")
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if move:
-                shutil.move(local, scratch)
-            else:
-                shutil.copyfile(local, scratch)
-            if mode is not None:
-                scratch.chmod(mode)
-            os.replace(scratch, target)
-        finally:
-            scratch.unlink(missing_ok=True)
+        _replace(
+            Path(target),
+            lambda scratch: shutil.move(local, scratch) if move else shutil.copyfile(local, scratch),
+            mode,
+        )
         return target
 
     def remove(self, *parts: str) -> bool:
@@ -217,6 +203,20 @@ class Storage:
             with contextlib.suppress(Exception):  # registered already, on a shared connection
                 connection.unregister_filesystem(self.protocol)
             connection.register_filesystem(self.fs)
+
+
+def _replace(target: Path, fill: Callable[[Path], object], mode: int | None) -> None:
+    """Fill a hidden file beside a local `target`, then rename it over `target`: a reader sees the old
+    file or the new one, never half of one; what a failure leaves behind is removed."""
+    scratch = target.with_name(f".{target.name}-{uuid.uuid4().hex}.tmp")
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fill(scratch)
+        if mode is not None:
+            scratch.chmod(mode)
+        os.replace(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 class DataSettings(BaseSettings):
