@@ -242,6 +242,16 @@ def _container(
     return container
 
 
+def _service(app: str, port: int, target: str) -> dict[str, Any]:
+    """A Service in front of the pods labelled `app`, on `port`, to their port named `target`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(app),
+        "spec": {"selector": {"app": app}, "ports": [{"port": port, "targetPort": target}]},
+    }
+
+
 def _secret(name: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
@@ -292,12 +302,7 @@ def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     files["10-postgres.yaml"] = [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("postgres"),
-            "spec": {"selector": {"app": "postgres"}, "ports": [{"port": 5432, "targetPort": "postgres"}]},
-        },
+        _service("postgres", 5432, "postgres"),
         {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -346,12 +351,7 @@ def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     )
     server["readinessProbe"] = {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 10}
     files["20-prefect-server.yaml"] = [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("prefect-server"),
-            "spec": {"selector": {"app": "prefect-server"}, "ports": [{"port": 4200, "targetPort": "http"}]},
-        },
+        _service("prefect-server", 4200, "http"),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
