@@ -19,9 +19,10 @@ def client():
         yield client
 
 
-def test_the_crash_automation_is_made_once_and_marks_silent_runs_crashed(client):
-    assert recovery.ensure_crash_automation(client) is True
-    assert recovery.ensure_crash_automation(client) is False  # `up` again changes nothing
+def test_the_crash_automations_are_made_once_and_mark_silent_runs_crashed(client):
+    made = [recovery.CRASH_AUTOMATION, recovery.START_AUTOMATION]
+    assert recovery.ensure_automations(client) == made
+    assert recovery.ensure_automations(client) == []  # `up` again changes nothing
     [automation] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
     assert automation.enabled
     assert automation.trigger.posture == "Proactive"
@@ -45,9 +46,38 @@ def test_an_automation_read_back_with_its_events_in_another_order_is_the_same():
 def test_a_changed_crash_automation_is_replaced_not_duplicated(client):
     [automation] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
     client.pause_automation(automation.id)
-    assert recovery.ensure_crash_automation(client) is True
+    assert recovery.ensure_automations(client) == [recovery.CRASH_AUTOMATION]
     [again] = client.read_automations_by_name(recovery.CRASH_AUTOMATION)
     assert again.enabled and again.id != automation.id
+
+
+def test_a_run_taken_by_its_worker_that_never_starts_is_marked_crashed(client):
+    """The start automation, end to end on a real server with a short bound: a run left Pending (its
+    process never came) is Crashed with a message saying so; one that went on to Running is not."""
+    import time
+
+    from prefect import flow
+    from prefect.states import Pending, Running
+
+    @flow(name="never-started")
+    def never_started() -> None: ...
+
+    client.create_automation(
+        recovery.start_automation(within=timedelta(seconds=10)).model_copy(update={"name": "start-10s"})
+    )
+    stuck = client.create_flow_run(never_started, name="stuck")
+    started = client.create_flow_run(never_started, name="started")
+    for run in (stuck, started):
+        client.set_flow_run_state(run.id, Pending(), force=True)
+    client.set_flow_run_state(started.id, Running(), force=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not client.read_flow_run(stuck.id).state.is_final():
+        time.sleep(2)
+    ended = client.read_flow_run(stuck.id)
+    assert ended.state.is_crashed(), ended.state
+    assert "Pending for 10 s without starting" in ended.state.message
+    assert ended.run_count == 0  # never ran: the parent's rule for submitting it again
+    assert client.read_flow_run(started.id).state.is_running()
 
 
 def test_slots_no_lease_backs_are_given_back_and_leased_ones_kept(client, tmp_path):

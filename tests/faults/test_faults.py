@@ -54,7 +54,7 @@ class Platform:
 
     def start(self, *args: str) -> subprocess.Popen:
         """`./dev run ...` (or backfill) in the background, as an operator's terminal would run it."""
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -70,6 +70,8 @@ class Platform:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        process.home = self.home  # type: ignore[attr-defined]  # finish() shows its logs on a hang
+        return process
 
     def pid(self, name: str) -> int:
         return json.loads((self.home / "pids" / f"{name}.json").read_text())["pid"]
@@ -324,7 +326,23 @@ def record(scenario: str, **facts) -> None:
 
 
 def finish(process: subprocess.Popen, bound: float = RUN_BOUND) -> tuple[int, str]:
-    out, _ = process.communicate(timeout=bound)
+    """The command's exit code and output; past `bound`, a failure that shows what the command printed
+    last and the end of every log of the platform it ran on, so a hang says where it was."""
+    try:
+        out, _ = process.communicate(timeout=bound)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        home = getattr(process, "home", None)
+        logs = sorted((home / "logs").glob("*.log")) if home else []
+        tails = "\n".join(
+            f"--- {log.name} (last 40 lines)\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            for log in logs
+        )
+        pytest.fail(
+            f"{' '.join(map(str, process.args))} did not end within {bound:.0f} s:\n{out[-6000:]}\n{tails}"
+        )
     return process.returncode, out
 
 

@@ -80,11 +80,8 @@ def ensure_pools_and_limits(
                 print(f"limit       created global concurrency limit {WAREHOUSE_LIMIT}=1")
             except ObjectAlreadyExists:
                 pass
-        if recovery.ensure_crash_automation(prefect):
-            print(
-                f"automation  {recovery.CRASH_AUTOMATION}: runs silent for {recovery.CRASH_AFTER_SECONDS}s "
-                "are marked Crashed"
-            )
+        for made in recovery.ensure_automations(prefect):
+            print(f"automation  {made}: runs silent for too long are marked Crashed")
 
 
 def _ensure_pool(prefect: SyncPrefectClient, pool: str, infra: str, template: dict[str, Any]) -> None:

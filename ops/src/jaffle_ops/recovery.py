@@ -5,6 +5,9 @@
   automation Prefect documents for it: a run that has sent a heartbeat and then sends neither another
   one nor a terminal state within CRASH_AFTER_SECONDS is marked Crashed. A parent waiting on it then
   gets its terminal event and fails, naming it.
+- Starts: a run its worker took (Pending) whose process never reaches Running sends no heartbeat at
+  all, so a second automation marks a run Crashed that is Pending for START_BOUND_SECONDS without
+  Running or ending. It never ran, so a parent submits it again (children.py).
 - Lease storage: concurrency slots are held through leases that their holder renews while it lives.
   The server keeps them on disk (LEASE_STORAGE), so a server restart neither forgets a live holder nor
   keeps a dead one's slot: an expired lease is revoked by the server, which frees its slots.
@@ -30,6 +33,13 @@ HEARTBEAT_SECONDS = 30  # Prefect's minimum; its default is 180
 MISSED_BEATS = 4  # tolerated before a run counts as crashed (a busy machine can delay one or two)
 CRASH_AFTER_SECONDS = HEARTBEAT_SECONDS * MISSED_BEATS
 CRASH_AUTOMATION = "jaffle-crash-runs-without-heartbeats"
+# A process, a container or a pod starts well within this; an image pull on a cold host may not, and
+# the run is then submitted again.
+START_BOUND_SECONDS = 600
+START_AUTOMATION = "jaffle-crash-runs-that-never-start"
+TERMINAL_EVENTS = frozenset(
+    f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")
+)
 LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
 
@@ -44,50 +54,82 @@ def server_environment() -> dict[str, str]:
 
 
 def crash_automation() -> AutomationCore:
-    """The documented "crash zombie flows" automation, with the platform's heartbeat settings."""
+    """The documented "crash zombie flows" automation, with the platform's heartbeat settings. (A run
+    that is Running without ever beating is not: a flow run from outside the platform's workers sends
+    no heartbeats unless its own settings say so.)"""
+    return _silence_automation(
+        CRASH_AUTOMATION,
+        after={"prefect.flow-run.heartbeat"},
+        expect={"prefect.flow-run.heartbeat", *TERMINAL_EVENTS},
+        within=timedelta(seconds=CRASH_AFTER_SECONDS),
+        why=(
+            f"Mark a flow run Crashed when it sent heartbeats (every {HEARTBEAT_SECONDS} s) and then "
+            f"neither another one nor a terminal state for {CRASH_AFTER_SECONDS} s: its process or "
+            "its worker died."
+        ),
+        message=(
+            f"No heartbeat for {CRASH_AFTER_SECONDS} s: the flow run's process or its worker died. "
+            "Restart the worker (./dev up) and retry the run."
+        ),
+    )
+
+
+def start_automation(within: timedelta = timedelta(seconds=START_BOUND_SECONDS)) -> AutomationCore:
+    """A run its worker took (Pending) that neither runs nor ends in `within` is marked Crashed."""
+    seconds = int(within.total_seconds())
+    return _silence_automation(
+        START_AUTOMATION,
+        after={"prefect.flow-run.Pending"},
+        expect={"prefect.flow-run.Running", "prefect.flow-run.heartbeat", *TERMINAL_EVENTS},
+        within=within,
+        why=(
+            f"Mark a flow run Crashed when its worker took it (Pending) and it did not start Running "
+            f"within {seconds} s: its process, container or pod never started."
+        ),
+        message=(
+            f"Pending for {seconds} s without starting: its worker took it, but its process, container "
+            "or pod never ran it. It did none of its work; a parent submits it again."
+        ),
+    )
+
+
+def _silence_automation(
+    name: str, after: set[str], expect: set[str], within: timedelta, why: str, message: str
+) -> AutomationCore:
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
     return AutomationCore(
-        name=CRASH_AUTOMATION,
-        description=(
-            f"Mark a flow run Crashed when it sent heartbeats (every {HEARTBEAT_SECONDS} s) and then "
-            f"neither another one nor a terminal state for {CRASH_AFTER_SECONDS} s: its process or "
-            "its worker died."
-        ),
+        name=name,
+        description=why,
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
+            after=after,
+            expect=expect,
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=CRASH_AFTER_SECONDS),
+            within=within,
         ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=(
-                    f"No heartbeat for {CRASH_AFTER_SECONDS} s: the flow run's process or its worker "
-                    "died. Restart the worker (./dev up) and retry the run."
-                ),
-            )
-        ],
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=message)],
     )
 
 
-def ensure_crash_automation(client: SyncPrefectClient) -> bool:
+def automations() -> list[AutomationCore]:
+    """What `up` keeps on the server so that no run waits forever."""
+    return [crash_automation(), start_automation()]
+
+
+def ensure_automations(client: SyncPrefectClient) -> list[str]:
+    """Create each automation, or replace one whose definition differs; the names of those (re)made."""
+    return [wanted.name for wanted in automations() if ensure_automation(client, wanted)]
+
+
+def ensure_automation(client: SyncPrefectClient, wanted: AutomationCore) -> bool:
     """Create the automation, or replace one whose definition differs; True when it was (re)made."""
-    wanted = crash_automation()
-    existing = client.read_automations_by_name(CRASH_AUTOMATION)
+    existing = client.read_automations_by_name(wanted.name)
     same = [a for a in existing if same_definition(a, wanted)]
     if same and len(existing) == 1:
         return False

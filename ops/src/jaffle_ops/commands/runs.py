@@ -196,6 +196,26 @@ def _latest_table(prefect: Any, flow_run_id: uuid.UUID, prefix: str) -> list[dic
     return table if isinstance(table, list) and table else None
 
 
+# On a log, a grid that has not changed for this long is followed by what its unfinished cells are doing.
+STALL_SECONDS = 120.0
+
+
+def _unfinished(prefect: Any, flow_run_id: uuid.UUID) -> str:
+    """The parent's child runs that have not ended: each state, for how long, and its id."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    runs = prefect.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"parent:{flow_run_id}"]))
+    )
+    now = datetime.now().astimezone()
+    lines = [
+        f"  {run.name}: {run.state.name} for {(now - run.state.timestamp).total_seconds():.0f} s ({run.id})"
+        for run in sorted(runs, key=_started)
+        if run.state and not run.state.is_final()
+    ]
+    return "\n".join([f"no cell changed for {STALL_SECONDS:.0f} s; unfinished child runs:", *lines])
+
+
 def follow_grid(
     platform: Platform, flow_run_id: uuid.UUID, poll: float = 1.0, patience: float = 300.0
 ) -> int:
@@ -207,6 +227,7 @@ def follow_grid(
     console = Console()
     began = time.monotonic()
     last_text = ""
+    changed = began
     lost_since: float | None = None
     with admin.client(platform) as prefect, Live(console=console, auto_refresh=False) as live:
         while True:
@@ -232,7 +253,10 @@ def follow_grid(
                     text = gridview.as_text(table, elapsed)
                     if text.splitlines()[:-1] != last_text.splitlines()[:-1]:
                         console.out(text, highlight=False)
-                        last_text = text
+                        last_text, changed = text, time.monotonic()
+                    elif time.monotonic() - changed > STALL_SECONDS:
+                        console.out(_unfinished(prefect, flow_run_id), highlight=False)
+                        changed = time.monotonic()
             if parent.state and parent.state.is_final():
                 ok = parent.state.is_completed()
                 if plan:  # a dry run: say why each cell would run or not
