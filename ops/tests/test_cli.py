@@ -73,3 +73,24 @@ def test_an_api_that_refuses_the_secret_is_named_with_what_to_do():
         message = refusal(error)
         assert f"answered {status} to POST http://127.0.0.1:4200/api/deployments/filter" in message
         assert says in message, message
+
+
+def test_land_names_a_folder_with_nothing_to_land_before_it_copies_or_runs_anything(tmp_path, dead_port):
+    empty = tmp_path / "exports"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an export")
+    out = cli(
+        tmp_path,
+        "--port",
+        str(dead_port),
+        "land",
+        str(empty),
+        "--start",
+        "2024-03-01",
+        "--end",
+        "2024-03-02",
+        env={},
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: {empty} holds no .csv or .parquet files to land"
+    assert not (tmp_path / "data" / "landing").exists()

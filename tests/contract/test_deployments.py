@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal  # the test flows' annotations are resolved in this module
 
 import pytest
 import yaml
@@ -79,6 +80,54 @@ def test_every_parameter_explains_itself_in_the_ui(deployment):
             assert prop.get("format") == "date", f"{where} is required but is not a date to pick"
         else:
             assert "default" in prop, f"{where} has no default"
+
+
+def _strings_without_choices(prop: dict, defs: dict) -> bool:
+    """Whether a parameter's schema takes any string: a string (or strings) with no enum and no format."""
+    if "$ref" in prop:
+        prop = defs[prop["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in prop:
+        return any(_strings_without_choices(p, defs) for p in prop["anyOf"])
+    if prop.get("type") == "array":
+        return _strings_without_choices(prop.get("items", {}), defs)
+    return prop.get("type") == "string" and not {"enum", "const", "format"} & set(prop)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_a_parameter_with_a_fixed_set_of_values_is_a_dropdown(deployment):
+    """A string parameter is either typed with its choices (the run form's dropdown) or marked free
+    (`parameter(..., free=True)`: a path, an id from the data)."""
+    from jaffle_contract.parameters import FREE
+
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    schema = parameter_schema(flow).model_dump()
+    defs = schema.get("definitions", {})
+    for name, prop in schema["properties"].items():
+        if _strings_without_choices(prop, defs):
+            assert prop.get(FREE), (
+                f"{deployment['name']}.{name} takes any string: type it with its choices "
+                "(Literal[...], a dropdown in the run form), or mark it parameter(..., free=True)"
+            )
+
+
+def test_a_free_string_where_a_fixed_set_belongs_fails_the_check():
+    """The check above catches a free string, and passes the same parameter typed with its choices."""
+    from jaffle_contract.parameters import parameter
+    from prefect import flow
+
+    @flow
+    def free(source: str | None = parameter(None, "Source", "synthetic or landing")) -> None: ...
+
+    @flow
+    def chosen(
+        source: Literal["synthetic", "landing"] | None = parameter(None, "Source", "one of two"),
+    ) -> None: ...
+
+    defs: dict = {}
+    assert _strings_without_choices(parameter_schema(free).model_dump()["properties"]["source"], defs)
+    assert not _strings_without_choices(parameter_schema(chosen).model_dump()["properties"]["source"], defs)
+    chosen_schema = parameter_schema(chosen).model_dump()["properties"]["source"]
+    assert {"synthetic", "landing"} <= {v for p in chosen_schema["anyOf"] for v in p.get("enum", [])}
 
 
 def test_the_shared_contract_names_exactly_this_teams_deployments():

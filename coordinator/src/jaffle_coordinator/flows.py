@@ -234,13 +234,15 @@ FIRE_AND_FORGET = parameter(
     "Do not wait for",
     "Deployments of the last stage to start without waiting for, e.g. dashboards.",
 )
+# The run form's choices for it: the children of the last stage (nothing downstream waits on them).
+Forgettable = Literal[plan.FORGETTABLE]  # type: ignore[valid-type]
 
 
 @flow(name="data-platform", timeout_seconds=SETTINGS.parent_timeout_seconds)
 async def data_platform(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
-    fire_and_forget: list[str] | None = FIRE_AND_FORGET,
+    fire_and_forget: list[Forgettable] | None = FIRE_AND_FORGET,
 ) -> dict[str, object]:
     """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
     return await _platform(start_date, end_date, fire_and_forget)

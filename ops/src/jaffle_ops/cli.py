@@ -122,6 +122,15 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--attempts", type=int, default=2, help="runs of a cell before it fails")
     back.add_argument("--backoff-seconds", type=float, default=30.0, help="before a retry; doubles")
     back.add_argument("--dry-run", action="store_true", help="list the cells that would run, and why")
+    land = sub.add_parser(
+        "land", help="copy a folder of exports into the landing folder, then land a window of them"
+    )
+    land.add_argument(
+        "folder", nargs="?", help="CSV or Parquet files: native raw tables or Jaffle Shop exports"
+    )
+    land.add_argument("--start", type=date.fromisoformat, required=True)
+    land.add_argument("--end", type=date.fromisoformat, required=True)
+    land.add_argument("--source", choices=sorted(deployments.INGESTED), default="jaffle_shop")
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
     img.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
     img.add_argument("--registry", help=registry_help)
@@ -160,6 +169,7 @@ COMMANDS = {
     "rotate-secret": lifecycle.cmd_rotate_secret,
     "run": runs.cmd_run,
     "backfill": runs.cmd_backfill,
+    "land": runs.cmd_land,
     "kubernetes": build.cmd_kubernetes,
 }
 

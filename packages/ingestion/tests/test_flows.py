@@ -42,7 +42,7 @@ def _rows(path):
 def test_jaffle_shop_lands_every_table_with_its_schema_and_reruns_are_identical(data_dir):
     result = raw_data_jaffle_shop(date(2020, 3, 1), date(2020, 3, 3))
     lake = data_dir / "lake" / "raw" / "jaffle_shop"
-    tables = ["customers", "order_items", "orders", "products", "stores", "supplies"]
+    tables = ["customers", "order_items", "orders", "products", "stores", "supplies", "tweets"]
     assert sorted(p.name for p in lake.iterdir()) == tables
     assert all((lake / t / "_schema.json").exists() for t in tables)
     assert sorted(p.name for p in (lake / "orders").iterdir()) == [

@@ -12,6 +12,9 @@ DASHBOARDS = "dashboards"
 DATA_PLATFORM = "data-platform"
 DATA_PLATFORM_BACKFILL = "data-platform-backfill"
 
+# The sources the ingestion team lands, each by its own deployment (`./dev land --source`).
+INGESTED: dict[str, str] = {"jaffle_shop": RAW_DATA_JAFFLE_SHOP, "marketing": RAW_DATA_MARKETING}
+
 # What a backfill reruns (the backfill flow's `reprocess` parameter, `./dev backfill --reprocess`).
 REPROCESS = ("all", "missing", "failed")
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,6 +18,9 @@ from jaffle_contract.window import resolve_window
 from jaffle_ops import admin, gridview
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
+
+# The files a landing folder takes (the ingestion team's readers).
+LANDABLE = (".csv", ".parquet")
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -160,6 +164,29 @@ def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
             raise PlatformError(f"--cap takes STAGE=N (a stage name and a whole number), not {pair!r}")
         caps[stage] = int(value)
     return caps
+
+
+def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
+    """Copy a folder's files (native raw tables or Jaffle Shop exports) into the source's landing folder,
+    then land them: the source's ingestion deployment from the landing folder over the window."""
+    from jaffle_contract.storage import DataSettings
+
+    window = resolve_window(args.start, args.end)
+    if args.folder is not None:
+        folder = Path(args.folder)
+        files = (
+            sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in LANDABLE)
+            if folder.is_dir()
+            else []
+        )
+        if not files:
+            raise PlatformError(f"{folder} holds no {' or '.join(LANDABLE)} files to land")
+        storage = DataSettings(data_dir=platform.data_dir).storage
+        for path in files:
+            storage.put(path, "landing", args.source, path.name)
+        print(f"copied {len(files)} file(s) to {storage.uri('landing', args.source)}", flush=True)
+    parameters = {**window.parameters(), "ingest_from": "landing"}
+    return trigger(platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {window}")
 
 
 def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:

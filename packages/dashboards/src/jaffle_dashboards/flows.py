@@ -208,6 +208,7 @@ def dashboards(
         None,
         "Output folder",
         "Where to write the HTML pages, inside the data folder (a path relative to it). Empty: dashboards/.",
+        free=True,
     ),
 ) -> dict:
     """Render the Jaffle Shop dashboard (revenue and forecast, marketing, products, cohorts, freshness)."""

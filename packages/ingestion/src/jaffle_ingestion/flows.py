@@ -77,7 +77,7 @@ def land_files(
 
 def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_from: Source | None) -> dict:
     settings = IngestionSettings()
-    ingest_from = ingest_from or settings.ingest_from
+    ingest_from = ingest_from or settings.source_for(source)
     days = days_to_land(start_date, end_date, settings.max_days, ingest_from)
     lake = Lake(settings.lake, settings.options(settings.lake))
     reports = {d.name: landing.TableReport(d.name) for d in datasets_of(source)}
@@ -149,8 +149,9 @@ LAST_DAY = parameter(None, "Last day", "Last day to land, inclusive. Empty: the 
 SOURCE = parameter(
     None,
     "Source",
-    "synthetic: generate the shop's days; landing: read the files dropped in the landing folder. "
-    "Empty: JAFFLE_INGEST_FROM (default synthetic).",
+    "synthetic: generate the shop's days; landing: read the files dropped in the landing folder "
+    "(the native raw schema or the canonical Jaffle Shop exports). Empty: JAFFLE_INGEST_FROM "
+    "(default synthetic).",
 )
 
 
@@ -160,7 +161,7 @@ def raw_data_jaffle_shop(
     end_date: date | None = LAST_DAY,
     ingest_from: Source | None = SOURCE,
 ) -> dict:
-    """Land the Jaffle Shop's stores, customers, products, supplies, orders and order items."""
+    """Land the Jaffle Shop's stores, customers, products, supplies, orders, order items and tweets."""
     return _ingest("jaffle_shop", start_date, end_date, ingest_from)
 
 

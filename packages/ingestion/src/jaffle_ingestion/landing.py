@@ -27,9 +27,9 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pyarrow.parquet as pq
 
-from jaffle_ingestion import synthetic
+from jaffle_ingestion import formats, synthetic
 from jaffle_ingestion.lake import Lake
-from jaffle_ingestion.quality import Checked, _coerce, check, check_columns, quarantine_table
+from jaffle_ingestion.quality import Checked, _coerce, check, quarantine_table
 from jaffle_ingestion.schemas import DATASETS, Dataset, datasets_of
 
 UNDATED = "undated"
@@ -213,7 +213,7 @@ def _parse_file(path: str, content: bytes) -> pd.DataFrame:
 
 
 def _move_aside(landing: Lake, source: str, table: str, path: str, problem: str) -> str:
-    folder = landing.path("_rejected", source, table)
+    folder = landing.path("_rejected", source, *([table] if table else []))
     landing.fs.makedirs(folder, exist_ok=True)
     target = posixpath.join(folder, posixpath.basename(path))
     if landing.fs.exists(target):
@@ -224,32 +224,51 @@ def _move_aside(landing: Lake, source: str, table: str, path: str, problem: str)
     return target
 
 
-def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
-    """Read every landing file of a source. Unreadable files are moved aside and the read fails."""
-    found: dict[str, list[tuple[str, pd.DataFrame]]] = {}
-    problems, unfetched = [], []
+def _landing_files(landing: Lake, source: str) -> list[tuple[str, Dataset | None]]:
+    """Every landing file of a source, with its table when its folder names one: files in
+    `<source>/<table>/`, then files directly in `<source>/` (their table is told from their header)."""
+    found: list[tuple[str, Dataset | None]] = []
     for dataset in datasets_of(source):
         folder = landing.path(source, dataset.table)
-        if not landing.fs.isdir(folder):
+        if landing.fs.isdir(folder):
+            found += [(path, dataset) for path in sorted(landing.fs.find(folder))]
+    top = landing.path(source)
+    if landing.fs.isdir(top):
+        found += [
+            (e["name"], None)
+            for e in sorted(landing.fs.ls(top, detail=True), key=lambda e: e["name"])
+            if e["type"] == "file"
+        ]
+    return [(path, d) for path, d in found if not posixpath.basename(path).startswith((".", "_"))]
+
+
+def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+    """Read every landing file of a source, in either format (formats.py), as its raw table.
+    Unreadable files are moved aside and the read fails; so does a landing whose exports lack one they
+    derive from (nothing is moved then)."""
+    natives: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    exports: dict[str, list[tuple[str, pd.DataFrame]]] = {}
+    problems, unfetched = [], []
+    for path, dataset in _landing_files(landing, source):
+        try:  # fetching is I/O: a failure says nothing about the file, which stays for the next run
+            content = landing.fs.cat_file(path)
+        except OSError as error:
+            unfetched.append(f"{path}: {type(error).__name__}: {error}")
             continue
-        for path in sorted(landing.fs.find(folder)):
-            name = posixpath.basename(path)
-            if name.startswith((".", "_")):
-                continue
-            try:  # fetching is I/O: a failure says nothing about the file, which stays for the next run
-                content = landing.fs.cat_file(path)
-            except OSError as error:
-                unfetched.append(f"{path}: {type(error).__name__}: {error}")
-                continue
-            try:
-                frame = _parse_file(path, content)
-                check_columns(frame, dataset)
-            except Exception as error:  # any reader error means the file is unusable as this dataset
-                problem = f"{type(error).__name__}: {error}".strip()
-                moved = _move_aside(landing, source, dataset.table, path, problem)
-                problems.append(f"{path}: {problem} (moved to {moved})")
-                continue
-            found.setdefault(dataset.table, []).append((path, frame))
+        try:
+            frame = _parse_file(path, content)
+            header = list(map(str, frame.columns))
+            if dataset is None:
+                dataset, kind = formats.identify(header, datasets_of(source))
+            else:
+                kind = formats.format_of(header, dataset)
+        except Exception as error:  # any reader error means the file is unusable as this dataset
+            problem = f"{type(error).__name__}: {error}".strip()
+            moved = _move_aside(landing, source, dataset.table if dataset else "", path, problem)
+            problems.append(f"{path}: {problem} (moved to {moved})")
+            continue
+        into = natives if kind == formats.NATIVE else exports
+        into.setdefault(dataset.table, []).append((path, frame))
     if unfetched:
         raise LandingUnavailable(
             f"{len(unfetched)} landing file(s) of {source} could not be fetched; nothing was landed and "
@@ -260,7 +279,7 @@ def read_landing(landing: Lake, source: str) -> dict[str, list[tuple[str, pd.Dat
             f"{len(problems)} landing file(s) of {source} could not be read; nothing was landed:\n  "
             + "\n  ".join(problems)
         )
-    return found
+    return formats.to_native(exports, natives, source)
 
 
 def land_files(
@@ -307,4 +326,5 @@ def _undated(lake: Lake, dataset: Dataset) -> str:
 
 
 def _check_files(frame: pd.DataFrame, dataset: Dataset, known: dict[str, set[str]]) -> Checked:
-    return check(frame, dataset, known, source_file=frame["_source_file"])
+    problems = frame[formats.PROBLEM] if formats.PROBLEM in frame.columns else None
+    return check(frame, dataset, known, source_file=frame["_source_file"], problems=problems)

@@ -90,11 +90,13 @@ def check(
     dataset: Dataset,
     known: dict[str, set[str]] | None = None,
     source_file: str | pd.Series | None = None,
+    problems: pd.Series | None = None,
 ) -> Checked:
     """Split `frame` into rows that satisfy `dataset`'s schema and rows quarantined with reasons.
 
     `known` maps a referenced "<source>.<table>.<column>" to the values that exist (e.g. store ids).
-    `source_file` names where the rows came from: one name, or one per row.
+    `source_file` names where the rows came from: one name, or one per row. `problems` are reasons
+    found before the check (a derivation that had nothing to derive from), one per row or missing.
     """
     check_columns(frame, dataset)
     frame = frame[dataset.column_names].reset_index(drop=True)
@@ -115,6 +117,13 @@ def check(
         reasons = reasons.copy()
         reasons[mask] = reasons[mask] + text + "; "
 
+    # A derivation's problem comes first, and explains the values it could not derive (no "is missing").
+    explained = pd.Series(False, index=frame.index)
+    if problems is not None:
+        given = problems.reset_index(drop=True).astype("string")
+        explained = (given.notna() & (given.str.len() > 0)).fillna(False).astype(bool)
+        flag(explained, "{}", given)
+
     for column in dataset.columns:
         raw = frame[column.name]
         value = _coerce(raw, column)
@@ -122,7 +131,7 @@ def check(
         name = column.name
         flag(was_there & value.isna(), name + " {} is not a valid " + str(column.type), raw, quote=True)
         if not column.nullable:
-            flag(~was_there, f"{name} is missing")
+            flag(~was_there & ~explained, f"{name} is missing")
         if column.min is not None:
             flag(value < column.min, name + " {} is below " + f"{column.min:g}", value)
         if column.references and known is not None and column.references in known:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
-from jaffle_contract import contracts
+from jaffle_contract import contracts, deployments
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def _dataset(declared: contracts.Produced) -> Dataset:
 
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in map(_dataset, DECLARATIONS.produces)}
-SOURCES = ("jaffle_shop", "marketing")
+SOURCES = tuple(deployments.INGESTED)
 
 
 def datasets_of(source: str) -> list[Dataset]:

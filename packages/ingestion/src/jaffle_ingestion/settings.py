@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from jaffle_contract.storage import DataSettings
-from pydantic import Field
+from pydantic import Field, field_validator
+
+from jaffle_ingestion.schemas import SOURCES
 
 Source = Literal["synthetic", "landing"]
 
@@ -17,7 +19,9 @@ class IngestionSettings(DataSettings):
 
     lake_url: str | None = None
     landing_url: str | None = None
-    ingest_from: Source = "synthetic"
+    # Where runs that do not choose land from: `synthetic` or `landing` for every source, or per source,
+    # e.g. `jaffle_shop:landing` (the others synthetic) or `jaffle_shop:landing,marketing:synthetic`.
+    ingest_from: str = "synthetic"
     seed: int = 42
     orders_per_day: int = Field(1000, ge=1, le=1_000_000)
     stores: int = Field(6, ge=1, le=1000)
@@ -25,6 +29,33 @@ class IngestionSettings(DataSettings):
     max_bad_row_ratio: float = Field(0.01, ge=0, le=1)
     # Longest range one run may land; backfills split longer ranges into chunks.
     max_days: int = Field(366, ge=1)
+
+    @field_validator("ingest_from")
+    @classmethod
+    def _known_choices(cls, value: str) -> str:
+        cls.choices(value)
+        return value
+
+    @staticmethod
+    def choices(value: str) -> dict[str, Source]:
+        """`JAFFLE_INGEST_FROM` as a choice per source; ValueError naming what is wrong."""
+        kinds = get_args(Source)
+        if value in kinds:
+            return dict.fromkeys(SOURCES, value)  # type: ignore[arg-type]
+        chosen: dict[str, Source] = dict.fromkeys(SOURCES, "synthetic")
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            source, _, kind = pair.partition(":")
+            if source not in SOURCES or kind not in kinds:
+                raise ValueError(
+                    f"JAFFLE_INGEST_FROM={value!r}: {pair!r} is not <source>:<kind> with a source among "
+                    f"{', '.join(SOURCES)} and a kind among {', '.join(kinds)}"
+                )
+            chosen[source] = kind  # type: ignore[assignment]
+        return chosen
+
+    def source_for(self, source: str) -> Source:
+        """Where `source` lands from when a run does not say."""
+        return self.choices(self.ingest_from)[source]
 
     @property
     def lake(self) -> str:

@@ -90,6 +90,8 @@ WEB_SHARE = 0.45  # share of demand ordered online, after a web session
 PAID_SHARE = 0.2  # share of demand that paid marketing brings in (part of WEB_SHARE)
 RETURNING_SHARE = 0.6  # share of orders from customers seen before
 LOGGED_IN_SHARE = 0.3  # share of non-ordering sessions whose visitor is a known customer
+TWEET_SHARE = 0.05  # share of orders whose customer posts about it, within the hour
+FEELINGS = ("my favorite", "awesome", "so good", "the best in town", "overrated", "a bit cold today")
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,7 @@ class Day:
     customers: pd.DataFrame
     web_sessions: pd.DataFrame
     ad_spend: pd.DataFrame
+    tweets: pd.DataFrame
 
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
@@ -423,7 +426,34 @@ def generate_day(config: ShopConfig, day: date) -> Day:
         columns=["spend_date", "channel", "campaign", "utm_source", "utm_medium", "spend"],
     )
     return Day(
-        orders=orders, order_items=items, customers=customers, web_sessions=web_sessions, ad_spend=ad_spend
+        orders=orders,
+        order_items=items,
+        customers=customers,
+        web_sessions=web_sessions,
+        ad_spend=ad_spend,
+        tweets=_tweets(config, day, orders, items),
+    )
+
+
+def _tweets(config: ShopConfig, day: date, orders: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Posts by some of the day's customers about what they ordered (a stream of its own, so the other
+    tables of a day are the same with or without it)."""
+    rng = _rng(config, day, "tweets")
+    posted = orders[rng.random(len(orders)) < TWEET_SHARE]
+    n = len(posted)
+    names = {sku: name for sku, name, *_ in MENU}
+    first_line = items.drop_duplicates("order_id").set_index("order_id")["sku"].map(names)
+    ordered = first_line.reindex(posted["order_id"]).to_numpy(dtype=object)
+    feeling = rng.choice(np.array(FEELINGS, dtype=object), n)
+    later = posted["ordered_at"].to_numpy() + rng.integers(60, 3600, n).astype("timedelta64[s]")
+    end_of_day = np.datetime64(day + timedelta(days=1), "us") - np.timedelta64(1, "s")
+    return pd.DataFrame(
+        {
+            "tweet_id": _ids(f"tw-{day:%Y%m%d}-", np.arange(n), 6),
+            "customer_id": posted["customer_id"].to_numpy(dtype=object),
+            "tweeted_at": np.minimum(later, end_of_day),
+            "content": "Jaffles from the Jaffle Shop are " + feeling + "! Ordered a " + ordered + ".",
+        }
     )
 
 

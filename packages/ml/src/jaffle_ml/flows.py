@@ -65,7 +65,7 @@ def sales_forecast(
     ),
     horizon_days: int = parameter(28, "Horizon (days)", "How many days ahead to forecast, 1 to 365."),
     stores: list[str] | None = parameter(
-        None, "Stores", "Store ids to forecast, e.g. store_01. Empty: every store with sales."
+        None, "Stores", "Store ids to forecast, e.g. store_01. Empty: every store with sales.", free=True
     ),
 ) -> dict:
     """Forecast each store's daily revenue for the `horizon_days` after `end_date` (default yesterday)."""
