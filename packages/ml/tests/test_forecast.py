@@ -227,3 +227,33 @@ def test_mean_mase_compares_chosen_models_with_the_baseline_and_says_none_withou
 def test_a_horizon_over_a_year_is_rejected_as_the_parameter_says(warehouse):
     with pytest.raises(ValueError, match="horizon_days must be between 1 and 365, got 366"):
         sales_forecast(end_date=date(2024, 3, 1), horizon_days=366)
+
+
+class _Raised(BaseException):
+    """What Prefect's SIGTERM handler raises in a flow run (a BaseException, as TerminationSignal)."""
+
+
+def _raise_on_sigterm(signum, _frame):
+    raise _Raised(signum)
+
+
+def test_pool_workers_end_on_sigterm_even_when_the_run_handles_it():
+    """A flow run handles SIGTERM in Python; the pool workers it forks must not, or Pool.terminate()
+    can leave one alive that Pool.join() waits on forever. The workers report their own handler."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        Pool, kwargs = forecast.Engine(models=[], freq="D")._get_pool()
+        with Pool(2, **kwargs) as pool:
+            handlers = pool.map(signal.getsignal, [signal.SIGTERM] * 4)
+        assert handlers == [signal.SIG_DFL] * 4
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_few_stores_are_forecast_in_process_and_many_across_processes():
+    assert forecast.jobs_for(6, n_jobs=2) == 1  # a pool would cost more than it saves
+    assert forecast.jobs_for(forecast.MIN_SERIES_PER_JOB * 2, n_jobs=2) == 2
+    assert forecast.jobs_for(1000, n_jobs=4) == 4
+    assert forecast.jobs_for(1000, n_jobs=1) == 1

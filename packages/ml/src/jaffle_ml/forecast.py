@@ -9,6 +9,7 @@ reason, in the metrics; one odd store never fails the run.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,8 @@ from statsforecast import StatsForecast
 from statsforecast.models import AutoETS, AutoTheta, HistoricAverage, SeasonalNaive
 
 SEASON = 7  # weekly seasonality dominates daily store revenue
+# Stores per worker process that make a process pool worth forking: below it, one process does it all.
+MIN_SERIES_PER_JOB = 16
 LEVELS = [80, 95]
 BASELINE = "SeasonalNaive"
 MAX_HORIZON_DAYS = 365  # as the flow's parameter says
@@ -152,6 +155,30 @@ def _triage(series: pd.DataFrame, backtest: Backtest) -> pd.DataFrame:
     return stats.assign(path=path, reason=reason)
 
 
+def _terminable() -> None:
+    """In a pool worker: die on SIGTERM, as Pool.terminate() expects of its workers."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Engine(StatsForecast):
+    """statsforecast with worker processes that end when their pool ends them.
+
+    Its pool workers are forked from the flow run, whose SIGTERM handler (Prefect's, which raises in
+    Python) they inherit. Pool.terminate() at the end of every parallel call sends them SIGTERM and
+    then joins them, and a worker whose handler did not end it kept the run waiting forever (a
+    forecast seen stuck for 10 minutes in a backfill). With the default action the kernel ends it."""
+
+    def _get_pool(self):  # statsforecast's hook for the Pool of its parallel calls
+        from multiprocessing import get_context
+
+        return get_context("fork").Pool, {"initializer": _terminable}
+
+
+def jobs_for(series: int, n_jobs: int) -> int:
+    """Worker processes for `series` stores: none of its own (1) until each has MIN_SERIES_PER_JOB."""
+    return max(1, min(n_jobs, series // MIN_SERIES_PER_JOB))
+
+
 def forecast(history: pd.DataFrame, horizon_days: int, n_jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Choose a model per store by backtest and forecast `horizon_days` ahead.
 
@@ -168,7 +195,9 @@ def forecast(history: pd.DataFrame, horizon_days: int, n_jobs: int = 1) -> tuple
     chosen = triage["path"].where(triage["path"] != "backtest")
     if len(testable):
         subset = series[series["unique_id"].isin(testable)]
-        engine = StatsForecast(models=[_model(m) for m in CANDIDATES], freq="D", n_jobs=n_jobs)
+        engine = Engine(
+            models=[_model(m) for m in CANDIDATES], freq="D", n_jobs=jobs_for(len(testable), n_jobs)
+        )
         cv = engine.cross_validation(
             df=subset,
             h=backtest.horizon,
@@ -203,7 +232,7 @@ def forecast(history: pd.DataFrame, horizon_days: int, n_jobs: int = 1) -> tuple
     recent = series.groupby("unique_id").tail(TRAIN_DAYS)
     for model, stores in chosen.groupby(chosen):
         subset = recent[recent["unique_id"].isin(stores.index)]
-        predicted = StatsForecast(models=[_model(model)], freq="D", n_jobs=n_jobs).forecast(
+        predicted = Engine(models=[_model(model)], freq="D", n_jobs=jobs_for(len(stores), n_jobs)).forecast(
             df=subset, h=horizon_days, level=LEVELS
         )
         outputs.append(
