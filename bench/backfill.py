@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from harness import free_port
+from harness import all_flow_runs, free_port
 from platform_run import dev, stages, warehouse_work
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def team_work(platform, begun: datetime, ended: datetime) -> dict[str, float]:
     dbt_runs = []
     with admin.client(platform) as api:
         window = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=begun, before_=ended))
-        for run in api.read_flow_runs(flow_run_filter=window):
+        for run in all_flow_runs(api, window):
             deployment = run.name.split(" ", 1)[0]
             team = team_of.get(deployment)
             if team is None or team == "coordinator" or not (run.start_time and run.end_time):

@@ -28,7 +28,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from harness import free_port
+from harness import all_flow_runs, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_PROCESS = """
@@ -143,7 +143,10 @@ def report_backfill(days: int, backfill: dict) -> None:
     for name, seconds in sorted(backfill["work"].items(), key=lambda item: -item[1]):
         print(f"  {name:<22} summed run time {seconds:8.1f} s  {seconds / took:6.0%} of the wall time")
     held = backfill["warehouse"]
-    print(f"  the warehouse held by dbt builds (their logged phases) {held:8.1f} s  {held / took:6.0%}")
+    print(
+        f"  dbt's work, the critical path: the warehouse held by its builds (their logged phases) "
+        f"{held:.1f} s, {held / took:.0%} of the wall time (goal >= 67%)"
+    )
 
 
 def stages() -> list[list[str]]:
@@ -171,11 +174,13 @@ def dev_backfill(env: dict[str, str], days: int, before: date, platform) -> dict
     work: dict[str, float] = {}
     with admin.client(platform) as api:
         after = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=begun))
-        runs = api.read_flow_runs(flow_run_filter=after)
+        runs = all_flow_runs(api, after)
+        deployments = {d.id: d.name for d in api.read_deployments()}
+        children = {name for stage in stages() for name in stage}
         dbt_runs = []
-        for run in runs:
-            child = next((t.removeprefix("child:") for t in run.tags if t.startswith("child:")), None)
-            if child and run.start_time and run.end_time:
+        for run in runs:  # the children: runs of a team deployment (not the backfill's own flow)
+            child = deployments.get(run.deployment_id) if run.deployment_id else None
+            if child in children and run.start_time and run.end_time:
                 work[child] = work.get(child, 0.0) + (run.end_time - run.start_time).total_seconds()
                 if child.startswith("dbt-"):
                     dbt_runs.append(run.id)

@@ -146,3 +146,17 @@ def test_the_reprocess_modes_are_one_list_for_the_flow_the_cli_and_the_grid():
     hints = typing.get_type_hints(data_platform_backfill.fn)
     assert typing.get_args(hints["reprocess"]) == deployments.REPROCESS, annotation
     assert tuple(Mode) == deployments.REPROCESS
+
+
+def test_the_backfill_flows_options_are_the_declared_ones_with_their_defaults():
+    """The same list `./dev backfill` takes its flags from (ops tests hold the CLI to it)."""
+    import dataclasses
+    import inspect
+
+    from jaffle_contract import deployments
+    from jaffle_coordinator.flows import data_platform_backfill
+
+    taken = inspect.signature(data_platform_backfill.fn).parameters
+    options = {name: p.default for name, p in taken.items() if name not in ("start_date", "end_date")}
+    declared = dataclasses.asdict(deployments.BACKFILL)
+    assert {name: getattr(d, "default", d) for name, d in options.items()} == declared

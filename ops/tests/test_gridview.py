@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from jaffle_ops import gridview
-from jaffle_ops.commands.runs import _parse_caps
+from jaffle_ops.commands.runs import _parse_caps, backfill_options
 from jaffle_ops.errors import PlatformError
 from rich.console import Console
 
@@ -90,3 +90,23 @@ def test_caps_are_stage_equals_a_whole_number():
     assert _parse_caps(None) is None
     with pytest.raises(PlatformError, match=r"--cap takes STAGE=N .* not 'ingestion'"):
         _parse_caps(["ingestion"])
+
+
+def test_the_backfill_flags_are_the_backfill_flows_options_with_the_same_defaults():
+    import dataclasses
+
+    from jaffle_contract import deployments
+    from jaffle_ops.cli import parser
+
+    window = ["backfill", "--start", "2024-07-01", "--end", "2024-07-21"]
+    assert backfill_options(parser().parse_args(window)) == dataclasses.asdict(deployments.BACKFILL)
+    given = ["--chunk-days", "3", "--reprocess", "failed", "--cap", "ingestion=1", "--attempts", "4"]
+    given += ["--backoff-seconds", "2.5", "--dry-run"]
+    assert backfill_options(parser().parse_args(window + given)) == {
+        "chunk_days": 3,
+        "reprocess": "failed",
+        "caps": {"ingestion": 1},
+        "attempts": 4,
+        "backoff_seconds": 2.5,
+        "dry_run": True,
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jaffle_ops import kubernetes
+from jaffle_ops import kubernetes, recovery
 from jaffle_ops.workspace import teams
 from prefect.utilities.schema_tools import ValidationError, validate
 
@@ -95,6 +95,10 @@ def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path
     assert shipped == written, "deploy/kubernetes is stale: ./dev kubernetes --write deploy/kubernetes"
     kinds = [d["kind"] for text in shipped.values() for d in yaml.safe_load_all(text)]
     assert kinds.count("Deployment") == len(TEAMS) + 1  # a worker per team, and the server
+    [server] = [d for d in yaml.safe_load_all(shipped["20-prefect-server.yaml"]) if d["kind"] == "Deployment"]
+    [container] = server["spec"]["template"]["spec"]["containers"]
+    given = {entry["name"]: entry.get("value") for entry in container["env"]}
+    assert recovery.server_environment().items() <= given.items()  # as `up` starts its server
     assert "StatefulSet" in kinds and "Namespace" in kinds
     for text in shipped.values():
         for document in yaml.safe_load_all(text):

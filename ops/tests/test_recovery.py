@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from httpx import HTTPStatusError
 from jaffle_ops import recovery
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
@@ -15,8 +16,12 @@ from prefect.testing.utilities import prefect_test_harness
 
 @pytest.fixture(scope="module")
 def client():
-    with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
-        yield client
+    """A Prefect server with the settings `up` gives the platform's."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in recovery.server_environment().items():
+            patch.setenv(name, value)
+        with prefect_test_harness(server_startup_timeout=120), get_client(sync_client=True) as client:
+            yield client
 
 
 def test_the_crash_automations_are_made_once_and_mark_silent_runs_crashed(client):
@@ -100,3 +105,19 @@ def test_slots_no_lease_backs_are_given_back_and_leased_ones_kept(client, tmp_pa
 
 def test_no_lease_folder_means_no_lease_holds_anything(tmp_path):
     assert recovery.leased_slots(tmp_path / "missing") == {}
+
+
+def test_a_build_waiting_for_a_taken_slot_is_told_to_ask_again_within_the_platform_bound(client):
+    """Prefect tells a waiter to come back after the slot's average hold times the queue (up to 30 s):
+    with ten waiters, tens of seconds during which a freed warehouse sits idle. The platform's server
+    caps it: each waiter asks again within about SLOT_WAIT_SECONDS (Prefect's jitter: up to 1.3 x)."""
+    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="warehouse-like", limit=1))
+    asked = {"names": ["warehouse-like"], "slots": 1, "mode": "concurrency", "lease_duration": 60}
+    client.increment_concurrency_slots_with_lease(**asked)  # the running build holds it
+    told = []
+    for _ in range(10):  # ten builds queue behind it
+        with pytest.raises(HTTPStatusError) as refused:
+            client.increment_concurrency_slots_with_lease(**asked)
+        assert refused.value.response.status_code == 423
+        told.append(float(refused.value.response.headers["Retry-After"]))
+    assert max(told) <= 1.3 * recovery.SLOT_WAIT_SECONDS, told

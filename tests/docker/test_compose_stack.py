@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jaffle_ops import recovery
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
@@ -78,6 +79,7 @@ def test_the_compose_file_declares_postgres_a_server_on_it_and_a_docker_worker_p
     assert server["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert server["environment"]["PREFECT_SERVER_API_AUTH_STRING"] == "jaffle:y"
     assert server["environment"]["PREFECT_SERVER_CSRF_PROTECTION_ENABLED"] == "true"
+    assert recovery.server_environment().items() <= server["environment"].items()  # as `up`'s server
     assert "*" not in server["environment"]["PREFECT_SERVER_CORS_ALLOWED_ORIGINS"]
     # PostgreSQL is on the internal database network only, with the server; no worker is
     assert config["networks"]["database"]["internal"] is True

@@ -9,6 +9,7 @@ fails if its run has not ended well after the bound the platform's settings prom
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -253,6 +254,13 @@ def grid_states(table: list[dict]) -> dict[str, str]:
         for chunk, text in row.items()
         if chunk not in ("child", "stage")
     }
+
+
+def printed_grid(out: str, children: int) -> dict[str, list[str]]:
+    """`{child: [state of each chunk]}` from the last grid the CLI printed on a log (a header line of
+    chunks, a line per child, then the `cells ended` line)."""
+    lines = out.rsplit("cells ended", 1)[0].splitlines()[:-1]
+    return {line.split()[0]: line.split()[1:] for line in lines[-children:]}
 
 
 def wait_for(what: str, check, bound: float, every: float = 1.0):
@@ -780,11 +788,34 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
     partition = platform.data / "lake/raw/jaffle_shop/orders" / f"date={start}"
     partition.parent.mkdir(parents=True, exist_ok=True)
     partition.write_text("in the way")
-    first = platform.cli(*base, "--attempts", "1")
+    first = platform.cli(*base, "--attempts", "1", "--cap", "ingestion=1")
     assert first.returncode == 1, first.stdout
     assert f"raw-data-jaffle-shop {start}" in first.stdout and "8 cells blocked" in first.stdout
     parent = platform.runs_named(f"backfill {window}")[0]
-    states = grid_states(grid_table(platform, parent.id))
+    table = grid_table(platform, parent.id)
+    states = grid_states(table)
+    # The terminal's last grid, the grid artifact and the API agree cell by cell, and each cell that ran
+    # links to its run.
+    chunks = [c for c in table[0] if c not in ("child", "stage")]
+    assert printed_grid(first.stdout, len(table)) == {
+        row["child"]: [states[f"{row['child']} {chunk}"] for chunk in chunks] for row in table
+    }
+    ran = platform.children(parent.id)
+    for row in table:
+        for chunk in chunks:
+            cell = f"{row['child']} {chunk}"
+            if cell in ran:
+                assert states[cell] == ran[cell][-1].state.type.value.lower(), cell
+                assert f"/runs/flow-run/{ran[cell][-1].id}" in row[chunk], row[chunk]
+            else:
+                assert states[cell] == "blocked", cell
+    # --cap ingestion=1: the four ingestion cells ran one at a time.
+    ingested = sorted(
+        (r for name, runs in ran.items() if name.startswith("raw-data-") for r in runs),
+        key=lambda r: r.start_time,
+    )
+    assert len(ingested) == 4
+    assert all(a.end_time <= b.start_time for a, b in itertools.pairwise(ingested)), ingested
     done = {name for name, state in states.items() if state == "completed"}
     missing = {name for name, state in states.items() if state != "completed"}
     assert done == {f"raw-data-jaffle-shop {end}", f"raw-data-marketing {start}", f"raw-data-marketing {end}"}
@@ -794,6 +825,12 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
         f"raw-data-jaffle-shop {start}"
     }
     assert set(platform.children(parent.id)) == done | {f"raw-data-jaffle-shop {start}"}
+    # Retrying that backfill run (the UI's Retry; here the CLI's) redoes none of its completed cells: with
+    # the fault still there, only the failed cell runs again (and fails again).
+    resumed = platform.cli("run", "--resume", str(parent.id))
+    assert resumed.returncode == 1, resumed.stdout
+    attempts = {name: len(runs) for name, runs in platform.children(parent.id).items()}
+    assert attempts == {**dict.fromkeys(done, 1), f"raw-data-jaffle-shop {start}": 2}, attempts
 
     dry = platform.cli(*base, "--reprocess", "failed", "--dry-run")
     assert dry.returncode == 0, dry.stdout

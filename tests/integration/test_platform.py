@@ -156,10 +156,15 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform, platform_c
 
 def _materializations(client) -> list:
     """Every successful dataset materialization the platform's runs reported, oldest first."""
+    return _dataset_events(client, f"{lineage.MATERIALIZED}succeeded")
+
+
+def _dataset_events(client, name: str) -> list:
+    """Every event of that name about a dataset, oldest first."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventOrder, EventResourceFilter
 
     query = EventFilter(
-        event=EventNameFilter(name=[f"{lineage.MATERIALIZED}succeeded"]),
+        event=EventNameFilter(name=[name]),
         resource=EventResourceFilter(id_prefix=[lineage.SCHEME]),
         order=EventOrder.ASC,
     )
@@ -202,6 +207,12 @@ def test_every_dataset_a_run_writes_has_one_materialization_with_its_declared_up
         assert upstream == {lineage.asset_key(u) for u in dataset.upstream}, dataset.name
         assert any(r.id.startswith("prefect.flow-run.") for r in event.related), dataset.name
         assert event.payload["owner"] == owners[dataset.name]
+    # Reads are references: every dataset some run reads was referenced, by a flow run.
+    with platform_client(home, port) as client:
+        references = _dataset_events(client, lineage.REFERENCED)
+    read = {u for d in produced.values() for u in d.upstream}
+    assert {lineage.dataset_of(e.resource.id) for e in references} == read
+    assert all(any(r.id.startswith("prefect.flow-run.") for r in e.related) for e in references)
 
     # Draw the view again now that every event is in (the run's dashboards child drew it while the
     # last events were on their way), then look at it as a person would.

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, Literal
 
 from jaffle_contract import lineage
+from jaffle_contract.deployments import BACKFILL
 from jaffle_contract.parameters import parameter
 from jaffle_contract.storage import DataSettings
 from prefect import flow, get_client, get_run_logger, task
@@ -252,19 +253,29 @@ async def data_platform(
 async def data_platform_backfill(
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
-    chunk_days: int = parameter(7, "Days per chunk", "Each chunk is one run of every team deployment."),
+    chunk_days: int = parameter(
+        BACKFILL.chunk_days, "Days per chunk", "Each chunk is one run of every team deployment."
+    ),
     reprocess: Literal["all", "missing", "failed"] = parameter(
-        "all",
+        BACKFILL.reprocess,
         "Reprocess",
         "all: every cell; missing: the cells whose outputs the data lacks for their window; "
         "failed: only the cells that did not complete in the last backfill of this range.",
     ),
     caps: dict[str, int] | None = parameter(
-        None, "Caps", 'Cells of a stage at once, by stage name, e.g. {"ingestion": 3} (default: the plan\'s).'
+        BACKFILL.caps,
+        "Caps",
+        'Cells of a stage at once, by stage name, e.g. {"ingestion": 3} (default: the plan\'s).',
     ),
-    attempts: int = parameter(2, "Attempts", "Runs of a cell before it fails and blocks what needs it."),
-    backoff_seconds: float = parameter(30.0, "Backoff (s)", "Wait before a cell's second attempt; doubles."),
-    dry_run: bool = parameter(False, "Dry run", "List the cells that would run, and why; run nothing."),
+    attempts: int = parameter(
+        BACKFILL.attempts, "Attempts", "Runs of a cell before it fails and blocks what needs it."
+    ),
+    backoff_seconds: float = parameter(
+        BACKFILL.backoff_seconds, "Backoff (s)", "Wait before a cell's second attempt; doubles."
+    ),
+    dry_run: bool = parameter(
+        BACKFILL.dry_run, "Dry run", "List the cells that would run, and why; run nothing."
+    ),
 ) -> dict[str, object]:
     """Backfill a date range as a grid of (team deployment, chunk) cells, each started as soon as it may."""
     window = plan.resolve_window(start_date, end_date)

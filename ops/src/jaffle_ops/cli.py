@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 from jaffle_contract import deployments
+from jaffle_contract.deployments import BACKFILL
 
 from jaffle_ops.commands import build, lifecycle, runs
 from jaffle_ops.errors import PlatformError
@@ -105,11 +106,13 @@ def parser() -> argparse.ArgumentParser:
     )
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)
-    back.add_argument("--chunk-days", type=int, default=7, help="days per chunk (one column of the grid)")
+    back.add_argument(
+        "--chunk-days", type=int, default=BACKFILL.chunk_days, help="days per chunk (one column of the grid)"
+    )
     back.add_argument(
         "--reprocess",
         choices=deployments.REPROCESS,
-        default="all",
+        default=BACKFILL.reprocess,
         help="all cells; missing: those whose outputs the data lacks for their window; failed: those "
         "that did not complete in the last backfill of this range",
     )
@@ -119,8 +122,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="STAGE=N",
         help="at most N cells of a stage at once, e.g. --cap ingestion=3 (default: the plan's)",
     )
-    back.add_argument("--attempts", type=int, default=2, help="runs of a cell before it fails")
-    back.add_argument("--backoff-seconds", type=float, default=30.0, help="before a retry; doubles")
+    back.add_argument(
+        "--attempts", type=int, default=BACKFILL.attempts, help="runs of a cell before it fails"
+    )
+    back.add_argument(
+        "--backoff-seconds", type=float, default=BACKFILL.backoff_seconds, help="before a retry; doubles"
+    )
     back.add_argument("--dry-run", action="store_true", help="list the cells that would run, and why")
     land = sub.add_parser(
         "land", help="copy a folder of exports into the landing folder, then land a window of them"

@@ -28,12 +28,12 @@ from typing import Any
 
 import yaml
 
-import docker  # noqa: F401 - before prefect-kubernetes: see below
-
 # prefect-kubernetes reaches prefect.utilities.dockerutils, which imports the Docker SDK lazily; when the
 # SDK was not imported yet, that loads a second copy of its modules, and this process's
 # `except docker.errors.ImageNotFound` (images.py) no longer catches what the engine client raises.
 # Importing the SDK first makes the lazy import find it.
+import docker  # noqa: F401
+from jaffle_ops import recovery
 
 NAMESPACE = "jaffle"
 # The user every team image runs as (docker/team.Dockerfile's USER; a test keeps the two the same).
@@ -346,6 +346,8 @@ def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
                 f"postgresql+asyncpg://prefect:$(JAFFLE_PG_PASSWORD)@postgres.{NAMESPACE}.svc:5432/prefect"
             ),
             "PREFECT_SERVER_API_AUTH_STRING": _secret("jaffle-prefect-api", "auth-string"),
+            # leases under PREFECT_HOME (a scratch volume: they outlive a container restart, not the pod)
+            **recovery.server_environment(),
         },
         4200,
     )

@@ -11,6 +11,10 @@
 - Lease storage: concurrency slots are held through leases that their holder renews while it lives.
   The server keeps them on disk (LEASE_STORAGE), so a server restart neither forgets a live holder nor
   keeps a dead one's slot: an expired lease is revoked by the server, which frees its slots.
+- Slot hand-over: a build that finds the warehouse slot taken asks again after the Retry-After the
+  server gives it. Prefect makes that the average hold times the queue, up to 30 s, so the warehouse
+  sat idle for most of that after each build ended (half a year's backfill, half its wall time). The
+  server here caps it at SLOT_WAIT_SECONDS: the next build starts within about that of the last one.
 - Slot repair: a slot count no lease backs (left by a server that kept its leases in memory, or by a
   crash between the two writes) is set back to what the leases on disk account for.
 """
@@ -41,6 +45,7 @@ TERMINAL_EVENTS = frozenset(
     f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")
 )
 LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
+SLOT_WAIT_SECONDS = 1  # a waiter asks this often (jittered); a handful of waiters is a light load
 
 
 def flow_run_environment() -> dict[str, str]:
@@ -49,8 +54,13 @@ def flow_run_environment() -> dict[str, str]:
 
 
 def server_environment() -> dict[str, str]:
-    """What the server needs: leases on disk, under the server's PREFECT_HOME."""
-    return {"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE}
+    """What the server needs: leases on disk (under the server's PREFECT_HOME) and a prompt slot
+    hand-over. The compose stack and the Kubernetes manifests set the same (their tests hold them to
+    this)."""
+    return {
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE,
+        "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": str(SLOT_WAIT_SECONDS),
+    }
 
 
 def crash_automation() -> AutomationCore:

@@ -3,7 +3,9 @@
 - every mart carries an enforced dbt model contract whose columns and types are the declared ones,
   in order, so a build that would change what other teams read fails before it publishes;
 - every dbt source is a dataset the team declares it consumes (or produces: attribution reads the
-  jaffle_shop project's published marts), so the contract check covers every table dbt reads.
+  jaffle_shop project's published marts), and a raw source shows dbt only the columns it declares it
+  consumes (the sources are made from the declarations), so the contract check covers every column
+  dbt reads.
 """
 
 from __future__ import annotations
@@ -80,3 +82,48 @@ def test_a_mart_that_breaks_its_contract_fails_the_build_naming_the_column_and_p
     with pytest.raises(DbtBuildFailed, match=r"(?s)contract.*tax_rate"):
         dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
     assert published.stat().st_mtime_ns == before, "a build that broke its contract was published"
+
+
+def test_the_raw_sources_are_the_ones_made_from_the_declarations():
+    from jaffle_dbt import sources
+
+    for source in sources.SOURCES:
+        stale = "stale: hatch run dbt:python -m jaffle_dbt.sources --write"
+        assert sources.path(source).read_text() == sources.render(source), f"{source}: {stale}"
+    assert sources.consumed()["jaffle_shop"]["orders"] == [
+        c for c in next(d for d in DECLARED.consumes if d.name == "raw.jaffle_shop.orders").columns
+    ]
+
+
+def test_a_model_that_reads_an_undeclared_column_fails_the_build_naming_it(
+    prefect_api, data_dir, tmp_path, monkeypatch
+):
+    """The lake's orders still have `subtotal`, but a dbt team that no longer declared reading it would
+    not see it: the staging model that reads it fails, named, and nothing is published."""
+    from jaffle_dbt import flows, runner, sources
+    from jaffle_dbt.flows import dbt_jaffle_shop
+    from jaffle_dbt.runner import DbtBuildFailed
+
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)  # reads every declared column
+    published = runner.DbtSettings().published("jaffle_shop")
+    before = published.stat().st_mtime_ns
+    fewer = DECLARED.model_copy(
+        update={
+            "consumes": tuple(
+                c.model_copy(update={"columns": {k: v for k, v in c.columns.items() if k != "subtotal"}})
+                if c.name == "raw.jaffle_shop.orders"
+                else c
+                for c in DECLARED.consumes
+            )
+        }
+    )
+    projects = tmp_path / "projects"
+    shutil.copytree(PROJECTS, projects)
+    made = projects / sources.path("jaffle_shop").relative_to(PROJECTS)
+    made.write_text(sources.render("jaffle_shop", fewer))
+    assert '"subtotal"' not in made.read_text()
+    monkeypatch.setattr(runner, "PROJECTS_DIR", projects)
+    monkeypatch.setattr(flows, "PROJECTS_DIR", projects)
+    with pytest.raises(DbtBuildFailed, match=r"(?s)stg_jaffle_shop__orders.*subtotal"):
+        dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)
+    assert published.stat().st_mtime_ns == before, "a build that read an undeclared column was published"

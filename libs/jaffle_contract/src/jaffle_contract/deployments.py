@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 RAW_DATA_JAFFLE_SHOP = "raw-data-jaffle-shop"
 RAW_DATA_MARKETING = "raw-data-marketing"
 DBT_JAFFLE_SHOP = "dbt-jaffle-shop"
@@ -17,6 +19,23 @@ INGESTED: dict[str, str] = {"jaffle_shop": RAW_DATA_JAFFLE_SHOP, "marketing": RA
 
 # What a backfill reruns (the backfill flow's `reprocess` parameter, `./dev backfill --reprocess`).
 REPROCESS = ("all", "missing", "failed")
+
+
+@dataclass(frozen=True)
+class BackfillOptions:
+    """A backfill's options beyond its range, and their defaults: the backfill flow's parameters (its run
+    form in the UI) and `./dev backfill`'s flags, each the same name with dashes (`caps` is the repeated
+    `--cap STAGE=N`). Tests hold the flow and the CLI to this list."""
+
+    chunk_days: int = 7
+    reprocess: str = "all"
+    caps: dict[str, int] | None = None
+    attempts: int = 2
+    backoff_seconds: float = 30.0
+    dry_run: bool = False
+
+
+BACKFILL = BackfillOptions()
 
 BY_TEAM: dict[str, tuple[str, ...]] = {
     "ingestion": (RAW_DATA_JAFFLE_SHOP, RAW_DATA_MARKETING),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 import uuid
@@ -153,6 +154,15 @@ def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
     return trigger(platform, deployments.DATA_PLATFORM, parameters, f"data-platform {window}")
 
 
+def backfill_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The backfill flow's options from `./dev backfill`'s flags: each option's flag is its name with
+    dashes, except `caps`, the repeated `--cap STAGE=N`."""
+    return {
+        option.name: _parse_caps(args.cap) if option.name == "caps" else getattr(args, option.name)
+        for option in dataclasses.fields(deployments.BackfillOptions)
+    }
+
+
 def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
     """`--cap ingestion=3 --cap warehouse=1` as the backfill's `caps` parameter."""
     if not pairs:
@@ -191,15 +201,7 @@ def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
 
 def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:
     window = resolve_window(args.start, args.end)
-    parameters = {
-        **window.parameters(),
-        "chunk_days": args.chunk_days,
-        "reprocess": args.reprocess,
-        "caps": _parse_caps(args.cap),
-        "attempts": args.attempts,
-        "backoff_seconds": args.backoff_seconds,
-        "dry_run": args.dry_run,
-    }
+    parameters = {**window.parameters(), **backfill_options(args)}
     name = f"backfill {window}" + (" (dry run)" if args.dry_run else "")
     return trigger(platform, deployments.DATA_PLATFORM_BACKFILL, parameters, name, follower=follow_grid)
 

@@ -19,11 +19,8 @@ import psycopg2
 from jaffle_contract.storage import Storage
 from psycopg2 import sql
 
-# source -> tables; a table is daily when its folder holds date=YYYY-MM-DD partitions.
-SOURCES = {
-    "jaffle_shop": ("stores", "products", "supplies", "customers", "orders", "order_items"),
-    "marketing": ("ad_spend", "web_sessions"),
-}
+from jaffle_dbt import sources as dbt_sources
+
 PG_TYPES = {
     "VARCHAR": "text",
     "BIGINT": "bigint",
@@ -59,21 +56,24 @@ def load(
     start: date,
     end: date,
     full_refresh: bool,
-    sources: tuple[str, ...] = tuple(SOURCES),
+    sources: tuple[str, ...] = tuple(dbt_sources.SOURCES),
 ) -> list[Loaded]:
-    """Copy the window's raw partitions (or all of them) into PostgreSQL; returns rows per table."""
-    loaded = []
+    """Copy the window's raw partitions (or all of them) into PostgreSQL, the columns dbt declares it
+    reads (a table is daily when its folder holds date=YYYY-MM-DD partitions); returns rows per table."""
+    loaded, read = [], dbt_sources.consumed()
     with contextlib.closing(psycopg2.connect(dsn)) as pg:
         for source in sources:
             with pg.cursor() as cur:
                 cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(f"raw_{source}")))
             pg.commit()
-            for table in SOURCES[source]:
+            for table, columns in read[source].items():
                 folder = f"lake/raw/{source}/{table}"
                 if storage.exists(folder):
                     try:
                         loaded.append(
-                            _load_table(pg, storage, folder, source, table, start, end, full_refresh)
+                            _load_table(
+                                pg, storage, folder, source, (table, columns), start, end, full_refresh
+                            )
                         )
                         pg.commit()
                     except BaseException:
@@ -83,8 +83,16 @@ def load(
 
 
 def _load_table(
-    pg, storage: Storage, folder: str, source: str, table: str, start: date, end: date, full: bool
+    pg,
+    storage: Storage,
+    folder: str,
+    source: str,
+    read: tuple[str, list[str]],
+    start: date,
+    end: date,
+    full: bool,
 ) -> Loaded:
+    table, wanted = read
     daily = bool(storage.glob(folder, "date=*"))
     pattern = storage.uri(folder, "*/*.parquet" if daily else "*.parquet")
     target = sql.Identifier(f"raw_{source}", table)
@@ -94,11 +102,14 @@ def _load_table(
     whole = full or not exists or not daily
     with duckdb.connect() as duck:
         storage.register(duck)
+        listed = ", ".join(f'"{column}"' for column in wanted)
+        hive = str(daily).lower()
+        partition = ', "date"' if daily else ""
         relation = duck.sql(
-            f"select * from read_parquet('{pattern}', hive_partitioning = {str(daily).lower()})"
+            f"select {listed}{partition} from read_parquet('{pattern}', hive_partitioning = {hive})"
         )
         if daily:
-            relation = relation.project('* exclude ("date"), cast("date" as date) as _partition_date')
+            relation = relation.project(f'{listed}, cast("date" as date) as _partition_date')
             if not whole:
                 relation = relation.filter(f"_partition_date between date '{start}' and date '{end}'")
         columns = [(n, _pg_type(str(k))) for n, k in zip(relation.columns, relation.types, strict=True)]

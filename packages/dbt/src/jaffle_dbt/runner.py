@@ -35,16 +35,17 @@ from jaffle_contract.datasets import PUBLISHED_MODE
 from jaffle_contract.window import Window
 
 from jaffle_dbt import pg_load
+from jaffle_dbt import sources as dbt_sources
 from jaffle_dbt.settings import PROJECTS, PROJECTS_DIR, DbtSettings
 
 FAILED = {"error", "fail", "runtime error"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The build's window, as the `in_run_window` macro reads it (macros/run_window.sql names them too).
 WINDOW_ENV = ("JAFFLE_WINDOW_START", "JAFFLE_WINDOW_END")
-# The raw sources each project reads from the lake.
 # The team's datasets (datasets.toml): its marts, their places and day columns.
 DECLARATIONS = contracts.load_installed("dbt", "jaffle_dbt")
-RAW_SOURCES = {"jaffle_shop": ("jaffle_shop",), "attribution": ("marketing",)}
+# The raw sources each project reads from the lake.
+RAW_SOURCES = {p: tuple(s for s, (by, _) in dbt_sources.SOURCES.items() if by == p) for p in PROJECTS}
 
 
 @dataclass(frozen=True)

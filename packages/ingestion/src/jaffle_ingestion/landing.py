@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -102,10 +103,16 @@ def check_bad_rows(reports: list[TableReport], max_bad_ratio: float, quarantine:
     over = [r for r in reports if r.bad_ratio > max_bad_ratio]
     if refused or over:
         worst = ", ".join(f"{r.dataset} {r.quarantined} of {r.checked}" for r in over)
+        why = "; ".join(
+            f"{r.dataset}: " + ", ".join(f"{kind} ({count})" for kind, count in r.reasons.most_common(3))
+            for r in reports
+            if (r.refused or r in over) and r.reasons
+        )
         raise TooManyBadRows(
             f"more than {max_bad_ratio:.2%} of rows were rejected "
             f"({worst or 'in some partitions'}); "
             f"partitions left as they were: {'; '.join(refused) or 'none'}. "
+            f"Most frequent reasons, by column: {why or 'none recorded'}. "
             f"Rejected rows and their reasons are in {quarantine}"
         )
 
@@ -115,7 +122,7 @@ def _reason_kinds(bad: pd.DataFrame) -> Counter:
     kinds: Counter = Counter()
     for reason, count in bad["_reason"].value_counts().items():
         for part in str(reason).split("; "):
-            words = part.split(" ")
+            words = re.sub(r" '[^']*'", " 'v'", part).split(" ")  # a quoted value may hold spaces
             has_value = len(words) > 2 and words[1] != "is" and words[0] != "duplicate"
             kinds[" ".join([words[0], *words[2:]]) if has_value else part] += int(count)
     return kinds
