@@ -104,6 +104,14 @@ def ui_login():
 
 
 @pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """The folder for what a person looks at after a run (screenshots, the fault scenarios' numbers):
+    test-artifacts/ at the root, or $JAFFLE_TEST_ARTIFACTS."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
 def free_port():
     """`free_port()` is a loopback port nothing listens on, for a server a test starts."""
     return _free_port

@@ -107,6 +107,8 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it():
     }
     others = set(states) - blocked - {("dbt-jaffle-shop", 1)}
     assert all(states[key] == State.COMPLETED for key in others)  # the rest finished
+    # The grid artifact's description says so in words, as the CLI's last line does.
+    assert g.tally() == "18/18 cells ended (blocked 7, completed 10, failed 1)"
 
 
 def test_missing_skips_what_the_data_has_unless_an_input_reruns():

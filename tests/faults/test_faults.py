@@ -25,7 +25,6 @@ from jaffle_ops.secrets import read_auth_string
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 # The days scenarios 1, 2 and 4 build before the others run: their rows must survive what follows.
 EARLIER = Window(date(2024, 5, 1), date(2024, 5, 9))
 # Hang guards: the crash automation's window plus the server's evaluation loop and a busy machine's slack.
@@ -47,11 +46,12 @@ class Platform:
     def __init__(self, cli, home: Path, port: int):
         self.cli, self.home, self.port = cli, home, port
         self.data = home / "data"
+        self.ui = f"http://127.0.0.1:{port}"
 
     def client(self):
         from prefect.client.orchestration import SyncPrefectClient
 
-        return SyncPrefectClient(f"http://127.0.0.1:{self.port}/api", auth_string=read_auth_string(self.home))
+        return SyncPrefectClient(f"{self.ui}/api", auth_string=read_auth_string(self.home))
 
     def start(self, *args: str) -> subprocess.Popen:
         """`./dev run ...` (or backfill) in the background, as an operator's terminal would run it."""
@@ -229,6 +229,12 @@ def rows_of(platform: Platform, start: date, end: date) -> dict[str, list]:
 
 
 def grid_table(platform: Platform, parent_id, prefix: str = "backfill-grid-") -> list[dict]:
+    """The newest grid (or dry-run plan) table artifact of a backfill run, as rows."""
+    data = grid_artifact(platform, parent_id, prefix).data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def grid_artifact(platform: Platform, parent_id, prefix: str = "backfill-grid-"):
     """The newest grid (or dry-run plan) table artifact of a backfill run."""
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
@@ -242,8 +248,7 @@ def grid_table(platform: Platform, parent_id, prefix: str = "backfill-grid-") ->
             sort=ArtifactSort.CREATED_DESC,
             limit=1,
         )
-    data = found[0].data
-    return json.loads(data) if isinstance(data, str) else data
+    return found[0]
 
 
 def grid_states(table: list[dict]) -> dict[str, str]:
@@ -254,6 +259,19 @@ def grid_states(table: list[dict]) -> dict[str, str]:
         for chunk, text in row.items()
         if chunk not in ("child", "stage")
     }
+
+
+def drawn_grid(platform: Platform, page, artifact_id) -> dict[str, list[str]]:
+    """`{child: [state of each chunk]}` as the Prefect UI draws a grid artifact's table (a row per child:
+    its name, its stage, then a cell per chunk)."""
+    page.goto(f"{platform.ui}/artifacts/artifact/{artifact_id}")
+    rows = page.locator(".artifact-data-table tbody tr")
+    rows.first.wait_for()
+    drawn = {}
+    for row in rows.all():
+        cells = [cell.inner_text().split() for cell in row.locator("td").all()]
+        drawn[cells[0][0]] = [cell[1].rstrip(":") for cell in cells[2:]]
+    return drawn
 
 
 def printed_grid(out: str, children: int) -> dict[str, list[str]]:
@@ -323,14 +341,18 @@ def rows_against_lake(counts: dict[str, int]) -> dict[str, int]:
     }
 
 
-def record(scenario: str, **facts) -> None:
-    """Add this scenario's numbers to test-artifacts/faults.json (for the closing note)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / "faults.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[scenario] = facts
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
-    print(scenario, facts)
+@pytest.fixture
+def record(artifacts):
+    """`record(scenario, **facts)` adds a scenario's numbers to faults.json in the test artifacts."""
+
+    def add(scenario: str, **facts) -> None:
+        path = artifacts / "faults.json"
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[scenario] = facts
+        path.write_text(json.dumps(data, indent=2, sort_keys=True))
+        print(scenario, facts)
+
+    return add
 
 
 def finish(process: subprocess.Popen, bound: float = RUN_BOUND) -> tuple[int, str]:
@@ -354,7 +376,7 @@ def finish(process: subprocess.Popen, bound: float = RUN_BOUND) -> tuple[int, st
     return process.returncode, out
 
 
-def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(platform):
+def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(platform, record):
     start, end = date(2024, 5, 1), date(2024, 5, 4)
     run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
     parent = parent_of(platform, f"data-platform {start}..{end}")
@@ -399,7 +421,7 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
     )
 
 
-def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(platform):
+def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(platform, record):
     start, end = date(2024, 5, 5), date(2024, 5, 7)
     run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
     parent = parent_of(platform, f"data-platform {start}..{end}")
@@ -432,7 +454,7 @@ def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(pl
     )
 
 
-def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform):
+def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform, record):
     landed = platform.counts(EARLIER.start, EARLIER.end)  # what earlier scenarios built
     began = time.monotonic()
     run = platform.cli("run", "--start", "2000-01-01", "--end", "2000-01-02")
@@ -455,7 +477,7 @@ def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform):
 
 
 def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_complete(
-    platform, chromium_page, ui_login
+    platform, record, chromium_page, ui_login
 ):
     start, end = date(2024, 5, 8), date(2024, 5, 9)
     # Fault from outside: a folder where the dashboards team writes its page.
@@ -473,8 +495,8 @@ def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_comp
     blocker.rmdir()
     # The UI's Retry button on the parent's run page, and the confirmation in its dialog.
     page = chromium_page
-    ui_login(page, f"http://127.0.0.1:{platform.port}", read_auth_string(platform.home))
-    page.goto(f"http://127.0.0.1:{platform.port}/runs/flow-run/{parent.id}")
+    ui_login(page, platform.ui, read_auth_string(platform.home))
+    page.goto(f"{platform.ui}/runs/flow-run/{parent.id}")
     page.get_by_role("button", name="Retry").first.click()
     with page.expect_response(lambda r: r.request.method == "POST" and "/set_state" in r.url) as sent:
         page.locator(".p-modal").get_by_role("button", name="Retry").click()
@@ -509,7 +531,7 @@ def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_comp
     )
 
 
-def test_a_cancelled_parent_cancels_its_children(platform):
+def test_a_cancelled_parent_cancels_its_children(platform, record):
     from prefect.states import Cancelling
 
     start, end = date(2024, 5, 10), date(2024, 5, 13)
@@ -545,7 +567,7 @@ def test_a_cancelled_parent_cancels_its_children(platform):
     )
 
 
-def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platform):
+def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platform, record):
     start, end = date(2024, 5, 14), date(2024, 5, 15)
     # One chunk each (6 cells): the two grids' cells overlap on every team at once.
     args = ("backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-days", "2")
@@ -571,7 +593,7 @@ def test_two_overlapping_backfills_of_one_range_agree_and_never_hit_a_lock(platf
     )
 
 
-def test_the_daily_run_waits_for_the_one_before_it_instead_of_overlapping(platform):
+def test_the_daily_run_waits_for_the_one_before_it_instead_of_overlapping(platform, record):
     day = "2024-05-16"
     name = f"data-platform {day}"
     first = platform.start("run", "--start", day, "--end", day)
@@ -615,7 +637,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
 
 
-def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected(platform):
+def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected(platform, record):
     orders = platform.data / "lake/raw/jaffle_shop/orders"
     days = ["2024-05-01", "2024-05-02", "2024-05-03"]
     before = {d: (orders / f"date={d}/part-0.parquet").read_bytes() for d in days}
@@ -666,7 +688,9 @@ def test_landing_a_partial_file_keeps_other_days_and_a_truncated_one_is_rejected
     )
 
 
-def test_a_lake_that_is_read_only_or_full_is_a_clear_error_and_keeps_every_partition(platform, unavailable):
+def test_a_lake_that_is_read_only_or_full_is_a_clear_error_and_keeps_every_partition(
+    platform, record, unavailable
+):
     shop = platform.data / "lake/raw/jaffle_shop"
     saved = platform.data / "jaffle_shop.saved"
     subprocess.run(["cp", "-a", str(shop), str(saved)], check=True)
@@ -712,6 +736,7 @@ def test_a_lake_that_is_read_only_or_full_is_a_clear_error_and_keeps_every_parti
 
 def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_the_range_row_for_row(
     platform,
+    record,
 ):
     start, end = date(2024, 7, 1), date(2024, 7, 21)
     window = f"{start}..{end}"
@@ -779,7 +804,7 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
 
 
 def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_failed_runs_exactly_the_rest(
-    platform,
+    platform, record, chromium_page, ui_login, artifacts
 ):
     start, end = date(2024, 8, 1), date(2024, 8, 2)
     window = f"{start}..{end}"
@@ -809,6 +834,25 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
                 assert f"/runs/flow-run/{ran[cell][-1].id}" in row[chunk], row[chunk]
             else:
                 assert states[cell] == "blocked", cell
+    # The UI draws the same grid from the artifact (the README's picture), and a cell's link opens its run.
+    page = chromium_page
+    ui_login(page, platform.ui, read_auth_string(platform.home))
+    artifact = grid_artifact(platform, parent.id)
+    assert (
+        artifact.description == f"Backfill of {window}: 12/12 cells ended (blocked 8, completed 3, failed 1)"
+    )
+    assert drawn_grid(platform, page, artifact.id) == printed_grid(first.stdout, len(table))
+    end_of_table = page.get_by_role("button", name="Show raw data").bounding_box()
+    height = end_of_table["y"] + end_of_table["height"] + 24
+    page.screenshot(
+        path=str(artifacts / "backfill-grid.png"), clip={"x": 0, "y": 0, "width": 1400, "height": height}
+    )
+    failed = ran[f"raw-data-jaffle-shop {start}"][-1]
+    link = page.locator(".artifact-data-table tbody tr", has_text="raw-data-jaffle-shop").locator("a").first
+    assert link.get_attribute("href") == f"{platform.ui}/runs/flow-run/{failed.id}"
+    page.goto(link.get_attribute("href"))  # follow the cell's link
+    page.get_by_text(failed.name).first.wait_for()
+    page.locator(".state-badge", has_text="Failed").first.wait_for()
     # --cap ingestion=1: the four ingestion cells ran one at a time.
     ingested = sorted(
         (r for name, runs in ran.items() if name.startswith("raw-data-") for r in runs),

@@ -4,16 +4,12 @@ Completed; then the lake holds exactly that range."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +49,9 @@ def is_create_flow_run(response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/create_flow_run")
 
 
-def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, page, platform_client):
+def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(
+    platform, page, platform_client, artifacts
+):
     _, home, port = platform
     ui = f"http://127.0.0.1:{port}"
     first_of_month = date.today().replace(day=1)
@@ -76,7 +74,7 @@ def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, p
     pick(page, "Last day", end)
     run_name = page.locator(".p-label").filter(has_text="Run Name").locator("input").first
     run_name.fill(f"ui-custom-run-{start}")
-    page.screenshot(path=str(ARTIFACTS / "prefect-ui-custom-run-form.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "prefect-ui-custom-run-form.png"), full_page=True)
     # Submit: the UI posts the run to the API, then goes back to the deployment with a toast linking
     # the new run. The API's answer is the signal (a loaded machine may render the page late).
     with page.expect_response(is_create_flow_run, timeout=120_000) as created:
@@ -89,7 +87,7 @@ def test_a_custom_run_from_the_ui_form_lands_exactly_the_chosen_days(platform, p
     page.get_by_text(f"ui-custom-run-{start}").first.wait_for()  # the toast: "<name> scheduled ..."
     page.goto(f"{ui}/runs/flow-run/{flow_run_id}")
     page.locator(".state-badge", has_text="Completed").first.wait_for(timeout=600_000)
-    page.screenshot(path=str(ARTIFACTS / "prefect-ui-run-completed.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "prefect-ui-run-completed.png"), full_page=True)
 
     # What the form sent is what ran, and the lake holds exactly those days.
     run = platform_client(home, port).read_flow_run(flow_run_id)

@@ -50,7 +50,7 @@ async def drive(
             timeout = None if retry is None else max(0.05, retry - clock())
             if not running:
                 if timeout is None:  # nothing running, nothing to retry, not finished: cannot happen
-                    raise RuntimeError(f"the backfill grid is stuck: {grid.counts()}")
+                    raise RuntimeError(f"the backfill grid is stuck: {grid.tally()}")
                 await asyncio.sleep(timeout)
                 continue
             done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -337,7 +337,7 @@ async def data_platform_backfill(
         await acreate_table_artifact(
             key=backfill.artifact_key(window),
             table=backfill.rows(current),
-            description=f"Backfill of {window}: {dict(current.counts())}",
+            description=f"Backfill of {window}: {current.tally()}",
         )
         await aupdate_progress_artifact(progress, backfill.done_fraction(current))
 

@@ -221,6 +221,14 @@ class Grid:
             out[cell.state] += 1
         return out
 
+    def tally(self) -> str:
+        """The counts in words, as the CLI's grid ends: `4/18 cells ended (blocked 1, completed 3, ...)`
+        (the states some cell is in, by name)."""
+        counts = self.counts()
+        ended = sum(n for state, n in counts.items() if state.final)
+        states = ", ".join(f"{state.value} {n}" for state, n in sorted(counts.items()) if n)
+        return f"{ended}/{len(self.cells)} cells ended ({states})"
+
     # --- helpers ------------------------------------------------------------------------------
 
     def _stage_index(self, name: str) -> int:
