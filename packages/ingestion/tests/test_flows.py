@@ -193,6 +193,7 @@ def _truncated_parquet() -> bytes:
         ("truncated.parquet", _truncated_parquet(), "ArrowInvalid"),
         ("wrong.csv", b"id,amount\n1,2\n", "missing column(s) spend_date, channel"),
         ("latin1.csv", "spend_date,channel\n2024-03-03,caf\xe9\n".encode("latin-1"), "UnicodeDecodeError"),
+        ("spend.json", b'[{"spend_date": "2024-03-03"}]', "not a .csv or .parquet file"),
     ],
 )
 def test_an_unreadable_file_fails_the_run_by_name_and_is_moved_aside(data_dir, name, content, problem):

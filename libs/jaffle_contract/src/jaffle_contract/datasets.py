@@ -5,6 +5,7 @@ warehouse/<project>.duckdb                 a dbt project's published warehouse (
 lake/raw/<source>/<table>/...              landed sources (the ingestion team's layout)
 lake/ml/revenue_forecast/as_of=YYYY-MM-DD/ forecasts
 dashboards/latest.html                     the dashboard
+landing/<source>/...                       files an operator drops for the ingestion team to land
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import posixpath
 WAREHOUSE = "warehouse"
 LAKE = "lake"
 DASHBOARDS = "dashboards"
+LANDING = "landing"
+# The files a landing folder takes: the ingestion team reads these formats, `./dev land` copies them.
+LANDABLE = (".csv", ".parquet")
 # The global concurrency limit every warehouse writer holds while it builds (one at a time); the
 # operations CLI creates it, the dbt flows take it.
 WAREHOUSE_LIMIT = "jaffle-warehouse"

@@ -13,15 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from jaffle_contract import deployments
+from jaffle_contract import datasets, deployments
 from jaffle_contract.window import resolve_window
 
 from jaffle_ops import admin, gridview
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
-
-# The files a landing folder takes (the ingestion team's readers).
-LANDABLE = (".csv", ".parquet")
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -185,16 +182,16 @@ def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
     if args.folder is not None:
         folder = Path(args.folder)
         files = (
-            sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in LANDABLE)
+            sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in datasets.LANDABLE)
             if folder.is_dir()
             else []
         )
         if not files:
-            raise PlatformError(f"{folder} holds no {' or '.join(LANDABLE)} files to land")
+            raise PlatformError(f"{folder} holds no {' or '.join(datasets.LANDABLE)} files to land")
         storage = DataSettings(data_dir=platform.data_dir).storage
         for path in files:
-            storage.put(path, "landing", args.source, path.name)
-        print(f"copied {len(files)} file(s) to {storage.uri('landing', args.source)}", flush=True)
+            storage.put(path, datasets.LANDING, args.source, path.name)
+        print(f"copied {len(files)} file(s) to {storage.uri(datasets.LANDING, args.source)}", flush=True)
     parameters = {**window.parameters(), "ingest_from": "landing"}
     return trigger(platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {window}")
 

@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pyarrow.parquet as pq
+from jaffle_contract import datasets
 
 from jaffle_ingestion import formats, synthetic
 from jaffle_ingestion.lake import Lake
@@ -208,15 +209,26 @@ def land_synthetic_day(
 # --- landing folder source ----------------------------------------------------------------------
 
 
+def _read_parquet(content: bytes) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(content)).to_pandas()
+
+
+def _read_csv(content: bytes) -> pd.DataFrame:
+    return pd.read_csv(
+        io.BytesIO(content), dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+    )
+
+
+# A reader per file suffix a landing folder takes (`datasets.LANDABLE`, which `./dev land` copies).
+READERS = {".parquet": _read_parquet, ".csv": _read_csv}
+
+
 def _parse_file(path: str, content: bytes) -> pd.DataFrame:
     """A landing file's rows from its bytes: any error here is in the file itself."""
-    if path.endswith(".parquet"):
-        return pq.read_table(io.BytesIO(content)).to_pandas()
-    if path.endswith(".csv"):
-        return pd.read_csv(
-            io.BytesIO(content), dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
-        )
-    raise ValueError("not a .csv or .parquet file")
+    reader = READERS.get(posixpath.splitext(path)[1])
+    if reader is None:
+        raise ValueError(f"not a {' or '.join(datasets.LANDABLE)} file")
+    return reader(content)
 
 
 def _move_aside(landing: Lake, source: str, table: str, path: str, problem: str) -> str:

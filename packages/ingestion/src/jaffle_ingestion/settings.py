@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
+from jaffle_contract import datasets
 from jaffle_contract.storage import DataSettings
 from pydantic import Field, field_validator
 
@@ -68,4 +69,4 @@ class IngestionSettings(DataSettings):
 
     @property
     def landing(self) -> str:
-        return self.landing_url or self.storage.uri("landing")
+        return self.landing_url or self.storage.uri(datasets.LANDING)
