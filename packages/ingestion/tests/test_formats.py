@@ -183,3 +183,10 @@ def test_the_source_of_each_ingestion_is_chosen_in_one_setting():
 
 def test_the_readme_maps_every_export_column_as_declared():
     assert formats.mapping_table() in README.read_text(), "regenerate the table with formats.mapping_table()"
+
+
+def test_a_declared_column_is_found_by_name_and_an_undeclared_one_names_its_dataset():
+    orders = next(d for d in datasets_of("jaffle_shop") if d.table == "orders")
+    assert orders.column("ordered_at").name == "ordered_at"
+    with pytest.raises(KeyError, match=r"jaffle_shop\.orders declares no column .shipped_at."):
+        orders.column("shipped_at")

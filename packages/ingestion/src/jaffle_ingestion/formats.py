@@ -180,8 +180,7 @@ def identify(header: list[str], datasets: list[Dataset]) -> tuple[Dataset, str]:
 
 
 def _typed(frame: pd.DataFrame, source: str, table: str, column: str) -> pd.Series:
-    declared = next(c for c in dataset_of(source, table).columns if c.name == column)
-    return _coerce(frame[column], declared)
+    return _coerce(frame[column], dataset_of(source, table).column(column))
 
 
 def _problem(frame: pd.DataFrame, mask: pd.Series, text: str | pd.Series) -> None:

@@ -317,8 +317,7 @@ def land_files(
         checked = _check_files(frame, dataset, known)
         report.add(land_partition(lake, dataset, checked, None, max_bad_ratio))
         return report
-    column = next(c for c in dataset.columns if c.name == dataset.partition_by)
-    day = _coerce(frame[dataset.partition_by], column).dt.date
+    day = _coerce(frame[dataset.partition_by], dataset.column(dataset.partition_by)).dt.date
     report.outside_window = int((day.notna() & ~day.isin(set(days))).sum())
     # Check everything first: rows whose timestamp cannot be read belong to no day, and if the input
     # as a whole is over the limit no partition of it is replaced.

@@ -49,6 +49,13 @@ class Dataset:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def column(self, name: str) -> Column:
+        """The declared column `name` (a KeyError naming the dataset if it has none)."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.name} declares no column {name!r}")
+
     def contract(self) -> dict:
         """The JSON document written beside the data."""
         return {
