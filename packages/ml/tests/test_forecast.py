@@ -132,6 +132,11 @@ def test_the_flow_writes_forecasts_and_metrics_atomically_and_reruns_idempotentl
     sales_forecast(end_date=date(2023, 12, 31), horizon_days=7, stores=["store-002"])
     again = pd.read_parquet(ml / "revenue_forecast" / "as_of=2023-12-31")
     assert len(again) == 42 and set(again["location_id"]) == set(forecasts["location_id"])
+    others = again["location_id"] != "store-002"
+    assert again[others].reset_index(drop=True).equals(forecasts[others].reset_index(drop=True))
+    # The store's own rows are the same forecast too (one store's model sees only its history), so the
+    # partition is the full run's, byte for byte.
+    assert (ml / "revenue_forecast" / "as_of=2023-12-31" / "part-0.parquet").read_bytes() == first
 
 
 def test_a_forecast_that_breaks_its_declaration_fails_naming_the_column_and_lands_nothing(

@@ -17,6 +17,7 @@ from datetime import date
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
@@ -41,38 +42,33 @@ def contract(dataset: contracts.Produced) -> dict:
     }
 
 
-def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> pd.DataFrame:
-    """The partition's rows (with their as-of date) if they keep the declaration (columns, nulls,
-    floors and types); else ContractError naming what broke. Columns the model adds beyond the
-    declaration are not written."""
+def validate(frame: pd.DataFrame, dataset: contracts.Produced, as_of: date) -> pa.Table:
+    """The partition's rows (with their as-of date) as the declared Arrow table, if they keep the
+    declaration (columns, nulls, floors and types); else ContractError naming what broke. Columns the
+    model adds beyond the declaration are left out."""
     frame = frame.assign(as_of=as_of)
     contracts.validate_frame(dataset, frame[[c.name for c in dataset.columns if c.name in frame.columns]])
     schema = contracts.arrow_schema(dataset, pa)
     try:
-        pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise contracts.ContractError(f"{dataset.name} breaks its declared types: {error}") from error
-    return frame
 
 
 def write(
-    frame: pd.DataFrame, storage: Storage, dataset: contracts.Produced, as_of: date, stores: list[str] | None
+    table: pa.Table, storage: Storage, dataset: contracts.Produced, as_of: date, stores: list[str] | None
 ) -> str:
-    """Write one as-of partition at the dataset's declared location under the data root; with `stores`,
-    keep the other stores' rows already there. Returns where it was written.
-
-    The partition is checked against the declaration first: a missing, undeclared, null or
-    out-of-range column raises ContractError naming it, and nothing is written."""
-    frame = validate(frame, dataset, as_of)
-    schema = contracts.arrow_schema(dataset, pa)
-    table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    """Write one as-of partition, a table `validate` made, at the dataset's declared location under the
+    data root; with `stores`, keep the other stores' rows already there. Returns where it was written."""
     document = json.dumps(contract(dataset), indent=2).encode()
     storage.write_bytes(document, dataset.location, "_schema.json", mode=PUBLISHED_MODE)
     target = (dataset.location, f"as_of={as_of.isoformat()}", "part-0.parquet")
     if stores and storage.exists(*target):
-        kept = pq.read_table(io.BytesIO(storage.read_bytes(*target))).to_pandas()
-        frame = pd.concat([kept[~kept["location_id"].isin(stores)], frame], ignore_index=True)
-        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        kept = pq.read_table(io.BytesIO(storage.read_bytes(*target)), columns=table.schema.names)
+        others = pc.invert(
+            pc.is_in(kept["location_id"], value_set=pa.array(stores, kept["location_id"].type))
+        )
+        table = pa.concat_tables([kept.filter(others).cast(table.schema), table])
     table = table.sort_by([(k, "ascending") for k in dataset.key])
     buffer = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(None), buffer, compression="zstd")

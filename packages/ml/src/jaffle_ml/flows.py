@@ -31,10 +31,10 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
         predicted, metrics = forecast.forecast(history, horizon_days, n_jobs=settings.ml_n_jobs)
         # Both datasets are checked against their declarations before either is written: a run that
         # would break one lands neither.
-        datasets.validate(predicted, datasets.FORECAST, as_of)
-        datasets.validate(metrics, datasets.METRICS, as_of)
-        path = datasets.write(predicted, settings.storage, datasets.FORECAST, as_of, stores)
-        datasets.write(metrics, settings.storage, datasets.METRICS, as_of, stores)
+        forecast_table = datasets.validate(predicted, datasets.FORECAST, as_of)
+        metrics_table = datasets.validate(metrics, datasets.METRICS, as_of)
+        path = datasets.write(forecast_table, settings.storage, datasets.FORECAST, as_of, stores)
+        datasets.write(metrics_table, settings.storage, datasets.METRICS, as_of, stores)
     rows = forecast.summary_rows(metrics, predicted)
     create_table_artifact(
         key="sales-forecast",
