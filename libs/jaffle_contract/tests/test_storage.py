@@ -57,6 +57,20 @@ def test_writes_are_whole_and_read_back_and_list(root):
     assert not [p for p in root.glob("lake/raw/x/*/*") if ".tmp" in p]
 
 
+def test_a_writer_that_fails_midway_leaves_the_file_as_it_was(root):
+    root.write_with(lambda out: out.write(b"whole"), "lake/raw/x/part-0.parquet")
+
+    def half_then_fail(out):
+        out.write(b"half of a new version")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        root.write_with(half_then_fail, "lake/raw/x/part-0.parquet")
+    assert root.read_bytes("lake/raw/x/part-0.parquet") == b"whole"
+    assert root.glob("lake/raw/x/*") == ["lake/raw/x/part-0.parquet"]
+    assert not [p for p in (root.fs.ls(root.path("lake/raw/x"))) if ".tmp" in p]  # nothing hidden left
+
+
 def test_a_published_file_is_fetched_once_and_again_only_when_it_changed(root, tmp_path):
     cache = tmp_path / "cache"
     assert not root.fetch(cache, "warehouse/w.duckdb").exists()  # nothing published

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import posixpath
 import shutil
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -131,11 +132,25 @@ class Storage:
 
     def write_bytes(self, data: bytes, *parts: str, mode: int | None = None) -> str:
         """Write a small file atomically; returns its path."""
+        return self.write_with(lambda out: out.write(data), *parts, mode=mode)
+
+    def write_with(self, fill: Callable[[BinaryIO], object], *parts: str, mode: int | None = None) -> str:
+        """Write a file atomically from `fill`, which writes its bytes to a binary handle; returns its
+        path. Under a local root they stream into a hidden file beside the target, renamed over it once
+        complete and on disk: a reader sees the old file or the new one, and a writer killed midway leaves
+        only a hidden `.tmp`. On an object store the object is uploaded whole once `fill` is done."""
         target = self.path(*parts)
         if not self.local:
-            self.fs.pipe_file(target, data)
+            buffer = io.BytesIO()
+            fill(buffer)
+            self.fs.pipe_file(target, buffer.getvalue())
             return target
-        _replace(Path(target), lambda scratch: scratch.write_bytes(data), mode)
+
+        def into(scratch: Path) -> None:
+            with scratch.open("wb") as out:
+                fill(out)
+
+        _replace(Path(target), into, mode)
         return target
 
     def put(self, local: Path, *parts: str, mode: int | None = None, move: bool = False) -> str:
@@ -214,6 +229,11 @@ def _replace(target: Path, fill: Callable[[Path], object], mode: int | None) -> 
         fill(scratch)
         if mode is not None:
             scratch.chmod(mode)
+        descriptor = os.open(scratch, os.O_RDONLY)
+        try:  # on disk before it takes the target's name: a power cut leaves the old file or the new one
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(scratch, target)
     finally:
         scratch.unlink(missing_ok=True)

@@ -18,15 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
-import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
+from jaffle_contract.storage import Storage
 
 from jaffle_ingestion.schemas import Dataset
 
@@ -36,19 +34,20 @@ class LakeWriteError(OSError):
 
 
 class Lake:
-    """A lake rooted at a local folder or any fsspec URL (memory://, s3://bucket/prefix, ...)."""
+    """A lake rooted at a local folder or any fsspec URL (memory://, s3://bucket/prefix, ...), written
+    through the platform's `Storage` (its atomic writes)."""
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         """`options`: the filesystem's (an object store's credentials, from the platform's block)."""
         self.url = url
-        self.fs, self.root = fsspec.core.url_to_fs(url, **(options or {}))
-        self.root = self.root.rstrip("/")
+        self.storage = Storage(url, options)
+        self.fs, self.root = self.storage.fs, self.storage.root
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
 
     def path(self, *parts: str) -> str:
-        return posixpath.join(self.root, *parts)
+        return self.storage.path(*parts)
 
     def partition(self, dataset: Dataset, day: date | None = None, zone: str = "raw") -> str:
         base = self.path(zone, dataset.source, dataset.table)
@@ -65,28 +64,17 @@ class Lake:
         return self._commit(target, lambda out: out.write(data))
 
     def _commit(self, target: str, fill: Callable[[Any], object]) -> str:
-        """Fill a hidden temporary file beside `target`, then move it over `target`."""
-        parent = posixpath.dirname(target)
-        scratch = posixpath.join(parent, f".{posixpath.basename(target)}-{uuid.uuid4().hex}.tmp")
+        inside = posixpath.relpath(target, self.root)
+        if inside.startswith(".."):
+            raise ValueError(f"{target} is not in the lake {self.url}")
         try:
-            self.fs.makedirs(parent, exist_ok=True)
-            with self.fs.open(scratch, "wb") as out:
-                fill(out)
-                if isinstance(self.fs, LocalFileSystem):
-                    out.flush()
-                    _fsync(out)
-            self.fs.mv(scratch, target)
-        except BaseException as error:
-            with contextlib.suppress(OSError):  # the lake may be the thing that is broken
-                if self.fs.exists(scratch):
-                    self.fs.rm(scratch)
-            if isinstance(error, OSError) and not isinstance(error, LakeWriteError):
-                raise LakeWriteError(
-                    error.errno,
-                    f"could not write {target} in the lake {self.url}: {error.strerror or error}; "
-                    "the partition already there (if any) is unchanged",
-                ) from error
-            raise
+            self.storage.write_with(fill, inside)
+        except OSError as error:
+            raise LakeWriteError(
+                error.errno,
+                f"could not write {target} in the lake {self.url}: {error.strerror or error}; "
+                "the partition already there (if any) is unchanged",
+            ) from error
         return target
 
     def remove(self, target: str) -> bool:
@@ -94,7 +82,7 @@ class Lake:
         if not self.fs.exists(target):
             return False
         self.fs.rm(target)
-        if isinstance(self.fs, LocalFileSystem):  # object stores have no empty folders to leave behind
+        if self.storage.local:  # object stores have no empty folders to leave behind
             with contextlib.suppress(OSError):  # not empty: other files live there
                 os.rmdir(posixpath.dirname(target))
         return True
@@ -105,10 +93,3 @@ class Lake:
 
     def exists(self, target: str) -> bool:
         return self.fs.exists(target)
-
-
-def _fsync(handle: object) -> None:
-    fileno = getattr(handle, "fileno", None)
-    if fileno is not None:
-        with contextlib.suppress(OSError, ValueError):  # not a real file descriptor
-            os.fsync(fileno())
