@@ -58,17 +58,18 @@ def test_writes_are_whole_and_read_back_and_list(root):
 
 
 def test_a_writer_that_fails_midway_leaves_the_file_as_it_was(root):
-    root.write_with(lambda out: out.write(b"whole"), "lake/raw/x/part-0.parquet")
+    # its own folder: the S3 server is shared by the module's tests
+    root.write_with(lambda out: out.write(b"whole"), "lake/raw/midway/part-0.parquet")
 
     def half_then_fail(out):
         out.write(b"half of a new version")
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space left"):
-        root.write_with(half_then_fail, "lake/raw/x/part-0.parquet")
-    assert root.read_bytes("lake/raw/x/part-0.parquet") == b"whole"
-    assert root.glob("lake/raw/x/*") == ["lake/raw/x/part-0.parquet"]
-    assert not [p for p in (root.fs.ls(root.path("lake/raw/x"))) if ".tmp" in p]  # nothing hidden left
+        root.write_with(half_then_fail, "lake/raw/midway/part-0.parquet")
+    assert root.read_bytes("lake/raw/midway/part-0.parquet") == b"whole"
+    assert root.glob("lake/raw/midway/*") == ["lake/raw/midway/part-0.parquet"]
+    assert not [p for p in (root.fs.ls(root.path("lake/raw/midway"))) if ".tmp" in p]  # nothing hidden left
 
 
 def test_a_published_file_is_fetched_once_and_again_only_when_it_changed(root, tmp_path):
