@@ -41,7 +41,14 @@ class Lake:
         """`options`: the filesystem's (an object store's credentials, from the platform's block)."""
         self.url = url
         self.storage = Storage(url, options)
-        self.fs, self.root = self.storage.fs, self.storage.root
+
+    @property
+    def fs(self) -> Any:
+        return self.storage.fs
+
+    @property
+    def root(self) -> str:
+        return self.storage.root
 
     def __repr__(self) -> str:
         return f"Lake({self.url!r})"
