@@ -7,9 +7,9 @@ It brings up a platform in a temporary home (`./dev up`, a free loopback port) a
 before the range, so every mode finds the same warehouse. Then, over the same --days days:
 
 - grid: `./dev backfill` (one cell per team deployment and chunk, each started once what it needs is
-  done; caps per stage);
+  done; caps per team);
 - chunked: the backfill as it was before the grid, driven from here: --chunks-at-once chunks at a
-  time, each running the parent's stages in order (the children of a stage side by side), so every team
+  time, each running the plan level by level (the children of a level side by side), so every team
   moves in lock-step with its chunk;
 - sequential: `./dev run` once per chunk, one after another.
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def chunked(platform, start: date, end: date, chunk_days: int, at_once: int) -> None:
-    """The pre-grid backfill: chunks `at_once` at a time, each the parent's stages in order."""
+    """The pre-grid backfill: chunks `at_once` at a time, each the plan level by level."""
     from jaffle_ops import admin
     from prefect.deployments import run_deployment
 
@@ -95,11 +95,11 @@ def team_work(platform, begun: datetime, ended: datetime) -> dict[str, float]:
             team = team_of.get(deployment)
             if team is None or team == "coordinator" or not (run.start_time and run.end_time):
                 continue
-            if team == "dbt":
+            if team == "dbt-transform":
                 dbt_runs.append(run.id)
                 continue
             work[team] = work.get(team, 0.0) + (run.end_time - run.start_time).total_seconds()
-        work["dbt"] = warehouse_work(api, dbt_runs)
+        work["dbt-transform"] = warehouse_work(api, dbt_runs)
     return work
 
 

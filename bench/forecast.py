@@ -1,10 +1,10 @@
 """Forecasting cost: model selection by backtest for many store series, against the baseline alone.
 
-    hatch run ml:python bench/forecast.py [--series 100 300 1000] [--days 730]
+    hatch run ml-forecast:python bench/forecast.py [--series 100 300 1000] [--days 730]
 
 Series are built from the platform's synthetic revenue (the ML test fixture): each one is a fixture
 store's two years, rescaled and with its own noise. For each series count it times
-- selection: jaffle_ml.forecast.forecast (3-window backtest of SeasonalNaive, AutoETS, AutoTheta,
+- selection: jaffle_ml_forecast.forecast.forecast (3-window backtest of SeasonalNaive, AutoETS, AutoTheta,
   then the chosen model's 28-day forecast with intervals), with n_jobs = 1 and 2
 - baseline:  a SeasonalNaive forecast alone (what selection is compared against)
 and prints seconds, ms per series, and ratios. statsforecast 2.1 has no numba, so there is no JIT
@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jaffle_ml import forecast
+from jaffle_ml_forecast import forecast
 from statsforecast import StatsForecast
 from statsforecast.models import SeasonalNaive
 
-FIXTURE = Path(__file__).resolve().parent.parent / "packages/ml/tests/fixtures/daily_store_revenue.parquet"
+FIXTURE = (
+    Path(__file__).resolve().parent.parent / "packages/ml_forecast/tests/fixtures/daily_store_revenue.parquet"
+)
 
 
 def series(count: int, days: int) -> pd.DataFrame:

@@ -8,7 +8,7 @@ over the last --days days (`./dev run`) and reads each child's launch (created t
 script and calls the flow in process with the same parameters against the same server and data:
 that call's wall time is the child's pure work (its imports timed apart). It prints the table, the
 parent's wall time, the sum of the pure work on the critical path (the slowest child of each of the
-coordinator's stages) and their ratio; dbt's work split into parse, execute, publish and docs. With
+coordinator's plan) and their ratio; dbt's work split into parse, execute, publish and docs. With
 --backfill-days N: the wall time of a backfill of the N days before that window, its orders a second,
 and each child's summed run time against that wall time.
 (Not `platform.py`: a script's folder comes first on sys.path, and that name hides the standard
@@ -128,8 +128,8 @@ def report(args: argparse.Namespace, start: date, end: date, up: float, wall: fl
         phases = ", ".join(f"{phase} {value:.2f}" for phase, value in row["phases"].items())
         times = f"{row['launch']:9.2f} {row['run']:8.2f} {row['work']:18.2f} {row['imports']:10.2f}"
         print(f"{name:<22} {times}  {phases}")
-    # The parent's stages run one after another, the children of a stage side by side.
-    critical = sum(max(rows[name]["work"] for name in stage if name in rows) for stage in stages())
+    # A child starts once the children it reads from are done: the longest chain of work is the floor.
+    critical = critical_path({name: row["work"] for name, row in rows.items()})
     print(f"\nparent run wall time (./dev run)            {wall:8.1f} s")
     print(f"pure work on the critical path (in process) {critical:8.1f} s")
     print(f"ratio                                       {wall / critical:8.2f}  (goal <= 1.5)")
@@ -149,16 +149,28 @@ def report_backfill(days: int, backfill: dict) -> None:
     )
 
 
-def stages() -> list[list[str]]:
-    """The parent's stages, each its children's names, from the coordinator's plan (its environment)."""
-    from jaffle_ops.environments import hatch_env_path
-    from jaffle_ops.workspace import COORDINATOR
+def plan_children() -> list[dict]:
+    """The parent's children in order, each with the children it reads from (the coordinator's plan,
+    generated from the teams' datasets)."""
+    return json.loads((ROOT / "coordinator/src/jaffle_coordinator/graph.json").read_text())["children"]
 
-    python = hatch_env_path(COORDINATOR) / "bin" / "python"
-    script = "import json; from jaffle_coordinator.plan import STAGES as S; "
-    script += "print(json.dumps([[c.name for c in stage.children] for stage in S]))"
-    listed = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True)
-    return json.loads(listed.stdout)
+
+def critical_path(work: dict[str, float]) -> float:
+    """The longest chain of `work` through the plan: each child after the children it reads from."""
+    done: dict[str, float] = {}
+    for child in plan_children():
+        start = max((done[name] for name in child["needs"]), default=0.0)
+        done[child["name"]] = start + work.get(child["name"], 0.0)
+    return max(done.values(), default=0.0)
+
+
+def stages() -> list[list[str]]:
+    """The plan as levels: each child one level after the deepest child it reads from (the pre-graph
+    parent's stages, for the baselines that run level by level)."""
+    level: dict[str, int] = {}
+    for child in plan_children():
+        level[child["name"]] = 1 + max((level[name] for name in child["needs"]), default=-1)
+    return [[name for name, at in level.items() if at == depth] for depth in range(max(level.values()) + 1)]
 
 
 def dev_backfill(env: dict[str, str], days: int, before: date, platform) -> dict:

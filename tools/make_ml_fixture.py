@@ -16,7 +16,9 @@ from pathlib import Path
 import pandas as pd
 from jaffle_ingestion import synthetic
 
-TARGET = Path(__file__).resolve().parent.parent / "packages/ml/tests/fixtures/daily_store_revenue.parquet"
+TARGET = (
+    Path(__file__).resolve().parent.parent / "packages/ml_forecast/tests/fixtures/daily_store_revenue.parquet"
+)
 START, END = date(2022, 1, 1), date(2023, 12, 31)
 
 

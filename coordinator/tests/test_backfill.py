@@ -43,7 +43,7 @@ def drive(grid: Grid, launch) -> list[list[dict]]:
 
 
 def test_a_backfill_runs_every_cell_and_its_table_ends_all_completed():
-    grid = Grid(plan.STAGES, CHUNKS)
+    grid = Grid(plan.CHILDREN, CHUNKS)
     grid.plan(Mode.ALL)
     launch, calls = fake_runs({})
     tables = drive(grid, launch)
@@ -55,7 +55,7 @@ def test_a_backfill_runs_every_cell_and_its_table_ends_all_completed():
 
 
 def test_a_run_that_crashes_once_is_retried_and_one_that_keeps_failing_blocks_what_needs_it():
-    grid = Grid(plan.STAGES, CHUNKS, attempts=2, backoff_seconds=0.05)
+    grid = Grid(plan.CHILDREN, CHUNKS, attempts=2, backoff_seconds=0.05)
     grid.plan(Mode.ALL)
     flaky, broken = "raw-data-marketing 2026-01-01..2026-01-07", "dbt-jaffle-shop 2026-01-08..2026-01-14"
     launch, calls = fake_runs({flaky: 1, broken: 9})
@@ -73,11 +73,11 @@ def test_a_run_that_crashes_once_is_retried_and_one_that_keeps_failing_blocks_wh
 
 
 def test_the_table_of_a_backfill_tells_the_next_one_what_failed():
-    grid = Grid(plan.STAGES, CHUNKS, attempts=1)
+    grid = Grid(plan.CHILDREN, CHUNKS, attempts=1)
     grid.plan(Mode.ALL)
     launch, _ = fake_runs({"sales-forecast 2026-01-01..2026-01-07": 1})
     tables = drive(grid, launch)
-    again = Grid(plan.STAGES, CHUNKS)
+    again = Grid(plan.CHILDREN, CHUNKS)
     again.plan(Mode.FAILED, last_states=backfill.last_states_from(tables[-1], again))
     assert sorted(cell.name for cell in again.to_run()) == [
         "dashboards 2026-01-01..2026-01-07",

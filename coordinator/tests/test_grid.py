@@ -1,4 +1,5 @@
-"""The backfill grid's rules: dependencies from the stage plan, caps, retries with backoff, a failure
+"""The backfill grid's rules: dependencies from the plan (the declared datasets), caps, retries with
+backoff, a failure
 that blocks only what needs it, and the reprocess modes."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ CHUNKS = plan.chunks(plan.Window(date(2026, 1, 1), date(2026, 1, 21)), 7)  # 3 c
 
 
 def grid(**kwargs) -> Grid:
-    g = Grid(plan.STAGES, CHUNKS, **kwargs)
+    g = Grid(plan.CHILDREN, CHUNKS, **kwargs)
     g.plan(Mode.ALL)
     return g
 
@@ -46,7 +47,7 @@ def test_a_chunk_starts_its_ingestion_without_waiting_for_earlier_chunks_downstr
     g = grid()
     first = g.startable(0)
     # ingestion of every chunk at once (cap 3, two children: 3 of 6), nothing downstream yet
-    assert {cell.stage for cell in first} == {"ingestion"} and len(first) == 3
+    assert {cell.team for cell in first} == {"ingestion"} and len(first) == 3
     for cell in first:
         g.started(cell)
         g.completed(cell)
@@ -55,13 +56,10 @@ def test_a_chunk_starts_its_ingestion_without_waiting_for_earlier_chunks_downstr
     assert ("dbt-jaffle-shop", 0) in ready and ("dbt-jaffle-shop", 1) not in ready
 
 
-def test_the_previous_stage_of_the_same_chunk_and_an_in_order_childs_previous_chunk_are_needed():
+def test_what_a_cell_reads_in_its_chunk_and_an_in_order_childs_previous_chunk_are_needed():
     g = grid()
-    assert sorted(g.needs[("dbt-jaffle-shop", 2)]) == [
-        ("dbt-jaffle-shop", 1),
-        ("raw-data-jaffle-shop", 2),
-        ("raw-data-marketing", 2),
-    ]
+    # not the marketing landing: the jaffle_shop project reads none of it
+    assert sorted(g.needs[("dbt-jaffle-shop", 2)]) == [("dbt-jaffle-shop", 1), ("raw-data-jaffle-shop", 2)]
     assert sorted(g.needs[("sales-forecast", 1)]) == [("dbt-jaffle-shop", 1)]  # not in order
     assert g.needs[("raw-data-marketing", 2)] == []
 
@@ -69,10 +67,10 @@ def test_the_previous_stage_of_the_same_chunk_and_an_in_order_childs_previous_ch
 def test_caps_hold_and_a_backfill_may_set_its_own():
     g = grid(caps={"ingestion": 1})
     assert len(g.startable(0)) == 1
-    with pytest.raises(ValueError, match="unknown stages"):
-        Grid(plan.STAGES, CHUNKS, caps={"ingest": 1})
+    with pytest.raises(ValueError, match="unknown teams"):
+        Grid(plan.CHILDREN, CHUNKS, caps={"ingest": 1})
     with pytest.raises(ValueError, match="at least 1"):
-        Grid(plan.STAGES, CHUNKS, caps={"ingestion": 0})
+        Grid(plan.CHILDREN, CHUNKS, caps={"ingestion": 0})
 
 
 def test_every_cell_runs_once_after_what_it_needs():
@@ -112,7 +110,7 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it():
 
 
 def test_missing_skips_what_the_data_has_unless_an_input_reruns():
-    g = Grid(plan.STAGES, CHUNKS)
+    g = Grid(plan.CHILDREN, CHUNKS)
     # the data lacks only chunk 1's jaffle-shop ingestion
     lacking = {("raw-data-jaffle-shop", 1): "no orders"}
     g.plan(Mode.MISSING, missing=lambda cell: lacking.get(cell.key))
@@ -130,7 +128,7 @@ def test_failed_reruns_exactly_what_did_not_complete_last_time():
     g = grid(attempts=1)
     run_all(g, fails={("dbt-attribution", 2): 1})
     last = {cell.name: cell.state.value for cell in g.cells.values()}
-    again = Grid(plan.STAGES, CHUNKS)
+    again = Grid(plan.CHILDREN, CHUNKS)
     again.plan(Mode.FAILED, last_states=last)
     assert set(names(again.to_run())) == {("dbt-attribution", 2), ("dashboards", 2)}
     order = run_all(again)

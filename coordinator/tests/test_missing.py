@@ -42,27 +42,38 @@ def write(root: Path, dataset: str, days: list[date]) -> None:
 @pytest.fixture
 def done(tmp_path) -> Path:
     """A data folder holding the whole range, as one platform run of it leaves it."""
-    for stage in plan.STAGES:
-        for child in stage.children:
-            for proof in child.proves:
-                held = {"each": RANGE.days, "last": [FIRST.end, SECOND.end]}.get(proof.days, [])
-                write(tmp_path, proof.dataset, held)
+    for child in plan.CHILDREN:
+        for proof in child.proves:
+            held = {"each": RANGE.days, "last": [FIRST.end, SECOND.end]}.get(proof.days, [])
+            write(tmp_path, proof.dataset, held)
     return tmp_path
 
 
 def planned(root: Path) -> Grid:
-    g = Grid(plan.STAGES, [FIRST, SECOND])
+    g = Grid(plan.CHILDREN, [FIRST, SECOND])
     g.plan(Mode.MISSING, missing=missing.checker(PLACES, Storage(root)))
     return g
 
 
-def test_every_child_proves_its_window_with_datasets_its_team_produces():
-    for stage in plan.STAGES:
-        for child in stage.children:
-            assert child.proves, f"{child.name} names no dataset to prove its window with"
-            for proof in child.proves:
-                assert proof.dataset in PLACES, proof
-                assert PLACES[proof.dataset].by_day == (proof.days != "any"), proof
+def test_every_proof_is_a_dataset_its_child_writes_and_every_child_of_the_platform_has_one():
+    writes = {entry["name"]: set(entry["writes"]) for entry in plan.GRAPH["children"]}
+    assert set(plan.PROOFS) <= set(writes), "a proof names no child of the plan"
+    for child in plan.CHILDREN:
+        for proof in child.proves:
+            assert proof.dataset in writes[child.name], (child.name, proof)
+            assert proof.dataset in PLACES, proof
+            assert PLACES[proof.dataset].by_day == (proof.days != "any"), proof
+    assert {c.name for c in plan.CHILDREN if c.proves} == set(plan.PROOFS)
+
+
+def test_a_child_no_dataset_proves_always_runs_in_a_missing_backfill(done):
+    import dataclasses
+
+    unproven = [dataclasses.replace(c, proves=()) if c.name == "dashboards" else c for c in plan.CHILDREN]
+    g = Grid(unproven, [FIRST, SECOND])
+    g.plan(Mode.MISSING, missing=missing.checker(PLACES, Storage(done)))
+    assert {cell.name for cell in g.to_run()} == {f"dashboards {FIRST}", f"dashboards {SECOND}"}
+    assert g.cells[("dashboards", 0)].reason == "no dataset proves its window: it runs"
 
 
 def test_a_range_the_data_holds_whole_runs_nothing(done):
@@ -110,12 +121,12 @@ def test_a_day_without_input_is_no_gap_downstream(done):
     listing = done / coverage.days_file(PLACES["jaffle_shop.orders"].location)
     listing.write_text(listing.read_text().replace(f'"{day}"', f'"{day - timedelta(days=30)}"'))
     check = missing.checker(PLACES, Storage(done))
-    cell = Grid(plan.STAGES, [FIRST, SECOND]).cells[("dbt-jaffle-shop", 1)]
+    cell = Grid(plan.CHILDREN, [FIRST, SECOND]).cells[("dbt-jaffle-shop", 1)]
     assert check(cell) is None
 
 
 def test_a_proof_no_catalog_places_names_the_dataset_and_the_fix(done):
     check = missing.checker({}, Storage(done))
-    cell = Grid(plan.STAGES, [FIRST]).cells[("raw-data-jaffle-shop", 0)]
+    cell = Grid(plan.CHILDREN, [FIRST]).cells[("raw-data-jaffle-shop", 0)]
     with pytest.raises(missing.NoCatalog, match=r"raw.jaffle_shop.orders.*\./dev deploy"):
         check(cell)

@@ -26,8 +26,8 @@ def test_chunks_cover_the_range_without_overlap():
         plan.chunks(window, 0)
 
 
-def test_stage_order_is_the_platform_contract():
-    assert [c.name for stage in plan.STAGES for c in stage.children] == [
+def test_each_child_waits_only_for_the_children_whose_datasets_it_reads():
+    assert [c.name for c in plan.CHILDREN] == [
         "raw-data-jaffle-shop",
         "raw-data-marketing",
         "dbt-jaffle-shop",
@@ -35,12 +35,25 @@ def test_stage_order_is_the_platform_contract():
         "sales-forecast",
         "dashboards",
     ]
-    assert all(c.deployment == f"{c.name}/{c.name}" for stage in plan.STAGES for c in stage.children)
+    assert all(c.deployment == f"{c.name}/{c.name}" for c in plan.CHILDREN)
+    producers = {c.name: set(c.producers) for c in plan.CHILDREN}
+    # the jaffle_shop build reads the jaffle_shop landing only, not the marketing one
+    assert producers["dbt-jaffle-shop"] == {"raw-data-jaffle-shop"}
+    assert producers["sales-forecast"] == {"dbt-jaffle-shop"}
+    assert {"raw-data-marketing", "dbt-jaffle-shop"} <= producers["dbt-attribution"]
+    assert producers["dashboards"] == {"dbt-jaffle-shop", "dbt-attribution", "sales-forecast"}
+    needs = dict(next(c for c in plan.CHILDREN if c.name == "sales-forecast").needs)
+    assert needs == {"dbt-jaffle-shop": ("jaffle_shop.daily_store_revenue",)}  # and says what it reads
+    seen: set[str] = set()
+    for child in plan.CHILDREN:  # every child after the children it needs
+        assert set(child.producers) <= seen, child.name
+        seen.add(child.name)
 
 
-def test_only_last_stage_children_can_be_fire_and_forget():
+def test_only_children_nobody_reads_from_can_be_fire_and_forget():
+    assert plan.FORGETTABLE == ("dashboards",)
     assert plan.check_fire_and_forget(["dashboards"]) == {"dashboards"}
-    with pytest.raises(ValueError, match="later stages depend on them"):
+    with pytest.raises(ValueError, match=r"others read their data \(dbt-jaffle-shop by dashboards, dbt-attr"):
         plan.check_fire_and_forget(["dbt-jaffle-shop"])
     with pytest.raises(ValueError, match="unknown child"):
         plan.check_fire_and_forget(["nope"])

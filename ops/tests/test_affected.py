@@ -9,8 +9,8 @@ from jaffle_ops.affected import affected
 PYPROJECT = """
 [tool.hatch.envs.ingestion]
 env-vars = { PLATFORM_PACKAGE = "packages/ingestion" }
-[tool.hatch.envs.ml]
-env-vars = { PLATFORM_PACKAGE = "packages/ml" }
+[tool.hatch.envs.ml-forecast]
+env-vars = { PLATFORM_PACKAGE = "packages/ml_forecast" }
 [tool.hatch.envs.coordinator]
 env-vars = { PLATFORM_PACKAGE = "coordinator" }
 [tool.hatch.envs.ops]
@@ -24,13 +24,16 @@ FILES = {
     "tools/lock.py": "print('lock')\n",
     "packages/ingestion/src/jaffle_ingestion/flows.py": "x = 1\n",
     "packages/ingestion/requirements.lock": "pandas==3.0.0\n",
-    "packages/ml/src/jaffle_ml/flows.py": "y = 1\n",
-    "packages/ml/requirements.lock": "pandas==2.3.3\n",
+    "packages/ml_forecast/src/jaffle_ml_forecast/flows.py": "y = 1\n",
+    "packages/ml_forecast/requirements.lock": "pandas==2.3.3\n",
+    "packages/ml_forecast/prefect.yaml": (
+        "deployments:\n  - name: sales-forecast\n    work_pool: {name: ml-forecast}\n"
+    ),
     "packages/ingestion/src/jaffle_ingestion/datasets.toml": (
         '[[produces]]\nname = "raw.orders"\nlocation = "lake/raw/orders"\nformat = "parquet"\n'
         'freshness_hours = 36\ncolumns = [{ name = "id", type = "string" }]\n'
     ),
-    "packages/ml/src/jaffle_ml/datasets.toml": (
+    "packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml": (
         '[[consumes]]\nname = "raw.orders"\ncolumns = { id = "string" }\n'
     ),
     "coordinator/src/jaffle_coordinator/plan.py": "z = 1\n",
@@ -69,21 +72,21 @@ def _commit(repo: Path, changes: dict[str, str]) -> None:
     _git(repo, "commit", "-qm", "change")
 
 
-EVERY = ["coordinator", "ingestion", "ml", "ops"]
+EVERY = ["coordinator", "ingestion", "ml-forecast", "ops"]
 
 
 @pytest.mark.parametrize(
     ("changes", "teams"),
     [
-        ({"packages/ml/src/jaffle_ml/flows.py": "y = 2\n"}, ["ml"]),
+        ({"packages/ml_forecast/src/jaffle_ml_forecast/flows.py": "y = 2\n"}, ["ml-forecast"]),
         # what ingestion lands, ml reads: its tests run on fixtures made from ingestion's declarations
-        ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion", "ml"]),
-        ({"packages/ml/src/jaffle_ml/datasets.toml": "\n"}, ["ml"]),
+        ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion", "ml-forecast"]),
+        ({"packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml": "\n"}, ["ml-forecast"]),
         ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["coordinator"]),
         # a plan that calls the forecast runs the ML team's (contract) tests against it
         (
             {"coordinator/src/jaffle_coordinator/plan.py": "STAGES = (deployments.SALES_FORECAST,)\n"},
-            ["coordinator", "ml"],
+            ["coordinator", "ml-forecast"],
         ),
         ({"ops/src/jaffle_ops/cli.py": "o = 2\n"}, ["ops"]),
         ({"tests/integration/test_platform.py": "def test(): assert 1\n"}, ["ops"]),
@@ -106,12 +109,12 @@ def test_history_over_several_commits_and_uncommitted_files_count(repo):
     base = _git(repo, "rev-parse", "HEAD")
     _commit(repo, {"packages/ingestion/src/jaffle_ingestion/flows.py": "x = 2\n"})
     _commit(repo, {"README.md": "# docs\n"})
-    (repo / "packages/ml/src/jaffle_ml/new.py").write_text("new = 1\n")  # not committed yet
+    (repo / "packages/ml_forecast/src/jaffle_ml_forecast/new.py").write_text("new = 1\n")  # not committed yet
     found = affected(repo, base)
-    assert found.teams == ["ingestion", "ml"]
-    assert found.reasons["ml"] == ["packages/ml/src/jaffle_ml/new.py"]
+    assert found.teams == ["ingestion", "ml-forecast"]
+    assert found.reasons["ml-forecast"] == ["packages/ml_forecast/src/jaffle_ml_forecast/new.py"]
     assert found.reasons["ingestion"] == ["packages/ingestion/src/jaffle_ingestion/flows.py"]
-    assert affected(repo, "HEAD~1").teams == ["ml"]  # only what changed since then
+    assert affected(repo, "HEAD~1").teams == ["ml-forecast"]  # only what changed since then
 
 
 def test_a_change_to_a_producer_affects_its_readers_and_their_readers(repo):
@@ -120,7 +123,7 @@ def test_a_change_to_a_producer_affects_its_readers_and_their_readers(repo):
         {
             "pyproject.toml": PYPROJECT
             + '[tool.hatch.envs.dashboards]\nenv-vars = { PLATFORM_PACKAGE = "packages/dashboards" }\n',
-            "packages/ml/src/jaffle_ml/datasets.toml": (
+            "packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml": (
                 '[[consumes]]\nname = "raw.orders"\ncolumns = { id = "string" }\n'
                 '[[produces]]\nname = "ml.forecast"\nlocation = "lake/ml/forecast"\nformat = "parquet"\n'
                 'upstream = ["raw.orders"]\nfreshness_hours = 36\n'
@@ -134,7 +137,7 @@ def test_a_change_to_a_producer_affects_its_readers_and_their_readers(repo):
     base = _git(repo, "rev-parse", "HEAD")
     _commit(repo, {"packages/ingestion/src/jaffle_ingestion/flows.py": "x = 3\n"})
     found = affected(repo, base)
-    assert found.teams == ["dashboards", "ingestion", "ml"]
+    assert found.teams == ["dashboards", "ingestion", "ml-forecast"]
     assert found.reasons["dashboards"] == ["downstream of ingestion's datasets"]
 
 
@@ -150,7 +153,7 @@ def test_a_first_push_compares_with_the_empty_tree_and_affects_every_team(repo):
     assert sorted(found.changed) == sorted(FILES)
     assert found.as_json()["folders"] == {
         "ingestion": "packages/ingestion",
-        "ml": "packages/ml",
+        "ml-forecast": "packages/ml_forecast",
         "coordinator": "coordinator",
         "ops": "ops",
     }

@@ -51,7 +51,7 @@ def test_deploy_with_no_local_server_points_at_up_and_at_an_ambient_prefect_api_
 def test_deploy_to_an_api_that_is_down_names_it(tmp_path, dead_port):
     api = f"http://127.0.0.1:{dead_port}/api"
     for how in (["--api-url", api], []):
-        out = cli(tmp_path, *how, "deploy", "ml", env={} if how else {"JAFFLE_API_URL": api})
+        out = cli(tmp_path, *how, "deploy", "ml-forecast", env={} if how else {"JAFFLE_API_URL": api})
         assert out.returncode == 2
         assert out.stderr.strip() == f"error: no Prefect server at {api}: is it up?"
 

@@ -83,7 +83,7 @@ def proxied(tmp_path_factory):
 def test_what_a_worker_needs_reaches_the_engine_one_request_per_connection(proxied):
     client, received, _ = proxied
     received.clear()
-    container = client.containers.create("jaffle-ml:abc", **HARDENED)
+    container = client.containers.create("jaffle-ml-forecast:abc", **HARDENED)
     client.api.start(container.id)
     client.api.wait(container.id)
     client.api.logs(container.id)
@@ -120,7 +120,7 @@ def test_a_container_that_could_reach_the_host_is_refused_and_never_reaches_the_
     client, received, _ = proxied
     received.clear()
     with pytest.raises(APIError) as refused:
-        client.containers.create("jaffle-ml:abc", **{**HARDENED, **asked})
+        client.containers.create("jaffle-ml-forecast:abc", **{**HARDENED, **asked})
     assert refused.value.response.status_code == 403
     assert reason in refused.value.explanation, refused.value.explanation
     assert received == []

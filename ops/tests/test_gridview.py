@@ -12,14 +12,14 @@ from rich.console import Console
 TABLE = [
     {
         "child": "raw-data-jaffle-shop",
-        "stage": "ingestion",
+        "team": "ingestion",
         "2024-07-01..2024-07-03": "✔ completed [run](http://127.0.0.1:4200/runs/flow-run/1)",
         "2024-07-04..2024-07-06": "✔ completed [run](http://127.0.0.1:4200/runs/flow-run/2)",
         "2024-07-07..2024-07-09": "▶ running [run](http://127.0.0.1:4200/runs/flow-run/3)",
     },
     {
         "child": "dbt-jaffle-shop",
-        "stage": "warehouse",
+        "team": "dbt-transform",
         "2024-07-01..2024-07-03": "↻ retrying [run](http://127.0.0.1:4200/runs/flow-run/4)",
         "2024-07-04..2024-07-06": "· waiting",
         "2024-07-07..2024-07-09": "⊘ blocked",
@@ -65,7 +65,7 @@ def test_a_dry_runs_plan_says_why_each_cell_would_run_or_not():
     plan = [
         {
             "child": "raw-data-jaffle-shop",
-            "stage": "ingestion",
+            "team": "ingestion",
             "2024-07-01..2024-07-03": "– skipped: complete in the data",
             "2024-07-04..2024-07-06": (
                 "· waiting: missing in the data: raw.jaffle_shop.orders lacks 2024-07-05"
@@ -82,13 +82,10 @@ def test_a_dry_runs_plan_says_why_each_cell_would_run_or_not():
     assert gridview.counts(plan) == {"skipped": 1, "waiting": 1}
 
 
-def test_caps_are_stage_equals_a_whole_number():
-    assert _parse_caps(["ingestion=4", "attribution and forecast=1"]) == {
-        "ingestion": 4,
-        "attribution and forecast": 1,
-    }
+def test_caps_are_team_equals_a_whole_number():
+    assert _parse_caps(["ingestion=4", "dbt-transform=1"]) == {"ingestion": 4, "dbt-transform": 1}
     assert _parse_caps(None) is None
-    with pytest.raises(PlatformError, match=r"--cap takes STAGE=N .* not 'ingestion'"):
+    with pytest.raises(PlatformError, match=r"--cap takes TEAM=N .* not 'ingestion'"):
         _parse_caps(["ingestion"])
 
 

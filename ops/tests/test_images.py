@@ -39,13 +39,14 @@ def test_a_change_to_the_shared_contract_changes_every_team_image_tag(tmp_path):
     for name, text in {
         ".dockerignore": ".git\n",
         "docker/no-extra-ca.crt": "",
-        "docker/team.Dockerfile": "FROM base\n",
-        "packages/ml/pyproject.toml": "[project]\n",
+        "docker/platform.Dockerfile": "FROM base\n",
+        "docker/install-lock.sh": "pip install\n",
+        "packages/ml_forecast/pyproject.toml": "[project]\n",
         "libs/jaffle_contract/src/jaffle_contract/window.py": "RULE = 1\n",
     }.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    before = content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base")
-    assert content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base") == before  # stable
+    before = content_tag(tmp_path, tmp_path / "packages/ml_forecast", "sha256:base")
+    assert content_tag(tmp_path, tmp_path / "packages/ml_forecast", "sha256:base") == before  # stable
     (tmp_path / "libs/jaffle_contract/src/jaffle_contract/window.py").write_text("RULE = 2\n")
-    assert content_tag(tmp_path, tmp_path / "packages/ml", "sha256:base") != before
+    assert content_tag(tmp_path, tmp_path / "packages/ml_forecast", "sha256:base") != before

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from jaffle_ops import kubernetes, recovery
-from jaffle_ops.workspace import teams
+from jaffle_ops.workspace import package, teams
 from prefect.utilities.schema_tools import ValidationError, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +40,12 @@ def test_each_teams_job_is_a_valid_job_that_runs_as_the_team_with_no_privilege(t
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["JAFFLE_DATA_URL"] == "s3://jaffle/data" and env["JAFFLE_WORK_DIR"] == "/work"
     assert "PREFECT__FLOW_RUN_ID" in env  # what the worker adds for the run, kept
-    assert container["resources"]["limits"]["memory"] == kubernetes.RESOURCES[team]["memory_limit"]
+    assert container["resources"]["limits"]["memory"] == package(ROOT, team).run_resources["memory_limit"]
     assert {m["mountPath"] for m in container["volumeMounts"]} == set(kubernetes.SCRATCH)
 
 
 def test_a_deployment_may_not_ask_for_another_account_namespace_or_cluster():
-    variables = kubernetes.job_template("ml")["variables"]
+    variables = kubernetes.job_template("ml-forecast")["variables"]
     for asked in ({"service_account_name": "default"}, {"namespace": "kube-system"}, {"cluster_config": {}}):
         with pytest.raises(ValidationError, match="Additional properties are not allowed"):
             validate({"image": "x", **asked}, variables, raise_on_error=True, preprocess=True)
@@ -75,15 +75,15 @@ def test_a_deployment_may_not_ask_for_another_account_namespace_or_cluster():
     ],
 )
 def test_a_template_that_gives_a_run_a_way_onto_the_node_fails_the_check(change, named):
-    template = copy.deepcopy(kubernetes.job_template("dbt"))
+    template = copy.deepcopy(kubernetes.job_template("dbt-transform"))
     pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     change(pod["containers"][0], pod)
     with pytest.raises(ValueError, match=named):
-        kubernetes.validate(_job("dbt", template))
+        kubernetes.validate(_job("dbt-transform", template))
 
 
 def test_a_manifest_the_kubernetes_schema_refuses_is_named():
-    job = _job("ml")
+    job = _job("ml-forecast")
     job["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = "no"
     with pytest.raises(ValueError, match=r"Job .*'no' is not of type 'boolean'"):
         kubernetes.validate(job)
@@ -115,7 +115,7 @@ def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path
 
 
 def test_the_manifests_run_as_the_user_the_team_images_are_built_with():
-    dockerfile = (ROOT / "docker/team.Dockerfile").read_text()
+    dockerfile = (ROOT / "docker/platform.Dockerfile").read_text()
     assert re.search(rf"^USER {kubernetes.IMAGE_UID}:{kubernetes.IMAGE_UID}$", dockerfile, re.MULTILINE)
 
 
@@ -126,7 +126,7 @@ def test_rendering_a_job_leaves_one_docker_sdk_in_the_process():
     import sys
 
     script = (
-        "from jaffle_ops import kubernetes; kubernetes.job_template('ml');"
+        "from jaffle_ops import kubernetes; kubernetes.job_template('ml-forecast');"
         "from docker.errors import ImageNotFound; import docker.api.client as client;"
         "raised = client.create_api_error_from_http_exception.__globals__['ImageNotFound'];"
         "assert raised is ImageNotFound, 'the engine client raises another copy of ImageNotFound'"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jaffle_contract.deployments import BY_TEAM
+from jaffle_contract import naming
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
 from jaffle_ops.settings import OpsSettings
@@ -17,18 +17,19 @@ def test_the_registry_is_every_package_environment_teams_first_then_coordinator_
     assert names[-2:] == [COORDINATOR, OPS]
     assert sorted(names[:-2]) == names[:-2]
     for package in packages(ROOT):
-        # one name: the folder is the environment's name, the import package derives from it
-        assert package.package.name == package.name
-        assert (package.package / "src" / f"jaffle_{package.name}").is_dir()
+        # one name: the environment's is the folder's, the import package derives from it
+        names = naming.of(package.package.name)
+        assert package.name == names.team
+        assert (package.package / "src" / names.import_name).is_dir()
 
 
 def test_teams_are_the_packages_that_deploy_and_their_pools_are_named_after_them():
     deploying = teams(ROOT)
     assert OPS not in [t.name for t in deploying]
-    assert {t.name for t in deploying} == set(BY_TEAM)
     for team in deploying:
-        assert team.pools == [team.name]
-        assert sorted(d["name"] for d in team.deployments) == sorted(BY_TEAM[team.name])
+        assert team.pools == [naming.of(team.package.name).pool]
+    names = [d["name"] for team in deploying for d in team.deployments]
+    assert len(names) == len(set(names))  # a deployment belongs to one team
 
 
 def test_outside_the_repository_is_a_clear_error(tmp_path, monkeypatch):

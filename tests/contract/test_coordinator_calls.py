@@ -1,7 +1,7 @@
 """Every `run_deployment` call the coordinator makes names a real deployment with valid parameters, and
 so does every start of the coordinator's own deployments with a window (`./dev run`, `./dev backfill`).
 
-The coordinator knows teams only by deployment name and parameters (plan.STAGES and Window.parameters),
+The coordinator knows teams only by deployment name and parameters (plan.CHILDREN and Window.parameters),
 so a team that renames a flow, a deployment or a parameter breaks this test, not production. Runs in
 every team's environment: each checks the calls aimed at its own package's flows.
 """
@@ -36,7 +36,7 @@ def _plan():
 PLAN = _plan()
 # The parent's children, which the backfill's grid calls too (one cell per child and chunk), and the
 # coordinator's deployments, which the CLI starts with a window.
-CALLS = [child for stage in PLAN.STAGES for child in stage.children] + [
+CALLS = [*PLAN.CHILDREN] + [
     PLAN.Child(PLAN.deployments.qualified(name))
     for name in (PLAN.deployments.DATA_PLATFORM, PLAN.deployments.DATA_PLATFORM_BACKFILL)
 ]

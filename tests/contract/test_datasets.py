@@ -40,12 +40,12 @@ def _with_declaration(team: str, dataset: str, columns) -> list[contracts.Declar
 
 def test_dropping_a_consumed_column_names_every_consumer_it_breaks_and_adding_one_breaks_nobody():
     dropped = _with_declaration(
-        "dbt", "jaffle_shop.daily_store_revenue", lambda cs: [c for c in cs if c.name != "revenue"]
+        "dbt-transform", "jaffle_shop.daily_store_revenue", lambda cs: [c for c in cs if c.name != "revenue"]
     )
     broken = {(p.consumer, p.dataset, p.column, p.producer) for p in contracts.check(dropped)}
     assert broken == {
-        ("ml", "jaffle_shop.daily_store_revenue", "revenue", "dbt"),
-        ("dashboards", "jaffle_shop.daily_store_revenue", "revenue", "dbt"),
+        ("ml-forecast", "jaffle_shop.daily_store_revenue", "revenue", "dbt-transform"),
+        ("dashboards", "jaffle_shop.daily_store_revenue", "revenue", "dbt-transform"),
     }
     added = _with_declaration(
         "ingestion",
@@ -61,7 +61,8 @@ def test_retyping_a_consumed_column_breaks_its_readers_and_widening_to_what_they
 
     as_text = contracts.check(_with_declaration("ingestion", "raw.jaffle_shop.orders", retype("string")))
     assert [str(p) for p in as_text] == [
-        "dbt reads raw.jaffle_shop.orders.subtotal (produced by ingestion): declared string, read as int64"
+        "dbt-transform reads raw.jaffle_shop.orders.subtotal (produced by ingestion): declared string, "
+        "read as int64"
     ]
     # dashboards reads the orders mart's subtotal as float64: a mart holding whole cents still serves.
-    assert contracts.check(_with_declaration("dbt", "jaffle_shop.orders", retype("int64"))) == []
+    assert contracts.check(_with_declaration("dbt-transform", "jaffle_shop.orders", retype("int64"))) == []

@@ -130,11 +130,12 @@ def test_a_free_string_where_a_fixed_set_belongs_fails_the_check():
     assert {"synthetic", "landing"} <= {v for p in chosen_schema["anyOf"] for v in p.get("enum", [])}
 
 
-def test_the_shared_contract_names_exactly_this_teams_deployments():
-    """`jaffle_contract.deployments.BY_TEAM` is what the coordinator and the dashboards rely on; a team
-    that adds, renames or drops a deployment changes it there too, or this fails in its environment."""
-    from jaffle_contract.deployments import BY_TEAM
+def test_this_teams_deployments_run_on_its_pool_and_carry_its_tag():
+    """A team's pool and tag are named after its folder (`jaffle_contract.naming`): the workers `up`
+    starts, the compose services and the Kubernetes workers serve that pool and no other."""
+    from jaffle_contract import naming
 
-    team = os.environ.get("HATCH_ENV_ACTIVE", "coordinator")
-    assert team in BY_TEAM, f"the contract knows no team {team!r}: add it to jaffle_contract.deployments"
-    assert sorted(BY_TEAM[team]) == sorted(d["name"] for d in DEPLOYMENTS)
+    names = naming.of(PACKAGE.name)
+    for deployment in DEPLOYMENTS:
+        assert deployment["work_pool"]["name"] == names.pool, deployment["name"]
+        assert f"team:{names.team}" in deployment["tags"], deployment["name"]

@@ -239,7 +239,7 @@ def test_the_parent_flow_runs_on_the_compose_stack_with_every_child_in_its_teams
         "    refused += error.response.status_code == 403\n"
         "print('refused', refused)\n"
     )
-    hostile = compose(env, "exec", "-T", "worker-ml", "python", "-c", attack, image)
+    hostile = compose(env, "exec", "-T", "worker-ml-forecast", "python", "-c", attack, image)
     assert "refused 4" in hostile.stdout, hostile.stdout + hostile.stderr
     assert "privileged containers are not allowed" in hostile.stdout
 

@@ -15,9 +15,9 @@ BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
 CHILDREN = {
     "raw-data-jaffle-shop": "runtime-ingestion",
     "raw-data-marketing": "runtime-ingestion",
-    "dbt-jaffle-shop": "runtime-dbt",
-    "dbt-attribution": "runtime-dbt",
-    "sales-forecast": "runtime-ml",
+    "dbt-jaffle-shop": "runtime-dbt-transform",
+    "dbt-attribution": "runtime-dbt-transform",
+    "sales-forecast": "runtime-ml-forecast",
     "dashboards": "runtime-dashboards",
 }
 
@@ -72,10 +72,10 @@ def test_deploying_one_team_builds_only_its_image_and_registers_only_its_deploym
     cli, home, port = docker_platform
     client = platform_client(home, port)
     before = {d.name: d.updated for d in client.read_deployments()}
-    deployed = cli("deploy", "ml", "--infra", "docker")
+    deployed = cli("deploy", "ml-forecast", "--infra", "docker")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     built = [line.split()[1] for line in deployed.stdout.splitlines() if line.startswith("image ")]
-    assert len(built) == 1 and built[0].startswith("jaffle-ml:"), deployed.stdout
+    assert len(built) == 1 and built[0].startswith("jaffle-ml-forecast:"), deployed.stdout
     after = {d.name: d.updated for d in client.read_deployments()}
     changed = {name for name in after if after[name] != before.get(name)}
     assert changed == {"sales-forecast"}, changed
@@ -88,11 +88,11 @@ def test_a_team_deployed_through_a_registry_runs_from_the_image_its_worker_pulls
     """What a worker on another machine does: the deployment names the registry's image, and the
     worker, on an engine without that image, pulls it before the flow runs in it."""
     cli, home, port = docker_platform
-    deployed = cli("deploy", "ml", "--infra", "docker", "--registry", registry.address)
+    deployed = cli("deploy", "ml-forecast", "--infra", "docker", "--registry", registry.address)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     [remote] = [line.split()[1] for line in deployed.stdout.splitlines() if line.startswith("pushed ")]
     name, _, tag = remote.removeprefix(f"{registry.address}/").partition(":")
-    assert name == "jaffle-ml" and tag in registry.tags(name)
+    assert name == "jaffle-ml-forecast" and tag in registry.tags(name)
 
     client = platform_client(home, port)
     deployment = client.read_deployment_by_name("sales-forecast/sales-forecast")

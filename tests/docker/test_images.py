@@ -14,32 +14,40 @@ from docker.errors import ImageNotFound
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
 CA = Path(os.environ.get("JAFFLE_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
-# team -> (folder, its import name, libraries whose versions must match the team's lock)
-TEAMS = {
-    "ingestion": ("packages/ingestion", "jaffle_ingestion", ("pandas", "pyarrow", "prefect")),
-    "dbt": ("packages/dbt", "jaffle_dbt", ("dbt-core", "dbt-duckdb", "prefect-dbt")),
-    "ml": ("packages/ml", "jaffle_ml", ("pandas", "statsforecast")),
-    "dashboards": ("packages/dashboards", "jaffle_dashboards", ("pandas", "plotly")),
-    "coordinator": ("coordinator", "jaffle_coordinator", ("prefect",)),
-    "ops": ("ops", "jaffle_ops", ("prefect", "docker", "prefect-docker")),
-}
+
+
+def _packages() -> dict[str, tuple[str, str]]:
+    """Every package with an image: name -> (folder, import name), from the workspace's registry."""
+    from jaffle_contract import naming
+    from jaffle_ops.workspace import packages
+
+    return {
+        p.env: (p.package.relative_to(ROOT).as_posix(), naming.of(p.package.name).import_name)
+        for p in packages(ROOT)
+    }
+
+
+TEAMS = _packages()
 # A variable or build argument named like a credential, with a value (`NAME=...`).
 SECRET_LOOKING = re.compile(r"(PASSWORD|SECRET|TOKEN|AUTH_STRING|API_KEY|CREDENTIAL)[A-Z_]*=", re.IGNORECASE)
 PROBE = """
-import importlib, json, os, sys
-from importlib.metadata import version
+import importlib, json, os, re, sys
+from importlib.metadata import distributions
 importlib.import_module(sys.argv[1])
+installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in distributions()}
 found = [os.path.join(d, f) for d, _, fs in os.walk("/") if not d.startswith(("/proc", "/sys"))
          for f in fs if f in ("extra-ca.crt", "ca-bundle.crt")]
-print(json.dumps({"uid": os.getuid(), "versions": {lib: version(lib) for lib in sys.argv[2:]},
+print(json.dumps({"uid": os.getuid(), "versions": installed,
                   "ca_files": found, "ca_dir": os.listdir("/opt/jaffle-ca"),
                   "env_files": [f for f in os.listdir(".") if f.startswith(".env")]}))
 """
 
 
-def locked(folder: str, lib: str) -> str:
+def locked(folder: str) -> dict[str, str]:
+    """Every pin of the package's runtime.lock (PEP 503 names)."""
     text = (ROOT / folder / "runtime.lock").read_text()
-    return re.search(rf"^{re.escape(lib)}==([^\s\\]+)", text, re.MULTILINE | re.IGNORECASE).group(1)
+    found = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", text, re.MULTILINE)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in found}
 
 
 def build(team: str):
@@ -56,7 +64,7 @@ def build(team: str):
 def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bundle(engine, team):
     from jaffle_ops import images
 
-    folder, module, libs = TEAMS[team]
+    folder, module = TEAMS[team]
     built, again = build(team), build(team)
     print(
         f"\n{team}: {built.tag} {'cached' if built.cached else 'built'} in {built.seconds:.1f} s, "
@@ -71,12 +79,12 @@ def test_each_team_image_runs_as_non_root_with_its_locked_versions_and_no_ca_bun
     assert labels["org.opencontainers.image.version"] == images.package_version(ROOT / folder)
     # The last commit that changed the team's image inputs (unchanged by other teams' commits).
     assert labels["org.opencontainers.image.revision"] == images.source_revision(ROOT, ROOT / folder)
-    out = engine.containers.run(
-        built.tag, ["python", "-c", PROBE, module, *libs], remove=True, network_mode="none"
-    )
+    out = engine.containers.run(built.tag, ["python", "-c", PROBE, module], remove=True, network_mode="none")
     probe = json.loads(out.decode().strip().splitlines()[-1])
     assert probe["uid"] == 10001
-    assert probe["versions"] == {lib: locked(folder, lib) for lib in libs}
+    pins = locked(folder)
+    assert "prefect" in pins
+    assert {name: probe["versions"].get(name) for name in pins} == pins  # every pin, as locked
     assert (
         probe["ca_files"] == [] and probe["ca_dir"] == []
     )  # the build's CA bundle stayed in the build stage

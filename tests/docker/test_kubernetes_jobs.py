@@ -26,7 +26,7 @@ def test_every_deployments_job_renders_from_the_server_and_validates(
     }
     _, home, port = launch_platform("--infra", "kubernetes", "--paused-schedules", env=env)
     # what a cluster cannot do without: refused before anything is built
-    refused = run_cli("--home", home, "--port", port, "deploy", "ml", "--infra", "kubernetes")
+    refused = run_cli("--home", home, "--port", port, "deploy", "ml-forecast", "--infra", "kubernetes")
     assert refused.returncode == 2 and "a cluster pulls its images from a registry" in refused.stderr
     assert not list((home / "pids").glob("worker-*.json"))  # the workers run in the cluster
     client = platform_client(home, port)

@@ -155,7 +155,7 @@ class Platform:
         )
         out = subprocess.run(
             [
-                str(hatch_env_path("dbt") / "bin" / "python"),
+                str(hatch_env_path("dbt-transform") / "bin" / "python"),
                 "-c",
                 script,
                 str(self.data / "warehouse/jaffle_shop.duckdb"),
@@ -214,7 +214,7 @@ def rows_of(platform: Platform, start: date, end: date) -> dict[str, list]:
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     out = subprocess.run(
         [
-            str(hatch_env_path("dbt") / "bin" / "python"),
+            str(hatch_env_path("dbt-transform") / "bin" / "python"),
             "-c",
             ROWS_SCRIPT,
             str(platform.data),
@@ -386,7 +386,7 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
 
     victims = flow_run_processes(dbt.id)
     assert victims, "the dbt flow run's process was not found"
-    os.killpg(platform.pid("worker-dbt"), signal.SIGKILL)
+    os.killpg(platform.pid("worker-dbt-transform"), signal.SIGKILL)
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):  # gone with the worker's process group
             os.kill(pid, signal.SIGKILL)
@@ -405,7 +405,8 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
     slot_freed(platform)
 
     again = platform.cli("up", "--paused-schedules")
-    assert again.returncode == 0 and "started pid" in again.stdout and "for pool dbt" in again.stdout
+    assert again.returncode == 0 and "started pid" in again.stdout
+    assert "for pool dbt-transform" in again.stdout
     resumed = platform.cli("run", "--resume", str(parent.id))
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     kids = platform.children(parent.id)
@@ -454,7 +455,7 @@ def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(pl
     )
 
 
-def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform, record):
+def test_a_failed_child_stops_what_reads_it_and_the_summary_names_it(platform, record):
     landed = platform.counts(EARLIER.start, EARLIER.end)  # what earlier scenarios built
     began = time.monotonic()
     run = platform.cli("run", "--start", "2000-01-01", "--end", "2000-01-02")
@@ -464,7 +465,8 @@ def test_a_failed_child_stops_later_stages_and_the_summary_names_it(platform, re
     assert set(platform.children(parent.id)) == {"raw-data-jaffle-shop", "raw-data-marketing"}
     summary = platform.summary(parent.id)
     assert "**Outcome:** failed: child run 'raw-data-jaffle-shop" in summary
-    assert "| dbt-jaffle-shop | not started |" in summary
+    # not started, and why: the child whose data it reads did not complete
+    assert "| dbt-jaffle-shop | not started | raw-data-jaffle-shop did not complete |" in summary
     after = platform.counts(EARLIER.start, EARLIER.end)
     assert after == landed
     record(
@@ -928,4 +930,51 @@ def dry_run_plan(platform: Platform, base: tuple[str, ...], reprocess: str) -> t
     return (
         {name for name, state in plan.items() if state == "waiting"},
         {name for name, state in plan.items() if state == "skipped"},
+    )
+
+
+def test_a_build_starts_once_what_it_reads_has_landed_while_a_landing_it_does_not_read_is_held(
+    platform, record
+):
+    """The parent follows the declared datasets: dbt-jaffle-shop reads the jaffle_shop landing only, so a
+    marketing landing held up from outside (its process stopped) holds back only what reads it."""
+    start, end = date(2024, 9, 1), date(2024, 9, 14)  # after every other window: its own days
+    name = f"data-platform {start}..{end}"
+    run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
+    parent = parent_of(platform, name)
+
+    def marketing_processes():
+        runs = platform.children(parent.id).get("raw-data-marketing", [])
+        return flow_run_processes(runs[-1].id) if runs else None
+
+    stopped = wait_for("the marketing landing's processes", marketing_processes, RUN_BOUND, every=0.05)
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    held = time.monotonic()
+    try:
+        child_running(platform, parent.id, "dbt-jaffle-shop")
+        marketing = platform.children(parent.id)["raw-data-marketing"][-1]
+        assert marketing.state.is_running(), marketing.state  # still landing: held
+        waiting = {n for n, runs in platform.children(parent.id).items() if runs}
+        assert "dbt-attribution" not in waiting and "dashboards" not in waiting  # they read marketing
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    code, out = finish(run)
+    assert code == 0, out
+    kids = {n: runs[-1] for n, runs in platform.children(parent.id).items()}
+    assert kids["dbt-jaffle-shop"].start_time < kids["raw-data-marketing"].end_time
+    assert kids["dbt-attribution"].start_time >= kids["raw-data-marketing"].end_time
+    assert all(k.state.is_completed() for k in kids.values()) and len(kids) == 6
+    counts = platform.counts(start, end)
+    assert counts["warehouse"] == counts["lake"] > 0 and counts["duplicates"] == 0
+    record(
+        "5 a landing held up holds back only what reads it",
+        passed=True,
+        seconds_held_before_dbt_ran=round(time.monotonic() - held, 1),
+        dbt_started_before_marketing_ended_s=round(
+            (kids["raw-data-marketing"].end_time - kids["dbt-jaffle-shop"].start_time).total_seconds(), 1
+        ),
+        **rows_against_lake(counts),
     )

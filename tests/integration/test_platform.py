@@ -92,8 +92,8 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform, platform_c
             "Completed",
         )
         by_name = {k.name.split(" ")[0]: k for k in kids}
-        ml = runtime_artifact(client, by_name["sales-forecast"].id, "runtime-ml")
-        dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt")
+        ml = runtime_artifact(client, by_name["sales-forecast"].id, "runtime-ml-forecast")
+        dbt = runtime_artifact(client, by_name["dbt-jaffle-shop"].id, "runtime-dbt-transform")
         ingestion = runtime_artifact(client, by_name["raw-data-jaffle-shop"].id, "runtime-ingestion")
         summary = next(
             a.data
@@ -110,12 +110,12 @@ def test_parent_flow_runs_every_team_in_its_own_environment(platform, platform_c
         launch, ran = (float(cell) for cell in row.split("|")[4:6])
         assert launch > 0 and ran > 0, row
     assert ml["sys_prefix"] != dbt["sys_prefix"] != ingestion["sys_prefix"]
-    assert ml["pandas"] == locked("packages/ml/requirements.lock", "pandas")
-    assert ml["statsforecast"] == locked("packages/ml/requirements.lock", "statsforecast")
-    assert dbt["dbt-core"] == locked("packages/dbt/requirements.lock", "dbt-core")
+    assert ml["pandas"] == locked("packages/ml_forecast/requirements.lock", "pandas")
+    assert ml["statsforecast"] == locked("packages/ml_forecast/requirements.lock", "statsforecast")
+    assert dbt["dbt-core"] == locked("packages/dbt_transform/requirements.lock", "dbt-core")
     assert ingestion["pandas"] == locked("packages/ingestion/requirements.lock", "pandas")
     assert ml["pandas"] != ingestion["pandas"]
-    for team, name in ((ml, "ml"), (dbt, "dbt"), (ingestion, "ingestion")):
+    for team, name in ((ml, "ml-forecast"), (dbt, "dbt-transform"), (ingestion, "ingestion")):
         assert team["sys_prefix"].endswith(f"/{name}"), team["sys_prefix"]
 
     data = home / "data"

@@ -86,17 +86,16 @@ def rows(grid: Grid, why: bool = False) -> list[dict[str, Any]]:
     """The grid as a table: one row per child, one column per chunk, each a state and its run's link
     (a plan's cells say why instead)."""
     out = []
-    for stage in grid.stages:
-        for child in stage.children:
-            row: dict[str, Any] = {"child": child.name, "stage": stage.name}
-            for index, window in enumerate(grid.chunks):
-                cell = grid.cells[(child.name, index)]
-                if why:
-                    detail = f": {cell.reason}" if cell.reason else ""
-                else:
-                    detail = f" [run]({cell.run_url})" if cell.run_url.startswith("http") else ""
-                row[str(window)] = f"{SYMBOL[cell.state]} {cell.state.value}{detail}"
-            out.append(row)
+    for child in grid.children:
+        row: dict[str, Any] = {"child": child.name, "team": child.team}
+        for index, window in enumerate(grid.chunks):
+            cell = grid.cells[(child.name, index)]
+            if why:
+                detail = f": {cell.reason}" if cell.reason else ""
+            else:
+                detail = f" [run]({cell.run_url})" if cell.run_url.startswith("http") else ""
+            row[str(window)] = f"{SYMBOL[cell.state]} {cell.state.value}{detail}"
+        out.append(row)
     return out
 
 

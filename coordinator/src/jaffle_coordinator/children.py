@@ -234,17 +234,10 @@ async def refresh(launched: list[Launched]) -> list[Launched]:
     return out
 
 
-def raise_unless_completed(launched: list[Launched]) -> None:
-    """ChildRunFailed naming every child whose run did not complete: its deployment, state and message."""
-    failures = [
-        (
-            item.child.deployment,
-            item.run.name,
-            (item.run.state.name if item.run.state else None) or "Unknown",
-            (item.run.state.message if item.run.state else None) or "",
-        )
-        for item in launched
-        if not (item.run.state and item.run.state.is_completed())
-    ]
-    if failures:
-        raise plan.ChildRunFailed(failures)
+def failure(item: Launched) -> tuple[str, str, str, str] | None:
+    """How a child's run did not complete (its deployment, run, state and message), or None if it did."""
+    state = item.run.state
+    if state and state.is_completed():
+        return None
+    name = (state.name if state else None) or "Unknown"
+    return (item.child.deployment, item.run.name, name, (state.message if state else None) or "")

@@ -36,43 +36,62 @@ from jaffle_coordinator.settings import CoordinatorSettings
 SETTINGS = CoordinatorSettings()
 
 
-async def run_stage(
-    stage: str,
-    stage_children: tuple[plan.Child, ...],
+async def run_graph(
     window: plan.Window,
     forget: set[str],
     earlier: dict[str, list[FlowRun]],
     launched: list[children.Launched],
+    blocked: dict[str, str],
 ) -> None:
-    """Run a stage's children concurrently; raise ChildRunFailed naming every one that failed."""
+    """Run every child as soon as the children it reads from have completed; raise ChildRunFailed
+    naming every child that failed once nothing else can run. A child whose producer did not complete
+    is not started (`blocked` says which producer); the children that do not need it go on. Anything
+    else (a wait that timed out, the API gone, a cancellation) ends the run at once."""
     logger = get_run_logger()
-    started = []
-    for child in stage_children:
-        item = await children.launch(
-            child, window.parameters(), f"{child.name} {window}", earlier.get(child.name, [])
-        )
-        launched.append(item)
-        started.append(item)
-        logger.info("%s %s: %s", item.how.capitalize(), item.run.name, children.ui_link(item.run))
-    waited = [item for item in started if item.child.name not in forget]
-    for item in started:
-        if item.child.name in forget:
-            logger.info("Not waiting for %s (fire and forget)", item.run.name)
-    await asyncio.gather(
-        *(
-            children.wait_resubmitting(
-                item,
-                window.parameters(),
-                earlier.get(item.child.name, []),
-                SETTINGS.child_timeout_seconds,
-                SETTINGS.wait_slice_seconds,
-                SETTINGS.server_unreachable_seconds,
+    ended: dict[str, asyncio.Future[bool]] = {
+        child.name: asyncio.get_running_loop().create_future() for child in plan.CHILDREN
+    }
+    failures: dict[str, list[tuple[str, str, str, str]]] = {}
+
+    async def run_child(child: plan.Child) -> None:
+        for producer in child.producers:
+            if not await asyncio.shield(ended[producer]):
+                blocked[child.name] = producer
+                logger.info("Not starting %s: %s did not complete", child.name, producer)
+                ended[child.name].set_result(False)
+                return
+        try:
+            item = await children.launch(
+                child, window.parameters(), f"{child.name} {window}", earlier.get(child.name, [])
             )
-            for item in waited
+        except plan.ChildRunFailed as refused:  # not deployed: a failure of this child, not of the run
+            failures[child.name] = refused.failures
+            ended[child.name].set_result(False)
+            return
+        launched.append(item)
+        logger.info("%s %s: %s", item.how.capitalize(), item.run.name, children.ui_link(item.run))
+        if child.name in forget:
+            logger.info("Not waiting for %s (fire and forget)", item.run.name)
+            ended[child.name].set_result(True)
+            return
+        await children.wait_resubmitting(
+            item,
+            window.parameters(),
+            earlier.get(child.name, []),
+            SETTINGS.child_timeout_seconds,
+            SETTINGS.wait_slice_seconds,
+            SETTINGS.server_unreachable_seconds,
         )
-    )
-    children.raise_unless_completed(waited)
-    logger.info("Stage %s completed: %s", stage, ", ".join(item.run.name for item in waited))
+        found = children.failure(item)
+        if found:
+            failures[child.name] = [found]
+        ended[child.name].set_result(found is None)
+
+    async with asyncio.TaskGroup() as group:
+        for child in plan.CHILDREN:
+            group.create_task(run_child(child), name=child.name)
+    if failures:  # in the plan's order, whichever ended first
+        raise plan.ChildRunFailed([each for name in plan.CHILD_NAMES for each in failures.get(name, [])])
 
 
 def outcome_of(error: BaseException | None) -> str:
@@ -91,18 +110,25 @@ def outcome_of(error: BaseException | None) -> str:
 Row = dict[str, str | float | None]
 
 
-def run_rows(launched: list[children.Launched], planned: list[str], cancelled: list[str]) -> list[Row]:
-    """Plain rows for the summary task: every planned child, started or not."""
+def run_rows(
+    launched: list[children.Launched],
+    planned: list[str],
+    cancelled: list[str],
+    blocked: dict[str, str] | None = None,
+) -> list[Row]:
+    """Plain rows for the summary task: every planned child, started or not (and if not because a
+    child it reads from did not complete, which)."""
     rows: list[Row] = []
     by_name = {item.child.name: item for item in launched}
     for name in planned:
         item = by_name.get(name)
         if item is None:
+            producer = (blocked or {}).get(name)
             rows.append(
                 {
                     "name": name,
                     "state": "not started",
-                    "how": "",
+                    "how": f"{producer} did not complete" if producer else "",
                     "launch": None,
                     "run": None,
                     "seconds": "",
@@ -185,14 +211,18 @@ async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
 
 
 async def finish(
-    window: plan.Window, launched: list[children.Launched], planned: list[str], error: BaseException | None
+    window: plan.Window,
+    launched: list[children.Launched],
+    planned: list[str],
+    error: BaseException | None,
+    blocked: dict[str, str] | None = None,
 ) -> None:
     """On any way out: cancel what is still going (unless the run completed), then write the summary.
     Shielded, so a cancelled parent still cleans up after itself."""
 
     async def cleanup() -> None:
         cancelled = await children.cancel_unfinished(launched) if error is not None else []
-        rows = run_rows(await children.refresh(launched), planned, cancelled)
+        rows = run_rows(await children.refresh(launched), planned, cancelled, blocked)
         try:
             await summarize(window, rows, outcome_of(error))
         except Exception as summary_error:  # e.g. the API is gone: the run's own state still says why
@@ -208,20 +238,30 @@ async def _platform(
     forget = plan.check_fire_and_forget(fire_and_forget or [])
     earlier = await children.earlier_children()
     launched: list[children.Launched] = []
+    blocked: dict[str, str] = {}
     error: BaseException | None = None
     try:
-        for stage in plan.STAGES:
-            await run_stage(stage.name, stage.children, window, forget, earlier, launched)
+        await run_graph(window, forget, earlier, launched, blocked)
     except BaseException as exc:
-        error = exc
-        raise
+        # a TaskGroup raises its children's errors as a group: the first one is what ended the run
+        error = _first(exc)
+        if error is exc:
+            raise
+        raise error from None
     finally:
-        await finish(window, launched, list(plan.CHILD_NAMES), error)
+        await finish(window, launched, list(plan.CHILD_NAMES), error, blocked)
     return {
         "window": str(window),
         "children": {i.run.name: i.run.state.name for i in launched if i.run.state},
         "reused": [i.run.name for i in launched if i.reused],
     }
+
+
+def _first(error: BaseException) -> BaseException:
+    """The first error of an exception group (nested ones too), or the error itself."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 FIRST_DAY = parameter(
@@ -233,9 +273,9 @@ LAST_DAY = parameter(
 FIRE_AND_FORGET = parameter(
     None,
     "Do not wait for",
-    "Deployments of the last stage to start without waiting for, e.g. dashboards.",
+    "Deployments nobody reads from, to start without waiting for, e.g. dashboards.",
 )
-# The run form's choices for it: the children of the last stage (nothing downstream waits on them).
+# The run form's choices for it: the children no other child reads from.
 Forgettable = Literal[plan.FORGETTABLE]  # type: ignore[valid-type]
 
 
@@ -265,7 +305,7 @@ async def data_platform_backfill(
     caps: dict[str, int] | None = parameter(
         BACKFILL.caps,
         "Caps",
-        'Cells of a stage at once, by stage name, e.g. {"ingestion": 3} (default: the plan\'s).',
+        'Cells of a team at once, by team, e.g. {"ingestion": 3} (default: each team\'s own).',
     ),
     attempts: int = parameter(
         BACKFILL.attempts, "Attempts", "Runs of a cell before it fails and blocks what needs it."
@@ -280,7 +320,7 @@ async def data_platform_backfill(
     """Backfill a date range as a grid of (team deployment, chunk) cells, each started as soon as it may."""
     window = plan.resolve_window(start_date, end_date)
     the_grid = grid.Grid(
-        plan.STAGES,
+        plan.CHILDREN,
         plan.chunks(window, chunk_days),
         caps=caps,
         attempts=attempts,

@@ -1,13 +1,14 @@
 """A backfill as a grid: one cell per (child, chunk), each started as soon as the cells it needs are done.
 
 No Prefect here: the backfill flow drives a Grid (which cells may start now, what happened to each),
-and the rules are plain functions tested as such. The rules come from the stage plan (plan.STAGES):
+and the rules are plain functions tested as such. The rules come from the plan (plan.CHILDREN, the
+teams' declared datasets):
 
-- a cell needs the cells of the previous stage for the same chunk (dbt of chunk 3 waits for the
-  ingestion of chunk 3, not for the dashboards of chunk 2);
+- a cell needs the cells of the children it reads for the same chunk (dbt of chunk 3 waits for the
+  ingestion of chunk 3, not for the dashboards of chunk 2, nor for a landing it does not read);
 - a child whose runs build on its own earlier output (`Child.in_order`: dbt's incremental models)
   also needs its own cell of the previous chunk;
-- at most `cap` cells of a stage run at once (a backfill may set its own caps);
+- at most `cap` cells of a team run at once (a backfill may set its own caps);
 - a failed cell is retried after a backoff that doubles, up to its attempts; one that exhausts them
   blocks only the cells that need it, transitively, and every other cell goes on.
 
@@ -22,7 +23,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from jaffle_coordinator.plan import Child, Stage, Window
+from jaffle_coordinator.plan import CAPS, Child, Window
 
 
 class Mode(enum.StrEnum):
@@ -56,7 +57,7 @@ Key = tuple[str, int]  # (child name, chunk index)
 @dataclass
 class Cell:
     child: Child
-    stage: str
+    team: str
     chunk: int
     window: Window
     state: State = State.WAITING
@@ -81,20 +82,20 @@ class Grid:
 
     def __init__(
         self,
-        stages: Iterable[Stage],
+        children: Iterable[Child],
         chunks: list[Window],
         *,
         caps: Mapping[str, int] | None = None,
         attempts: int = 2,
         backoff_seconds: float = 10.0,
     ):
-        self.stages = tuple(stages)
+        self.children = tuple(children)  # each after the children it needs
         self.chunks = chunks
-        known = {stage.name for stage in self.stages}
+        known = {child.team for child in self.children}
         unknown = set(caps or {}) - known
         if unknown:
-            raise ValueError(f"caps name unknown stages {sorted(unknown)}; the stages are {sorted(known)}")
-        self.caps = {stage.name: stage.cap for stage in self.stages} | dict(caps or {})
+            raise ValueError(f"caps name unknown teams {sorted(unknown)}; the teams are {sorted(known)}")
+        self.caps = {team: CAPS.get(team, 1) for team in known} | dict(caps or {})
         bad = {name: cap for name, cap in self.caps.items() if cap < 1}
         if bad:
             raise ValueError(f"a cap is at least 1: {bad}")
@@ -103,16 +104,18 @@ class Grid:
         self.attempts, self.backoff_seconds = attempts, backoff_seconds
         self.cells: dict[Key, Cell] = {}
         self.needs: dict[Key, list[Key]] = {}
-        previous: tuple[Child, ...] = ()
-        for stage in self.stages:
-            for child in stage.children:
-                for index, window in enumerate(chunks):
-                    key = (child.name, index)
-                    self.cells[key] = Cell(child, stage.name, index, window)
-                    self.needs[key] = [(before.name, index) for before in previous]
-                    if child.in_order and index:
-                        self.needs[key].append((child.name, index - 1))
-            previous = stage.children
+        self.order = {child.name: position for position, child in enumerate(self.children)}
+        for child in self.children:
+            here = self.order[child.name]
+            unplaced = [name for name in child.producers if self.order.get(name, len(self.order)) >= here]
+            if unplaced:
+                raise ValueError(f"{child.name} needs {unplaced}, which do not come before it in the plan")
+            for index, window in enumerate(chunks):
+                key = (child.name, index)
+                self.cells[key] = Cell(child, child.team, index, window)
+                self.needs[key] = [(producer, index) for producer in child.producers]
+                if child.in_order and index:
+                    self.needs[key].append((child.name, index - 1))
 
     # --- what to run --------------------------------------------------------------------------
 
@@ -138,6 +141,8 @@ class Grid:
                 lacking = None if upstream_runs else missing(cell)
                 if upstream_runs:
                     cell.state, cell.reason = State.WAITING, f"its input {self._label(upstream_runs[0])} runs"
+                elif not cell.child.proves:
+                    cell.state, cell.reason = State.WAITING, "no dataset proves its window: it runs"
                 elif lacking is None:
                     cell.state, cell.reason = State.SKIPPED, "complete in the data"
                 else:
@@ -157,21 +162,21 @@ class Grid:
     # --- driving ------------------------------------------------------------------------------
 
     def startable(self, now: float) -> list[Cell]:
-        """Cells that may start now: their needs done, their backoff over, within their stage's cap.
+        """Cells that may start now: their needs done, their backoff over, within their team's cap.
         In chunk order, so the earliest chunks finish first."""
-        running = {stage.name: 0 for stage in self.stages}
+        running = dict.fromkeys(self.caps, 0)
         for cell in self.cells.values():
             if cell.state == State.RUNNING:
-                running[cell.stage] += 1
+                running[cell.team] += 1
         out = []
-        for cell in sorted(self.cells.values(), key=lambda c: (c.chunk, self._stage_index(c.stage))):
+        for cell in sorted(self.cells.values(), key=lambda c: (c.chunk, self.order[c.child.name])):
             if cell.state not in (State.WAITING, State.RETRYING) or cell.not_before > now:
                 continue
             if not all(self.cells[need].state.done for need in self.needs[cell.key]):
                 continue
-            if running[cell.stage] >= self.caps[cell.stage]:
+            if running[cell.team] >= self.caps[cell.team]:
                 continue
-            running[cell.stage] += 1
+            running[cell.team] += 1
             out.append(cell)
         return out
 
@@ -231,12 +236,9 @@ class Grid:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _stage_index(self, name: str) -> int:
-        return next(i for i, stage in enumerate(self.stages) if stage.name == name)
-
     def _in_dependency_order(self) -> list[Key]:
-        # Stages in order, chunks in order: every cell comes after the cells it needs.
-        return sorted(self.cells, key=lambda k: (self._stage_index(self.cells[k].stage), k[1]))
+        # Children in the plan's order, chunks in order: every cell comes after the cells it needs.
+        return sorted(self.cells, key=lambda k: (self.order[k[0]], k[1]))
 
     def _label(self, key: Key) -> str:
         return self.cells[key].name

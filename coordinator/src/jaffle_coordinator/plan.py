@@ -1,18 +1,23 @@
-"""The platform's run plan: which team deployments run, in which order, for which window.
+"""The platform's run plan: which team deployments run, after which, for which window.
 
 This is the contract with the teams: deployment names and their parameters. No team code is imported.
+The order is the teams' declared datasets' (`graph.json`, generated from every team's `datasets.toml`
+by `./dev generate`): a child starts once the producers of everything it reads have completed, so
+dbt-jaffle-shop does not wait for the marketing landing it does not read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from jaffle_contract import deployments
 from jaffle_contract.window import Window, resolve_window
 
-__all__ = ["STAGES", "Child", "ChildRunFailed", "Proof", "Stage", "Window", "chunks", "resolve_window"]
+__all__ = ["CHILDREN", "Child", "ChildRunFailed", "Proof", "Window", "chunks", "resolve_window"]
 
 
 @dataclass(frozen=True)
@@ -37,70 +42,60 @@ class Child:
     # this child's previous chunk.
     in_order: bool = False
     proves: tuple[Proof, ...] = ()
+    team: str = ""  # the team that owns it (its backfill cap is the team's)
+    # The children whose datasets it reads, each with those datasets: it starts once they completed.
+    needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def name(self) -> str:
         return self.label or self.deployment.split("/", 1)[1]
 
-
-def _child(name: str, *proves: Proof, in_order: bool = False) -> Child:
-    return Child(deployments.qualified(name), in_order=in_order, proves=proves)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Children that run side by side, after the stage before them."""
-
-    name: str
-    children: tuple[Child, ...]
-    cap: int = 2  # in a backfill: at most this many of its cells at once (a backfill may set its own)
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.needs)
 
 
-# Stages run in order; the children of one stage run concurrently. Attribution reads the published
-# jaffle_shop warehouse, so it waits for dbt-jaffle-shop; it and the forecast are independent.
-# Each child names the datasets whose data proves a window of it done (tests/contract checks that its
-# team declares them). A dbt project publishes its warehouse whole, so one of its marts is proof enough.
-STAGES: tuple[Stage, ...] = (
-    Stage(
-        "ingestion",
-        (
-            _child(
-                deployments.RAW_DATA_JAFFLE_SHOP,
-                Proof("raw.jaffle_shop.orders"),
-                Proof("raw.jaffle_shop.order_items"),
-            ),
-            _child(
-                deployments.RAW_DATA_MARKETING,
-                Proof("raw.marketing.ad_spend"),
-                Proof("raw.marketing.web_sessions"),
-            ),
-        ),
-        3,
-    ),
-    # One writer of the warehouse at a time (the warehouse lock would hold any more waiting).
-    Stage(
-        "warehouse",
-        (_child(deployments.DBT_JAFFLE_SHOP, Proof("jaffle_shop.orders"), in_order=True),),
-        1,
-    ),
-    # Both read the published jaffle_shop warehouse and write different things: run them side by side.
-    Stage(
-        "attribution and forecast",
-        (
-            _child(deployments.DBT_ATTRIBUTION, Proof("attribution.channel_performance"), in_order=True),
-            _child(
-                deployments.SALES_FORECAST,
-                Proof("ml.revenue_forecast", "last"),
-                Proof("ml.forecast_metrics", "last"),
-            ),
-        ),
-        2,
-    ),
-    Stage("dashboards", (_child(deployments.DASHBOARDS, Proof("dashboards.dashboard", "any")),), 1),
+# What proves a child's window done in the data, by deployment (tests/contract checks that its team
+# declares each). A dbt project publishes its warehouse whole, so one of its marts is proof enough; a
+# child with none is always run by a `missing` backfill.
+PROOFS: dict[str, tuple[Proof, ...]] = {
+    deployments.RAW_DATA_JAFFLE_SHOP: (Proof("raw.jaffle_shop.orders"), Proof("raw.jaffle_shop.order_items")),
+    deployments.RAW_DATA_MARKETING: (Proof("raw.marketing.ad_spend"), Proof("raw.marketing.web_sessions")),
+    deployments.DBT_JAFFLE_SHOP: (Proof("jaffle_shop.orders"),),
+    deployments.DBT_ATTRIBUTION: (Proof("attribution.channel_performance"),),
+    deployments.SALES_FORECAST: (Proof("ml.revenue_forecast", "last"), Proof("ml.forecast_metrics", "last")),
+    deployments.DASHBOARDS: (Proof("dashboards.dashboard", "any"),),
+}
+
+
+def _graph() -> dict[str, Any]:
+    # beside this module (read by path, so the teams' contract tests can load the plan without the package)
+    return dict(json.loads((Path(__file__).parent / "graph.json").read_text()))
+
+
+def _children(graph: dict[str, Any]) -> tuple[Child, ...]:
+    return tuple(
+        Child(
+            deployments.qualified(entry["name"]),
+            in_order=entry["in_order"],
+            proves=PROOFS.get(entry["name"], ()),
+            team=entry["team"],
+            needs=tuple((name, tuple(read)) for name, read in entry["needs"].items()),
+        )
+        for entry in graph["children"]
+    )
+
+
+GRAPH = _graph()
+# Every child, each after the children it needs.
+CHILDREN: tuple[Child, ...] = _children(GRAPH)
+# In a backfill, at most this many cells of a team at once (a backfill may set its own).
+CAPS: dict[str, int] = dict(GRAPH["caps"])
+CHILD_NAMES = tuple(child.name for child in CHILDREN)
+# Children nobody waits on: the only ones a run may start without waiting for.
+FORGETTABLE = tuple(
+    child.name for child in CHILDREN if not any(child.name in other.producers for other in CHILDREN)
 )
-CHILD_NAMES = tuple(child.name for stage in STAGES for child in stage.children)
-# Children nobody downstream waits on: the only ones a run may start without waiting for.
-FORGETTABLE = tuple(child.name for child in STAGES[-1].children)
 
 
 def chunks(window: Window, chunk_days: int) -> list[Window]:
@@ -116,14 +111,17 @@ def chunks(window: Window, chunk_days: int) -> list[Window]:
 
 
 def check_fire_and_forget(names: list[str]) -> set[str]:
-    """Only children nobody downstream waits on may be fired and forgotten."""
-    last_stage = set(FORGETTABLE)
+    """Only children nobody waits on may be fired and forgotten."""
     unknown = set(names) - set(CHILD_NAMES)
     if unknown:
         raise ValueError(f"unknown child deployment(s) {sorted(unknown)}; known: {list(CHILD_NAMES)}")
-    waited_on = set(names) - last_stage
+    waited_on = set(names) - set(FORGETTABLE)
     if waited_on:
-        raise ValueError(f"{sorted(waited_on)} cannot be fire-and-forget: later stages depend on them")
+        readers = {
+            name: sorted(c.name for c in CHILDREN if name in c.producers) for name in sorted(waited_on)
+        }
+        said = "; ".join(f"{name} by {', '.join(by)}" for name, by in readers.items())
+        raise ValueError(f"{sorted(waited_on)} cannot be fire-and-forget: others read their data ({said})")
     return set(names)
 
 

@@ -51,6 +51,8 @@ class Affected:
     reasons: dict[str, list[str]] = field(default_factory=dict)
     folders: dict[str, str] = field(default_factory=dict)  # every package's folder, for CI's matrix
     deployable: list[str] = field(default_factory=list)  # the affected packages that deploy flows
+    # every package's CI services (its pyproject's `[tool.jaffle] ci-services`), for CI's matrix
+    services: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Affected:
             "teams": self.teams,
             "folders": self.folders,
             "deployable": self.deployable,
+            "services": self.services,
             "changed": self.changed,
             "reasons": self.reasons,
         }
@@ -119,12 +122,17 @@ def planned_teams(root: Path) -> set[str]:
         and node.value.id == "deployments"
         and isinstance(getattr(deployments, node.attr, None), str)
     }
-    return {team for team, names in deployments.BY_TEAM.items() if named & set(names)} - {COORDINATOR}
+    return {team.env for team in teams(root) if named & {d["name"] for d in team.deployments}} - {COORDINATOR}
 
 
 def affected(root: Path, since: str) -> Affected:
     folders = team_folders(root)
-    result = Affected(since=since, changed=changed_files(root, since), folders=folders)
+    result = Affected(
+        since=since,
+        changed=changed_files(root, since),
+        folders=folders,
+        services={team.env: team.ci_services for team in packages(root)},
+    )
     for path in result.changed:
         for team in classify(path, folders):
             result.reasons.setdefault(team, []).append(path)

@@ -10,6 +10,7 @@
     images    build packages' images with content-hash tags (push them with --registry, --prune old ones)
     affected  which packages the changes since a git ref affect (CI's matrix)
     kubernetes  check (or --write) the Kubernetes manifests of a server and one worker per team
+    generate  rewrite (or --check) the files made from the registry: CODEOWNERS, compose, manifests
     down      stop exactly the processes `up` started; data stays
     secret    print the local API secret; rotate-secret replaces it (and restarts what runs)
     demo      up, then run the last four weeks
@@ -90,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
             "--fire-and-forget",
             action="append",
             metavar="DEPLOYMENT",
-            help="do not wait for this child (only the last stage, e.g. dashboards)",
+            help="do not wait for this child (only one no other child reads from, e.g. dashboards)",
         )
         if name == "run":
             run.add_argument(
@@ -119,8 +120,8 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument(
         "--cap",
         action="append",
-        metavar="STAGE=N",
-        help="at most N cells of a stage at once, e.g. --cap ingestion=3 (default: the plan's)",
+        metavar="TEAM=N",
+        help="at most N cells of a team at once, e.g. --cap ingestion=3 (default: each team's own)",
     )
     back.add_argument(
         "--attempts", type=int, default=BACKFILL.attempts, help="runs of a cell before it fails"
@@ -157,6 +158,10 @@ def parser() -> argparse.ArgumentParser:
     kube.add_argument(
         "--write", type=Path, metavar="FOLDER", help="write them there (e.g. deploy/kubernetes)"
     )
+    gen = sub.add_parser(
+        "generate", help="rewrite the files made from the registry: CODEOWNERS, compose workers, manifests"
+    )
+    gen.add_argument("--check", action="store_true", help="only say which are stale (exit 2 if any)")
     sub.add_parser("status", help="what is up")
     sub.add_parser("secret", help="print the local API secret (the UI's login asks for it)")
     sub.add_parser("rotate-secret", help="replace the local API secret and restart what is running with it")
@@ -178,6 +183,7 @@ COMMANDS = {
     "backfill": runs.cmd_backfill,
     "land": runs.cmd_land,
     "kubernetes": build.cmd_kubernetes,
+    "generate": build.cmd_generate,
 }
 
 

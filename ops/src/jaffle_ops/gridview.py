@@ -1,7 +1,7 @@
 """The backfill grid in a terminal: children as rows, chunks as columns, a coloured state per cell, and a
 progress bar with an estimate of the time left.
 
-The backfill flow keeps its grid as a table artifact (one row per child: its stage, then one column per
+The backfill flow keeps its grid as a table artifact (one row per child: its team, then one column per
 chunk holding `<symbol> <state> [run](<link>)`). This module only draws what that table says, so the
 terminal, the UI's artifact and the API never disagree.
 """
@@ -28,7 +28,7 @@ COLOURS = {
 }
 FINAL = {"completed", "skipped", "failed", "blocked"}
 _STATE = re.compile(r"(?P<symbol>\S+) (?P<state>[a-z]+)")
-_FIXED = ("child", "stage")
+_FIXED = ("child", "team")
 
 
 def cell_state(text: str) -> tuple[str, str]:
@@ -62,7 +62,7 @@ def _short(chunk: str) -> str:
 def render(table: list[dict[str, Any]], elapsed: float) -> Group:
     """The grid, a legend of counts and a progress bar, as one renderable."""
     grid = Table(show_edge=False, pad_edge=False, box=None)
-    grid.add_column("stage", style="dim")
+    grid.add_column("team", style="dim")
     grid.add_column("child")
     for chunk in chunks_of(table):
         grid.add_column(_short(chunk), justify="center")
@@ -71,7 +71,7 @@ def render(table: list[dict[str, Any]], elapsed: float) -> Group:
         for chunk in chunks_of(table):
             symbol, state = cell_state(row[chunk])
             cells.append(Text(symbol, style=COLOURS.get(state, "")))
-        grid.add_row(row.get("stage", ""), row["child"], *cells)
+        grid.add_row(row.get("team", ""), row["child"], *cells)
     found = counts(table)
     total = sum(found.values()) or 1
     final = sum(n for state, n in found.items() if state in FINAL)

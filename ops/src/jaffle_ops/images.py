@@ -1,9 +1,12 @@
 """Team images: a content-hash tag per team, incremental builds with the Docker SDK.
 
-A team's image tag is a hash of everything that goes into it: its folder (source, lock, Dockerfile),
-the shared contract library every image carries, the shared Docker recipe files and the base image's
-id. A team whose files did not change keeps its tag, and an image that already exists under that tag
-is not rebuilt.
+Each team's image is built from its own Dockerfile (`<folder>/Dockerfile`) on the platform's two base
+images (`docker/platform.Dockerfile`: where locks are installed, and what a team's image runs on), which
+are built first, once per content. A team's image tag is a hash of everything that goes into it: its
+folder (source, lock, Dockerfile), the shared contract library every image carries, the platform's
+recipe files and the base image's id. A team whose files did not change keeps its tag, and an image that
+already exists under that tag is not rebuilt; the engine's layer cache keeps a team's dependency layer
+while its lock is unchanged.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from pathlib import Path
 
 import requests
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
+from jaffle_contract import naming
 
 import docker
 from jaffle_ops.errors import PlatformError
 
 DEFAULT_BASE = "python:3.11-slim-bookworm"
-SHARED = (".dockerignore", "docker/no-extra-ca.crt", "docker/team.Dockerfile")
-# The recipe every team's image is built with, unless the team's folder has a Dockerfile of its own.
-TEAM_DOCKERFILE = "docker/team.Dockerfile"
+# The platform's recipe: the base images every team's Dockerfile builds on.
+PLATFORM_DOCKERFILE = "docker/platform.Dockerfile"
+SHARED = (".dockerignore", "docker/no-extra-ca.crt", "docker/install-lock.sh", PLATFORM_DOCKERFILE)
+# The platform's base images: the stage a team installs its lock in, and the one it runs on.
+PLATFORM_STAGES = {"dependencies": "jaffle-platform-dependencies", "runtime": "jaffle-platform"}
 # Folders every team image copies beside the team's own (the shared contract library).
 SHARED_FOLDERS = ("libs/jaffle_contract",)
 STAGED_CA = ".build/ca-bundle.crt"
@@ -96,9 +102,14 @@ def package_version(folder: Path) -> str:
 
 
 def dockerfile_of(root: Path, folder: Path) -> Path:
-    """The team's own Dockerfile if it has one, else the shared team recipe."""
+    """The team's own Dockerfile (every package that has an image has one)."""
     own = folder / "Dockerfile"
-    return own if own.is_file() else root / TEAM_DOCKERFILE
+    if not own.is_file():
+        raise PlatformError(
+            f"{own.relative_to(root)} is missing: every package's image is built from its own Dockerfile "
+            "(./dev new-team writes one; see docker/README.md)"
+        )
+    return own
 
 
 def import_name(folder: Path) -> str:
@@ -127,7 +138,7 @@ def host_ca_bundle() -> Path | None:
 
 
 def image_name(team: str) -> str:
-    return f"jaffle-{team}"
+    return naming.of(naming.normalise(team)).image
 
 
 def source_revision(root: Path, folder: Path) -> str:
@@ -180,37 +191,81 @@ def build(
         # the engine's layer cache makes a matter of seconds.
     except ImageNotFound:
         pass
+    platform = platform_images(client, root, base_image, base_id, ca_bundle, keep_ca_bundle)
     buildargs = {
-        "BASE_IMAGE": base_image,
+        "PLATFORM_DEPENDENCIES": platform["dependencies"],
+        "PLATFORM": platform["runtime"],
         "VERSION": version,
         "GIT_REVISION": revision,
-        "KEEP_CA_BUNDLE": "true" if keep_ca_bundle else "false",
         "FOLDER": folder.relative_to(root).as_posix(),
         "TEAM": team,
         "IMPORT_NAME": import_name(folder),
     }
-    staged = root / STAGED_CA
-    if ca_bundle:
-        staged.parent.mkdir(exist_ok=True)
-        shutil.copyfile(ca_bundle, staged)
-        buildargs["CA_BUNDLE"] = STAGED_CA
+    image = _build(client, root, dockerfile_of(root, folder), tag, buildargs)
+    image.tag(image_name(team), "latest")
+    return Built(team, tag, False, time.monotonic() - began, image.attrs["Size"])
+
+
+def _build(
+    client: docker.DockerClient,
+    root: Path,
+    dockerfile: Path,
+    tag: str,
+    buildargs: dict[str, str],
+    target: str | None = None,
+) -> docker.models.images.Image:
     try:
         image, _ = client.images.build(
             path=str(root),
-            dockerfile=str(dockerfile_of(root, folder).relative_to(root)),
+            dockerfile=str(dockerfile.relative_to(root)),
             tag=tag,
             buildargs=buildargs,
-            network_mode="host",  # pip reaches the package registry through the host's network
+            target=target,
+            network_mode="host",  # pip and apt reach their registries through the host's network
             rm=True,
             forcerm=True,
         )
     except BuildError as error:
         log = "".join(chunk.get("stream", "") for chunk in error.build_log)[-4000:]
         raise PlatformError(f"building {tag} failed: {error.msg}\n{log}") from None
+    return image
+
+
+def platform_images(
+    client: docker.DockerClient,
+    root: Path,
+    base_image: str,
+    base_id: str,
+    ca_bundle: Path | None,
+    keep_ca_bundle: bool,
+) -> dict[str, str]:
+    """The platform's base images (stage -> tag), built once per content: the recipe's files, the base
+    image, the CA bundle and whether the runtime keeps it."""
+    digest = hashlib.sha256(base_id.encode() + (b"keep" if keep_ca_bundle else b"drop"))
+    for path in [*(root / s for s in SHARED), *([ca_bundle] if ca_bundle else [])]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    content = digest.hexdigest()[:12]
+    tags = {stage: f"{name}:{content}" for stage, name in PLATFORM_STAGES.items()}
+    buildargs = {"BASE_IMAGE": base_image, "KEEP_CA_BUNDLE": "true" if keep_ca_bundle else "false"}
+    staged = root / STAGED_CA
+    try:
+        for stage, tag in tags.items():
+            try:
+                client.images.get(tag)
+                continue
+            except ImageNotFound:
+                pass
+            if ca_bundle and not staged.exists():
+                staged.parent.mkdir(exist_ok=True)
+                shutil.copyfile(ca_bundle, staged)
+                buildargs["CA_BUNDLE"] = STAGED_CA
+            image = _build(client, root, root / PLATFORM_DOCKERFILE, tag, buildargs, target=stage)
+            # `latest` too: a team's Dockerfile builds by hand (`docker build -f <folder>/Dockerfile .`)
+            # on the newest platform images this engine has.
+            image.tag(tag.partition(":")[0], "latest")
     finally:
         staged.unlink(missing_ok=True)
-    image.tag(image_name(team), "latest")
-    return Built(team, tag, False, time.monotonic() - began, image.attrs["Size"])
+    return tags
 
 
 def prune(team: str, current_tag: str) -> Pruned:

@@ -112,12 +112,13 @@ def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_a
 
     @flow(name="a-forecast-run")
     def forecast_run():
-        with lineage.materializing(declared["ml"], ["ml.revenue_forecast", "ml.forecast_metrics"], as_of="x"):
+        forecasts = ["ml.revenue_forecast", "ml.forecast_metrics"]
+        with lineage.materializing(declared["ml-forecast"], forecasts, as_of="x"):
             pass
 
     @flow(name="a-warehouse-run-that-fails")
     def failing_build():
-        with lineage.materializing(declared["dbt"], ["jaffle_shop.daily_store_revenue"]):
+        with lineage.materializing(declared["dbt-transform"], ["jaffle_shop.daily_store_revenue"]):
             raise RuntimeError("dbt build jaffle_shop failed: model daily_store_revenue: error")
 
     before = len(_materializations(0))
@@ -127,7 +128,7 @@ def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_a
     found = _materializations(before + 3)
     assert len(found) == before + 3
     forecast = next(m for m in found if m.dataset == "ml.revenue_forecast")
-    assert forecast.owner == "ml" and forecast.upstream == ["jaffle_shop.daily_store_revenue"]
+    assert forecast.owner == "ml-forecast" and forecast.upstream == ["jaffle_shop.daily_store_revenue"]
     assert forecast.run_url and "/runs/flow-run/" in forecast.run_url
 
     result = dashboards(date(2020, 3, 1), date(2020, 3, 14))

@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from jaffle_contract import naming
+
 FILE = "datasets.toml"
 TypeName = Literal["string", "int64", "float64", "bool", "date", "timestamp"]
 # A consumer reading a column as the second type can read a producer's first type without loss.
@@ -73,6 +75,8 @@ class Produced(_Strict):
     upstream: tuple[str, ...] = ()
     freshness_hours: float = Field(gt=0)
     columns: tuple[Column, ...] = ()
+    # The deployment that writes it, where its team has more than one (the parent's plan needs it).
+    deployment: str | None = None
 
     @model_validator(mode="after")
     def _columns_named_exist(self) -> Produced:
@@ -151,13 +155,26 @@ def load(team: str, package: Path) -> Declarations:
 
 def workspace(root: Path) -> dict[str, Path]:
     """The workspace's registry of packages: every hatch environment of the root pyproject.toml that
-    names a package folder (`PLATFORM_PACKAGE`), team name -> folder. Adding a team is adding one."""
+    names a package folder (`PLATFORM_PACKAGE`), team name -> folder. Adding a team is adding one.
+
+    The environment's name is the team's name, derived from its folder's (`naming`); an entry whose
+    name is not, or whose folder cannot be a team's, is refused naming both."""
     envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
-    return {
-        name: root / env["env-vars"]["PLATFORM_PACKAGE"]
-        for name, env in envs.items()
-        if "PLATFORM_PACKAGE" in env.get("env-vars", {})
-    }
+    found: dict[str, Path] = {}
+    for name, env in envs.items():
+        folder = env.get("env-vars", {}).get("PLATFORM_PACKAGE")
+        if folder is None:
+            continue
+        try:
+            expected = naming.of(Path(folder).name).team
+        except naming.InvalidTeamName as error:
+            raise ContractError(f"pyproject.toml: environment {name!r}: {error}") from None
+        if name != expected:
+            raise ContractError(
+                f"pyproject.toml: environment {name!r} is for {folder}, so it must be called {expected!r}"
+            )
+        found[name] = root / folder
+    return found
 
 
 def load_all(root: Path) -> list[Declarations]:
@@ -165,8 +182,10 @@ def load_all(root: Path) -> list[Declarations]:
     return [load(team, folder) for team, folder in sorted(workspace(root).items())]
 
 
-def load_installed(team: str, import_name: str) -> Declarations:
-    """A team's declarations as installed with its package (in its environment or image)."""
+def load_installed(import_name: str) -> Declarations:
+    """A team's declarations as installed with its package (in its environment or image); the team is
+    the one the import package names (`naming.from_import_name`)."""
+    team = naming.from_import_name(import_name).team
     text = resources.files(import_name).joinpath(FILE).read_text()
     return parse(team, text, f"{import_name}/{FILE}")
 

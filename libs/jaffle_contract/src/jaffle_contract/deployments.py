@@ -37,14 +37,6 @@ class BackfillOptions:
 
 BACKFILL = BackfillOptions()
 
-BY_TEAM: dict[str, tuple[str, ...]] = {
-    "ingestion": (RAW_DATA_JAFFLE_SHOP, RAW_DATA_MARKETING),
-    "dbt": (DBT_JAFFLE_SHOP, DBT_ATTRIBUTION),
-    "ml": (SALES_FORECAST,),
-    "dashboards": (DASHBOARDS,),
-    "coordinator": (DATA_PLATFORM, DATA_PLATFORM_BACKFILL),
-}
-
 
 def qualified(name: str) -> str:
     """`<flow>/<deployment>`, as `run_deployment` takes it."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from jaffle_ops import admin
+from jaffle_contract import naming
+
+from jaffle_ops import admin, dataset_graph
 from jaffle_ops.deploying import deploy
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
@@ -16,14 +18,17 @@ from jaffle_ops.workspace import Team, packages, teams
 def select(platform: Platform, names: list[str], deployable: bool = True) -> list[Team]:
     """Packages by name (all when none are named); a clear error for unknown ones."""
     known = teams(platform.root) if deployable else packages(platform.root)
-    unknown = set(names) - {t.name for t in known}
+    # a team may be named by its folder too (`dbt_transform` is `dbt-transform`)
+    wanted = {naming.normalise(name): name for name in names}
+    unknown = [name for key, name in wanted.items() if key not in {naming.normalise(t.name) for t in known}]
     if unknown:
         raise PlatformError(f"unknown package(s) {sorted(unknown)}; known: {[t.name for t in known]}")
-    return [t for t in known if not names or t.name in names]
+    return [t for t in known if not names or naming.normalise(t.name) in wanted]
 
 
 def cmd_deploy(platform: Platform, args: argparse.Namespace) -> int:
     selected = select(platform, args.teams)
+    dataset_graph.check(platform.root)  # the parent's plan: runnable, and the one the coordinator reads
     if not admin.healthy(platform):
         raise platform.no_server()
     infra = args.infra or platform.infra
@@ -74,6 +79,26 @@ def cmd_affected(platform: Platform, args: argparse.Namespace) -> int:
             print(f"{team:<12}{'; '.join(why)}")
         if not found.teams:
             print(f"no team is affected by the {len(found.changed)} file(s) changed since {args.since}")
+    return 0
+
+
+def cmd_generate(platform: Platform, args: argparse.Namespace) -> int:
+    """Make the files generated from the registry (CODEOWNERS, compose workers, Kubernetes manifests)."""
+    from jaffle_ops import generated
+
+    if args.check:
+        stale = generated.stale(platform.root)
+        for path in stale:
+            print(f"stale       {path}")
+        if stale:
+            raise PlatformError(f"{len(stale)} generated file(s) differ from the registry: ./dev generate")
+        print(f"current     {len(generated.files(platform.root))} generated files")
+        return 0
+    changed = generated.write(platform.root)
+    for path in changed:
+        print(f"wrote       {path}")
+    if not changed:
+        print("current     nothing to write")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from jaffle_ops import admin, recovery, secrets
+from jaffle_ops import admin, dataset_graph, recovery, secrets
 from jaffle_ops.commands import runs
 from jaffle_ops.deploying import deploy
 from jaffle_ops.environments import hatch_env_path
@@ -168,6 +168,7 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
 def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     platform.local_only("up")
     all_teams = teams(platform.root)
+    dataset_graph.check(platform.root)  # the parent's plan: runnable, and the one the coordinator reads
     wanted = args.infra or platform.infra
     running = [p for t in all_teams for p in t.pools if platform.processes.pid_of(f"worker-{p}")]
     if wanted != platform.infra and running:

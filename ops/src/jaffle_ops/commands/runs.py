@@ -161,15 +161,15 @@ def backfill_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
-    """`--cap ingestion=3 --cap warehouse=1` as the backfill's `caps` parameter."""
+    """`--cap ingestion=3 --cap dbt-transform=1` as the backfill's `caps` parameter."""
     if not pairs:
         return None
     caps = {}
     for pair in pairs:
-        stage, _, value = pair.rpartition("=")
-        if not stage or not value.isdigit():
-            raise PlatformError(f"--cap takes STAGE=N (a stage name and a whole number), not {pair!r}")
-        caps[stage] = int(value)
+        team, _, value = pair.rpartition("=")
+        if not team or not value.isdigit():
+            raise PlatformError(f"--cap takes TEAM=N (a team and a whole number), not {pair!r}")
+        caps[team] = int(value)
     return caps
 
 

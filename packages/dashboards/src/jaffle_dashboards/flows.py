@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from datetime import UTC, date, datetime, timedelta
 
-from jaffle_contract import contracts, datasets, deployments, runtime
+from jaffle_contract import contracts, datasets, runtime
 from jaffle_contract import lineage as events
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import trailing_window
@@ -26,17 +26,10 @@ from prefect.settings import PREFECT_UI_URL
 from jaffle_dashboards import lineage, render
 from jaffle_dashboards.settings import DashboardSettings
 
-# Whose runs the freshness panel reports: team -> flow names (the platform's deployment names).
-TEAM_FLOWS = {
-    "ingestion": deployments.BY_TEAM["ingestion"],
-    "dbt": deployments.BY_TEAM["dbt"],
-    "ml": deployments.BY_TEAM["ml"],
-    "coordinator": (deployments.DATA_PLATFORM,),
-}
 # The days the dashboard shows when no first day is given (the run form says so).
 DEFAULT_DAYS = 90
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
-DECLARATIONS = contracts.load_installed("dashboards", "jaffle_dashboards")
+DECLARATIONS = contracts.load_installed("jaffle_dashboards")
 DASHBOARD = "dashboards.dashboard"
 # How far back the lineage view reads materializations (the server keeps events 7 days by default).
 LINEAGE_DAYS = 30
@@ -57,27 +50,26 @@ def team_runs() -> list[dict]:
     """When each team's flows last finished, and how, from the Prefect API."""
     rows = []
     with get_client(sync_client=True) as client:
-        for team, flows in TEAM_FLOWS.items():
-            for name in flows:
-                found = client.read_flow_runs(
-                    flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
-                    flow_run_filter=FlowRunFilter(
-                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL))
-                    ),
-                    sort=FlowRunSort.END_TIME_DESC,
-                    limit=1,
-                )
-                run = found[0] if found else None
-                rows.append(
-                    {
-                        "team": team,
-                        "flow": name,
-                        "state": run.state.name if run and run.state else "never run",
-                        "finished": run.end_time.strftime("%Y-%m-%d %H:%M UTC")
-                        if run and run.end_time
-                        else "",
-                    }
-                )
+        # Every deployment is named after its flow and runs on its team's pool (named after the team).
+        by_team = sorted((d.work_pool_name or "", d.name) for d in client.read_deployments())
+        for team, name in by_team:
+            found = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FINAL))
+                ),
+                sort=FlowRunSort.END_TIME_DESC,
+                limit=1,
+            )
+            run = found[0] if found else None
+            rows.append(
+                {
+                    "team": team,
+                    "flow": name,
+                    "state": run.state.name if run and run.state else "never run",
+                    "finished": run.end_time.strftime("%Y-%m-%d %H:%M UTC") if run and run.end_time else "",
+                }
+            )
     return rows
 
 

@@ -88,9 +88,8 @@ class Dataset:
 
 # The declarations in this package's datasets.toml are the one home of every column; the Arrow
 # schemas, the quality checks and the `_schema.json` documents are made from them.
-TEAM = "ingestion"
 ZONE = "raw"  # declared names are "raw.<source>.<table>"
-DECLARATIONS = contracts.load_installed(TEAM, __package__ or "jaffle_ingestion")
+DECLARATIONS = contracts.load_installed(__package__ or "jaffle_ingestion")
 
 
 def _dataset(declared: contracts.Produced) -> Dataset:

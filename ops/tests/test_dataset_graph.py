@@ -1,0 +1,95 @@
+"""The parent's plan from the teams' declared datasets: who waits for whom, and what is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jaffle_ops import dataset_graph
+from jaffle_ops.errors import PlatformError
+
+ROOT = Path(__file__).resolve().parents[2]
+INGESTION = "packages/ingestion/src/jaffle_ingestion/datasets.toml"
+ML = "packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml"
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """The repository's files (not its locks) in a folder of their own."""
+    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"]
+    listed = subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+    for name in listed.stdout.decode().split("\0"):
+        if name and (ROOT / name).is_file() and not name.endswith(".lock"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _append(root: Path, path: str, text: str) -> None:
+    (root / path).write_text((root / path).read_text() + text)
+
+
+def test_the_committed_plan_is_the_one_the_datasets_make():
+    dataset_graph.check(ROOT)
+    made = json.loads(dataset_graph.render(ROOT))
+    by_name = {child["name"]: child for child in made["children"]}
+    assert set(by_name["dbt-jaffle-shop"]["needs"]) == {"raw-data-jaffle-shop"}
+    assert "raw.jaffle_shop.orders" in by_name["dbt-jaffle-shop"]["needs"]["raw-data-jaffle-shop"]
+    assert by_name["dbt-jaffle-shop"]["in_order"] and not by_name["sales-forecast"]["in_order"]
+    assert made["caps"]["ingestion"] == 3 and made["caps"]["dashboards"] == 1
+
+
+def test_a_dataset_nobody_produces_is_refused_naming_the_reader_and_the_dataset(copy):
+    _append(copy, ML, '\n[[consumes]]\nname = "finance.budget"\ncolumns = { amount = "float64" }\n')
+    refusal = r"sales-forecast \(ml-forecast\) reads finance\.budget, which no team produces"
+    with pytest.raises(PlatformError, match=refusal):
+        dataset_graph.build(copy)
+
+
+def test_a_cycle_is_refused_naming_it(copy):
+    # the shop landing now reads the forecast, which reads the marts, which read the landing
+    text = (copy / INGESTION).read_text()
+    marker = 'name = "raw.jaffle_shop.stores"\n'
+    (copy / INGESTION).write_text(text.replace(marker, marker + 'upstream = ["ml.revenue_forecast"]\n', 1))
+    _append(copy, INGESTION, '\n[[consumes]]\nname = "ml.revenue_forecast"\ncolumns = { as_of = "date" }\n')
+    with pytest.raises(PlatformError, match="the datasets' graph has a cycle: ") as refused:
+        dataset_graph.build(copy)
+    path = str(refused.value).rpartition(": ")[2].split(" -> ")
+    assert path[0] == path[-1] and {"raw-data-jaffle-shop", "dbt-jaffle-shop", "sales-forecast"} <= set(path)
+
+
+def test_a_dataset_of_a_team_of_several_deployments_must_name_its_writer(copy):
+    text = (copy / INGESTION).read_text()
+    (copy / INGESTION).write_text(text.replace('deployment = "raw-data-marketing"\n', "", 1))
+    refusal = r"ingestion declares raw\.marketing\.ad_spend without `deployment`"
+    with pytest.raises(PlatformError, match=refusal):
+        dataset_graph.build(copy)
+
+
+def test_deploy_and_up_refuse_a_plan_that_cannot_run_or_that_the_coordinator_would_not_see(
+    copy, tmp_path_factory
+):
+    home = tmp_path_factory.mktemp("home")
+    clean = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "JAFFLE_API_URL")}
+    env = {**clean, "JAFFLE_REPO_ROOT": str(copy)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "jaffle_ops.cli", "--home", str(home), *args]
+        return subprocess.run(command, cwd=copy, capture_output=True, text=True, env=env)
+
+    _append(copy, ML, '\n[[consumes]]\nname = "finance.budget"\ncolumns = { amount = "float64" }\n')
+    for command in (("deploy", "ml-forecast"), ("up",)):
+        out = cli(*command)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "reads finance.budget, which no team produces" in out.stderr and "Traceback" not in out.stderr
+    # a datasets change the committed plan does not have yet: deploy says how to make it
+    (copy / ML).write_text((ROOT / ML).read_text())
+    _append(copy, ML, '\n[[consumes]]\nname = "raw.marketing.ad_spend"\ncolumns = { spend_date = "date" }\n')
+    out = cli("deploy", "ml-forecast")
+    assert out.returncode == 2 and f"{dataset_graph.GRAPH} is not what the teams' datasets make" in out.stderr
+    assert "run ./dev generate" in out.stderr
