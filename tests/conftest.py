@@ -117,6 +117,43 @@ def free_port():
     return _free_port
 
 
+def _git(repo: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args]
+    return subprocess.run(command, cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _copy_repository(target: Path) -> Path:
+    """This repository's files as they are (tracked, or new and not ignored) in `target`, committed in
+    a git repository of its own: a checkout a test may change (add a team, edit a Dockerfile)."""
+    listed = _git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in listed.split("\0"):
+        if name and (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    _git(target, "init", "-q")
+    _git(target, "add", "-A")
+    _git(target, "commit", "-qm", "copy")
+    return target
+
+
+@pytest.fixture(scope="session")
+def git():
+    """`git(repo, *args)`: a git command's output in `repo` (commits by a test identity)."""
+    return _git
+
+
+@pytest.fixture
+def repository_copy(tmp_path):
+    """A copy of this repository, committed in a repository of its own (for one test)."""
+    return _copy_repository(tmp_path / "repository")
+
+
+@pytest.fixture(scope="module")
+def module_repository_copy(tmp_path_factory):
+    """A copy of this repository, committed in a repository of its own (for one module's tests)."""
+    return _copy_repository(tmp_path_factory.mktemp("repository"))
+
+
 @pytest.fixture(scope="module")
 def launch_platform(tmp_path_factory):
     """`launch(*up_args, env=...)` runs `up` in a new home on a free loopback port and returns

@@ -81,6 +81,8 @@ EVERY = ["coordinator", "ingestion", "ml-forecast", "ops"]
         ({"packages/ml_forecast/src/jaffle_ml_forecast/flows.py": "y = 2\n"}, ["ml-forecast"]),
         # what ingestion lands, ml reads: its tests run on fixtures made from ingestion's declarations
         ({"packages/ingestion/requirements.lock": "pandas==3.0.1\n"}, ["ingestion", "ml-forecast"]),
+        # how ingestion is packaged or tested changes nothing ml reads
+        ({"packages/ingestion/Dockerfile": "FROM b\n", "packages/ingestion/tests/t.py": "x"}, ["ingestion"]),
         ({"packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml": "\n"}, ["ml-forecast"]),
         ({"coordinator/src/jaffle_coordinator/plan.py": "z = 2\n"}, ["coordinator"]),
         # a plan that calls the forecast runs the ML team's (contract) tests against it

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,27 +21,15 @@ ADDED = (
 )
 
 
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
 @pytest.fixture
-def repository(tmp_path):
-    """This repository's files (tracked or new, not ignored), committed in a repository of its own."""
-    listed = _git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    for name in listed.split("\0"):
-        if name and (ROOT / name).is_file():
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, tmp_path / name)
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "-A")
-    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy")
-    return tmp_path
+def repository(repository_copy):
+    return repository_copy
 
 
 @pytest.mark.docker
-def test_a_system_package_in_the_ml_dockerfile_changes_only_the_ml_image_which_builds(engine, repository):
+def test_a_system_package_in_the_ml_dockerfile_changes_only_the_ml_image_which_builds(
+    engine, repository, git
+):
     from jaffle_ops import images
     from jaffle_ops.affected import affected
     from jaffle_ops.workspace import packages
@@ -53,13 +39,13 @@ def test_a_system_package_in_the_ml_dockerfile_changes_only_the_ml_image_which_b
     def tags() -> dict[str, str]:
         return {p.env: images.content_tag(repository, p.package, base_id) for p in packages(repository)}
 
-    before, base_commit = tags(), _git(repository, "rev-parse", "HEAD")
+    before, base_commit = tags(), git(repository, "rev-parse", "HEAD")
     dockerfile = repository / "packages/ml_forecast/Dockerfile"
     text = dockerfile.read_text()
     anchor = "FROM ${PLATFORM}\n"
     assert text.count(anchor) == 1
     dockerfile.write_text(text.replace(anchor, anchor + ADDED))
-    _git(repository, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "ml: OpenMP")
+    git(repository, "commit", "-qam", "ml: OpenMP")
 
     after = tags()
     assert {team for team in before if before[team] != after[team]} == {"ml-forecast"}

@@ -9,10 +9,12 @@
   manifests (`deploy/`), which ops generates and checks;
 - documentation (`docs/`, Markdown) and benchmarks affect nobody's build.
 
-Then the dataset graph: a change to a team that produces datasets (its code or its `datasets.toml`)
-affects every team that reads them, directly or through others, since their tests read fixtures made
-from its declarations; and a change to the coordinator's run plan affects every team whose
-deployments the plan names, so each one's contract tests run against it.
+Then the dataset graph: a change to what a team's data is made by (its source, its `datasets.toml`, its
+dependencies: `src/`, `pyproject.toml`, its locks) affects every team that reads its datasets, directly
+or through others, since their tests read fixtures made from its declarations; a change to how it is
+packaged or tested (its Dockerfile, tests, README, prefect.yaml) affects that team alone; and a change
+to the coordinator's run plan affects every team whose deployments the plan names, so each one's
+contract tests run against it.
 """
 
 from __future__ import annotations
@@ -125,6 +127,19 @@ def planned_teams(root: Path) -> set[str]:
     return {team.env for team in teams(root) if named & {d["name"] for d in team.deployments}} - {COORDINATOR}
 
 
+# What a team's data is made by, inside its folder: its source and its dependencies.
+DATA_SHAPING = ("src/", "pyproject.toml", "requirements.lock", "runtime.lock")
+
+
+def _shapes_data(path: str, folder: str) -> bool:
+    """Whether a changed file can change what a team writes (root tooling and the contract library
+    affect every team anyway)."""
+    if not _under(path, folder + "/"):
+        return not path.startswith(("coordinator/", "ops/"))  # shared files: as before, everyone
+    inside = path[len(folder) + 1 :]
+    return any(inside == name or inside.startswith(name) for name in DATA_SHAPING)
+
+
 def affected(root: Path, since: str) -> Affected:
     folders = team_folders(root)
     result = Affected(
@@ -140,7 +155,9 @@ def affected(root: Path, since: str) -> Affected:
         for team in sorted(planned_teams(root) & set(folders)):
             result.reasons.setdefault(team, []).append(f"{PLAN} (the run plan calls {team})")
     declared = contracts.load_all(root)
-    direct = sorted(result.reasons)
+    direct = sorted(
+        team for team, paths in result.reasons.items() if any(_shapes_data(p, folders[team]) for p in paths)
+    )
     for producer in direct:
         for reader in sorted(contracts.downstream(declared, [producer]) & set(folders) - set(direct)):
             result.reasons.setdefault(reader, []).append(f"downstream of {producer}'s datasets")

@@ -11,6 +11,7 @@
     affected  which packages the changes since a git ref affect (CI's matrix)
     kubernetes  check (or --write) the Kubernetes manifests of a server and one worker per team
     generate  rewrite (or --check) the files made from the registry: CODEOWNERS, compose, manifests
+    new-team  scaffold a team package the way the others are built, with its entry, locks and files
     down      stop exactly the processes `up` started; data stays
     secret    print the local API secret; rotate-secret replaces it (and restarts what runs)
     demo      up, then run the last four weeks
@@ -158,6 +159,17 @@ def parser() -> argparse.ArgumentParser:
     kube.add_argument(
         "--write", type=Path, metavar="FOLDER", help="write them there (e.g. deploy/kubernetes)"
     )
+    new = sub.add_parser(
+        "new-team", help="scaffold a team package, its registry entry, locks and generated files"
+    )
+    new.add_argument("name", help="the team's folder name under packages/ (e.g. finance)")
+    new.add_argument(
+        "--reads",
+        action="append",
+        default=[],
+        metavar="DATASET",
+        help="a dataset the team reads, e.g. jaffle_shop.daily_store_revenue (repeat for more)",
+    )
     gen = sub.add_parser(
         "generate", help="rewrite the files made from the registry: CODEOWNERS, compose workers, manifests"
     )
@@ -184,6 +196,7 @@ COMMANDS = {
     "land": runs.cmd_land,
     "kubernetes": build.cmd_kubernetes,
     "generate": build.cmd_generate,
+    "new-team": build.cmd_new_team,
 }
 
 

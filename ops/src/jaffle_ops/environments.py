@@ -60,12 +60,17 @@ def _without_own_bin(path: str) -> str:
 
 @functools.cache
 def hatch_env_path(env: str) -> Path:
-    """Create (if needed, from its lock) and locate a package's hatch environment."""
-    clean = tool_environ()
-    created = subprocess.run(["hatch", "env", "create", env], capture_output=True, text=True, env=clean)
+    """Create (if needed, from its lock) and locate a package's hatch environment (the workspace's:
+    hatch reads the repository's pyproject.toml, wherever the caller stands)."""
+    from jaffle_ops.workspace import repo_root
+
+    clean, root = tool_environ(), repo_root()
+    created = subprocess.run(
+        ["hatch", "env", "create", env], capture_output=True, text=True, env=clean, cwd=root
+    )
     if created.returncode != 0:
         raise PlatformError(f"could not create the {env} environment:\n{created.stdout}{created.stderr}")
     found = subprocess.run(
-        ["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean
+        ["hatch", "env", "find", env], check=True, capture_output=True, text=True, env=clean, cwd=root
     )
     return Path(found.stdout.strip())

@@ -102,6 +102,22 @@ def cmd_generate(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_team(platform: Platform, args: argparse.Namespace) -> int:
+    """A new team package, built the way the others are (`scaffold`)."""
+    from jaffle_ops import scaffold
+
+    for path in scaffold.create(platform.root, args.name, args.reads):
+        print(f"wrote       {path}")
+    team = naming.of(naming.normalise(args.name)).team
+    print(
+        f"\nTeam {team} is in the workspace. Next:\n"
+        f"  hatch run {team}:test      its tests and the contract tests, in its own environment\n"
+        f"  ./dev up                    serves its pool; ./dev run runs it after what it reads\n"
+        f"  git add packages/{naming.normalise(args.name)} pyproject.toml .github deploy docker coordinator"
+    )
+    return 0
+
+
 def cmd_kubernetes(platform: Platform, args: argparse.Namespace) -> int:
     """The cluster's manifests for this workspace's teams, each validated (schema and policy)."""
     from jaffle_ops import kubernetes

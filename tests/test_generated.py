@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from jaffle_ops import generated
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_generated_file_is_the_one_the_registry_makes():
@@ -18,15 +17,8 @@ def test_every_generated_file_is_the_one_the_registry_makes():
 
 
 @pytest.fixture
-def copy(tmp_path):
-    """The files the generators read, in a folder of their own."""
-    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"]
-    listed = subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
-    for name in listed.stdout.decode().split("\0"):
-        if name and (ROOT / name).is_file() and not name.endswith(".lock"):
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, tmp_path / name)
-    return tmp_path
+def copy(repository_copy):
+    return repository_copy
 
 
 def test_a_team_added_to_the_registry_gets_its_owner_worker_and_manifest_and_a_removed_one_loses_them(copy):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,21 +12,14 @@ import pytest
 from jaffle_ops import dataset_graph
 from jaffle_ops.errors import PlatformError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 INGESTION = "packages/ingestion/src/jaffle_ingestion/datasets.toml"
 ML = "packages/ml_forecast/src/jaffle_ml_forecast/datasets.toml"
 
 
 @pytest.fixture
-def copy(tmp_path):
-    """The repository's files (not its locks) in a folder of their own."""
-    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"]
-    listed = subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
-    for name in listed.stdout.decode().split("\0"):
-        if name and (ROOT / name).is_file() and not name.endswith(".lock"):
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, tmp_path / name)
-    return tmp_path
+def copy(repository_copy):
+    return repository_copy
 
 
 def _append(root: Path, path: str, text: str) -> None:

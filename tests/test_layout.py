@@ -1,0 +1,38 @@
+"""The top level is the product's specification, and every package is shaped the same way."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The specification's folders, and the platform's own (operations, libraries, benchmarks, tools,
+# documentation, the cluster's generated manifests).
+SPECIFIED = {"packages", "coordinator", "docker", "tests"}
+PLATFORM = {"ops", "libs", "bench", "tools", "docs", "deploy"}
+TEAMS = {"ingestion", "dbt_transform", "ml_forecast", "dashboards"}
+
+
+def _tracked() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    return [name for name in listed.stdout.decode().split("\0") if name]
+
+
+def test_the_top_level_is_the_specified_one_plus_the_platforms_own_folders():
+    folders = {name.split("/", 1)[0] for name in _tracked() if "/" in name and not name.startswith(".")}
+    assert folders == SPECIFIED | PLATFORM
+    assert (ROOT / "pyproject.toml").is_file()
+    teams = {name.split("/")[1] for name in _tracked() if name.startswith("packages/")}
+    assert teams >= TEAMS
+
+
+def test_every_package_has_the_same_shape():
+    from jaffle_contract import naming
+    from jaffle_ops.workspace import packages
+
+    for package in packages(ROOT):
+        names = naming.of(package.package.name)
+        for part in ("pyproject.toml", "README.md", "Dockerfile", f"src/{names.import_name}"):
+            assert (package.package / part).exists(), f"{package.package.relative_to(ROOT)}/{part}"
+        if package.deployments:
+            assert (package.package / "prefect.yaml").is_file() and (package.package / "tests").is_dir()
