@@ -7,8 +7,9 @@ over the last --days days (`./dev run`) and reads each child's launch (created t
 (Running to terminal) from the API. Then, in each team's own environment, it imports the child's flow
 script and calls the flow in process with the same parameters against the same server and data:
 that call's wall time is the child's pure work (its imports timed apart). It prints the table, the
-parent's wall time, the sum of the pure work on the critical path (the slowest child of each of the
-coordinator's plan) and their ratio; dbt's work split into parse, execute, publish and docs. With
+parent's wall time, the pure work on the critical path (the longest chain of children through the
+coordinator's plan, each after the children it reads from) and their ratio; dbt's work split into
+parse, execute, publish and docs. With
 --backfill-days N: the wall time of a backfill of the N days before that window, its orders a second,
 and each child's summed run time against that wall time.
 (Not `platform.py`: a script's folder comes first on sys.path, and that name hides the standard
