@@ -85,3 +85,37 @@ def test_deploy_and_up_refuse_a_plan_that_cannot_run_or_that_the_coordinator_wou
     out = cli("deploy", "ml-forecast")
     assert out.returncode == 2 and f"{dataset_graph.GRAPH} is not what the teams' datasets make" in out.stderr
     assert "run ./dev generate" in out.stderr
+
+
+def test_a_deployment_two_teams_declare_and_a_cap_below_one_are_refused(copy):
+    spec = copy / "packages/dashboards/prefect.yaml"
+    spec.write_text(spec.read_text().replace("  - name: dashboards\n", "  - name: sales-forecast\n"))
+    with pytest.raises(PlatformError, match="the deployment 'sales-forecast' is both"):
+        dataset_graph.build(copy)
+    spec.write_text((ROOT / "packages/dashboards/prefect.yaml").read_text())
+    project = copy / "packages/dashboards/pyproject.toml"
+    project.write_text(project.read_text().replace("backfill-cap = 1", "backfill-cap = 0"))
+    with pytest.raises(PlatformError, match="a backfill-cap is a whole number of at least 1"):
+        dataset_graph.document(copy)
+
+
+def test_the_scaffolds_files_are_valid_python_within_the_line_length_for_any_name_a_team_may_have():
+    """The longest folder name naming allows, and names the flow module itself uses: every file the
+    scaffold writes compiles, keeps ruff's 110 columns, and the flow never shadows a module name."""
+    import ast
+
+    from jaffle_contract import naming
+    from jaffle_ops import scaffold
+
+    longest = "f" * (naming.DNS_LABEL_MAX - naming.LONGEST_SUFFIX)
+    for name in (longest, "logic", "date", "read_places", "coverage"):
+        made = scaffold.files(ROOT, name, ["jaffle_shop.daily_store_revenue"])
+        for path, text in made.items():
+            if path.endswith(".py"):
+                tree = ast.parse(text, path)
+                assert max(len(line) for line in text.splitlines()) <= 110, (name, path)
+                if path.endswith("flows.py"):
+                    imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+                    imported = {a.asname or a.name for n in imports for a in n.names}
+                    defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+                    assert not set(defined) & imported and len(defined) == len(set(defined)), (name, defined)

@@ -66,10 +66,11 @@ def main() -> int:
     # every suite loads tools/pytest_tiers.py, which tags each test with its tier for the table
     paths = [str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")]
     plugin = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
-    print("===== lint: ruff, hadolint, actionlint, locks, then mypy =====", flush=True)
+    print("===== lint: ruff, hadolint, actionlint, locks, generated files, then mypy =====", flush=True)
     began = time.monotonic()
     linted = subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0
-    typed = subprocess.run(["hatch", "run", "ops:types"], cwd=ROOT).returncode == 0
+    generated = subprocess.run(["hatch", "run", "ops:cli", "generate", "--check"], cwd=ROOT).returncode == 0
+    typed = subprocess.run(["hatch", "run", "ops:types"], cwd=ROOT).returncode == 0 and generated
     times.rows.append(("lint", "all", 1, time.monotonic() - began))
     if linted and typed:
         passed += 1

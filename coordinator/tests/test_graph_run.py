@@ -24,8 +24,10 @@ def prefect_api():
 class Children:
     """Stands in for the API: each child 'runs' for its delay, then ends as told."""
 
-    def __init__(self, delays: dict[str, float], fail: set[str] = frozenset()):
-        self.delays, self.fail = delays, fail
+    def __init__(
+        self, delays: dict[str, float], fail: frozenset = frozenset(), refuse: frozenset = frozenset()
+    ):
+        self.delays, self.fail, self.refuse = delays, fail, refuse
         self.events: list[tuple[str, str]] = []
 
     async def launch(self, child, parameters, run_name, earlier, extra_tags=()):
@@ -34,6 +36,8 @@ class Children:
 
     async def wait_resubmitting(self, item, *args, **kwargs):
         await asyncio.sleep(self.delays.get(item.child.name, 0.01))
+        if item.child.name in self.refuse:  # its resubmission found no deployment
+            raise plan.ChildRunFailed([(item.child.deployment, item.run.name, "NotDeployed", "gone")])
         failed = item.child.name in self.fail
         item.run.state = Failed(message="injected") if failed else Completed()
         self.events.append(("end", item.child.name))
@@ -83,3 +87,11 @@ def test_a_failed_producer_leaves_its_readers_not_started_and_the_rest_goes_on(m
     rows = flows.run_rows(launched, list(plan.CHILD_NAMES), [], blocked)
     row = next(r for r in rows if r["name"] == "dbt-jaffle-shop")
     assert row["state"] == "not started" and row["how"] == "raw-data-jaffle-shop did not complete"
+
+
+def test_a_child_whose_resubmission_is_refused_fails_alone(monkeypatch):
+    fake = Children({}, refuse={"raw-data-marketing"})
+    _, blocked, error = _run(monkeypatch, fake)
+    assert [state for _, _, state, _ in error.failures] == ["NotDeployed"]
+    assert blocked == {"dbt-attribution": "raw-data-marketing", "dashboards": "dbt-attribution"}
+    assert ("end", "sales-forecast") in fake.events  # the branch that does not read it finished

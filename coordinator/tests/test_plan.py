@@ -89,3 +89,11 @@ def test_a_childs_time_splits_into_launch_and_run_and_the_run_reports_the_median
     assert timing.launch_seconds(created, None) is None  # never ran
     assert timing.run_seconds(started, None) is None  # still running
     assert timing.p50([3.0, None, 1.0, 2.0]) == 2.0 and timing.p50([None]) is None
+
+
+def test_a_graph_whose_child_needs_one_that_does_not_come_before_it_is_refused_at_import():
+    entry = {"team": "t", "in_order": False, "writes": []}
+    with pytest.raises(ValueError, match=r"b needs \['c'\], which do not come before it"):
+        plan._children(
+            {"children": [{**entry, "name": "b", "needs": {"c": ["x"]}}, {**entry, "name": "c", "needs": {}}]}
+        )

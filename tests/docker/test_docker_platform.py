@@ -12,13 +12,10 @@ import pytest
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
+# Every child of the parent (the coordinator's plan) and the runtime record its team's flow writes.
 CHILDREN = {
-    "raw-data-jaffle-shop": "runtime-ingestion",
-    "raw-data-marketing": "runtime-ingestion",
-    "dbt-jaffle-shop": "runtime-dbt-transform",
-    "dbt-attribution": "runtime-dbt-transform",
-    "sales-forecast": "runtime-ml-forecast",
-    "dashboards": "runtime-dashboards",
+    child["name"]: f"runtime-{child['team']}"
+    for child in json.loads((ROOT / "coordinator/src/jaffle_coordinator/graph.json").read_text())["children"]
 }
 
 

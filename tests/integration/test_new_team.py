@@ -53,7 +53,9 @@ def test_a_name_that_clashes_or_that_no_system_can_take_is_refused_before_anythi
         ("dashboards", "packages/dashboards exists already"),
         ("dbt-transform", "packages/dbt_transform exists already"),
         ("2fin", "not a team folder name"),
-        ("class", "shadow"),
+        ("class", "keyword"),
+        ("contract", "the shared contract library's"),
+        ("lint", "the hatch environment 'lint' exists already"),
         ("f" * 60, "too long"),
     ):
         out = subprocess.run(

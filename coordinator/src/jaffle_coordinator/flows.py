@@ -54,12 +54,18 @@ async def run_graph(
     failures: dict[str, list[tuple[str, str, str, str]]] = {}
 
     async def run_child(child: plan.Child) -> None:
-        for producer in child.producers:
-            if not await asyncio.shield(ended[producer]):
-                blocked[child.name] = producer
-                logger.info("Not starting %s: %s did not complete", child.name, producer)
-                ended[child.name].set_result(False)
-                return
+        # every producer at once: the first that did not complete settles it (asyncio.wait leaves the
+        # shared futures alone when this task is cancelled)
+        waiting = {ended[producer]: producer for producer in child.producers}
+        while waiting:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: waiting[f]):
+                producer = waiting.pop(future)
+                if not future.result():
+                    blocked[child.name] = producer
+                    logger.info("Not starting %s: %s did not complete", child.name, producer)
+                    ended[child.name].set_result(False)
+                    return
         try:
             item = await children.launch(
                 child, window.parameters(), f"{child.name} {window}", earlier.get(child.name, [])
@@ -74,14 +80,19 @@ async def run_graph(
             logger.info("Not waiting for %s (fire and forget)", item.run.name)
             ended[child.name].set_result(True)
             return
-        await children.wait_resubmitting(
-            item,
-            window.parameters(),
-            earlier.get(child.name, []),
-            SETTINGS.child_timeout_seconds,
-            SETTINGS.wait_slice_seconds,
-            SETTINGS.server_unreachable_seconds,
-        )
+        try:
+            await children.wait_resubmitting(
+                item,
+                window.parameters(),
+                earlier.get(child.name, []),
+                SETTINGS.child_timeout_seconds,
+                SETTINGS.wait_slice_seconds,
+                SETTINGS.server_unreachable_seconds,
+            )
+        except plan.ChildRunFailed as refused:  # its resubmission was refused (no deployment any more)
+            failures[child.name] = refused.failures
+            ended[child.name].set_result(False)
+            return
         found = children.failure(item)
         if found:
             failures[child.name] = [found]
@@ -210,19 +221,44 @@ async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
     return "\n".join(lines)
 
 
+async def unrecorded(launched: list[children.Launched]) -> list[children.Launched]:
+    """`launched` and the unfinished runs of this parent's children it does not hold (a launch cut off
+    after its create while the run was ending), found by the parent's tag; best effort."""
+    try:
+        runs = await children.earlier_children()
+    except Exception:
+        return launched
+    known = {item.run.id for item in launched}
+    by_name = {child.name: child for child in plan.CHILDREN}
+    extra = [
+        children.Launched(by_name[name], run, "run")
+        for name, found in runs.items()
+        if name in by_name
+        for run in found
+        if run.id not in known and not (run.state and run.state.is_final())
+    ]
+    return [*launched, *extra]
+
+
 async def finish(
     window: plan.Window,
     launched: list[children.Launched],
     planned: list[str],
     error: BaseException | None,
     blocked: dict[str, str] | None = None,
+    forget: set[str] | None = None,
 ) -> None:
-    """On any way out: cancel what is still going (unless the run completed), then write the summary.
+    """On any way out: cancel what is still going (unless the run completed; a child that failed
+    leaves the fire-and-forget runs alone: nothing they do depends on it), then write the summary.
     Shielded, so a cancelled parent still cleans up after itself."""
 
     async def cleanup() -> None:
-        cancelled = await children.cancel_unfinished(launched) if error is not None else []
-        rows = run_rows(await children.refresh(launched), planned, cancelled, blocked)
+        found, cancelled = launched, []
+        if error is not None:
+            found = await unrecorded(launched)
+            keep = (forget or set()) if isinstance(error, plan.ChildRunFailed) else set()
+            cancelled = await children.cancel_unfinished([i for i in found if i.child.name not in keep])
+        rows = run_rows(await children.refresh(found), planned, cancelled, blocked)
         try:
             await summarize(window, rows, outcome_of(error))
         except Exception as summary_error:  # e.g. the API is gone: the run's own state still says why
@@ -249,7 +285,7 @@ async def _platform(
             raise
         raise error from None
     finally:
-        await finish(window, launched, list(plan.CHILD_NAMES), error, blocked)
+        await finish(window, launched, list(plan.CHILD_NAMES), error, blocked, forget)
     return {
         "window": str(window),
         "children": {i.run.name: i.run.state.name for i in launched if i.run.state},

@@ -74,6 +74,14 @@ def _graph() -> dict[str, Any]:
 
 
 def _children(graph: dict[str, Any]) -> tuple[Child, ...]:
+    """The children in the graph's order; a graph in which a child needs one that does not come
+    before it (hand-edited, or not the generator's) is refused here, not found by a parent that waits."""
+    seen: set[str] = set()
+    for entry in graph["children"]:
+        early = sorted(set(entry["needs"]) - seen)
+        if early:
+            raise ValueError(f"graph.json: {entry['name']} needs {early}, which do not come before it")
+        seen.add(entry["name"])
     return tuple(
         Child(
             deployments.qualified(entry["name"]),

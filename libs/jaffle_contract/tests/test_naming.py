@@ -31,8 +31,10 @@ def test_a_folder_with_an_underscore_gives_dashes_where_a_system_wants_them():
         ("fin__ance", "single underscores"),
         ("finance_", "single underscores"),
         ("fin-ance", "lowercase letters, digits and single underscores"),
-        ("class", "shadow"),
-        ("platform", "shadow"),
+        ("class", "keyword"),
+        ("platform", "are the platform's base images and @jaffle/platform its team"),
+        ("platform_dependencies", "taken"),
+        ("contract", "taken: jaffle_contract and jaffle-contract are the shared contract library's"),
         ("f" * 60, "too long"),
     ],
 )

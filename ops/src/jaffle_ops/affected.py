@@ -20,6 +20,7 @@ contract tests run against it.
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -43,6 +44,7 @@ SHARED = (
 OPS_ONLY = ("tests/", "deploy/")
 NOBODY = ("bench/", "docs/", ".github/CODEOWNERS")
 PLAN = "coordinator/src/jaffle_coordinator/plan.py"
+GRAPH = "coordinator/src/jaffle_coordinator/graph.json"  # the plan's order, generated from the datasets
 
 
 @dataclass
@@ -112,11 +114,13 @@ def classify(path: str, folders: dict[str, str]) -> list[str]:
 
 
 def planned_teams(root: Path) -> set[str]:
-    """The teams whose deployments the coordinator's run plan names (`deployments.<NAME>`)."""
-    plan = root / PLAN
+    """The teams whose deployments the coordinator's run plan names (`deployments.<NAME>` in plan.py,
+    and every child of its graph.json)."""
+    plan, graph = root / PLAN, root / GRAPH
+    children = json.loads(graph.read_text())["children"] if graph.exists() else []
     if not plan.exists():
-        return set()
-    named = {
+        return {child["team"] for child in children} - {COORDINATOR}
+    named = {child["name"] for child in children} | {
         getattr(deployments, node.attr)
         for node in ast.walk(ast.parse(plan.read_text()))
         if isinstance(node, ast.Attribute)
@@ -151,9 +155,10 @@ def affected(root: Path, since: str) -> Affected:
     for path in result.changed:
         for team in classify(path, folders):
             result.reasons.setdefault(team, []).append(path)
-    if PLAN in result.changed:
-        for team in sorted(planned_teams(root) & set(folders)):
-            result.reasons.setdefault(team, []).append(f"{PLAN} (the run plan calls {team})")
+    for plan in (PLAN, GRAPH):
+        if plan in result.changed:
+            for team in sorted(planned_teams(root) & set(folders)):
+                result.reasons.setdefault(team, []).append(f"{plan} (the run plan calls {team})")
     declared = contracts.load_all(root)
     direct = sorted(
         team for team, paths in result.reasons.items() if any(_shapes_data(p, folders[team]) for p in paths)

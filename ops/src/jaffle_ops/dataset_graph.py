@@ -52,6 +52,8 @@ def _nodes(root: Path, packages: Iterable[Team]) -> dict[str, Node]:
                 f"not deployments of {team.env} ({', '.join(deployments)})"
             )
         for name in deployments:
+            if name in nodes:
+                raise PlatformError(f"the deployment {name!r} is both {nodes[name].team}'s and {team.env}'s")
             nodes[name] = Node(name, team.env, in_order=name in in_order)
         declared = contracts.load(team.env, team.package)
         read_by_someone: set[str] = set()
@@ -124,6 +126,9 @@ def document(root: Path) -> dict[str, Any]:
         for team in teams(root)
         if team.env != COORDINATOR
     }
+    small = {team: cap for team, cap in caps.items() if cap < 1}
+    if small:
+        raise PlatformError(f"a backfill-cap is a whole number of at least 1, not {small}")
     return {
         "children": [
             {

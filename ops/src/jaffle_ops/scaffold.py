@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from string import Template
 
@@ -38,6 +39,9 @@ def refusal(root: Path, name: str, reads: list[str]) -> str | None:
     names = naming.of(folder)
     if (root / "packages" / folder).exists():
         return f"packages/{folder} exists already"
+    envs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["envs"]
+    if names.team in envs or names.team == "default" or names.team.startswith("hatch-"):
+        return f"the hatch environment {names.team!r} exists already or is hatch's own"
     for existing in packages(root):
         theirs = naming.of(existing.package.name)
         if names.team == theirs.team or names.import_name == theirs.import_name:
@@ -92,8 +96,9 @@ def files(root: Path, name: str, reads: list[str]) -> dict[str, str]:
         "folder": folder,
         "import_name": names.import_name,
         "distribution": names.distribution,
-        "function": names.folder,
+        "function": f"{names.folder}_flow",  # never a name the module itself uses
         "dataset": f"{names.folder}.input_days",
+        "folder_name": names.folder,
         "prefect_requirement": _prefect_requirement(root),
         "prefect_version": _prefect_version(root),
         "upstream": ", ".join(f'"{dataset}"' for dataset in reads),
@@ -260,7 +265,7 @@ DATASETS = """\
 [[produces]]
 name = "$dataset"
 description = "Which of the team's inputs hold each day of a run's window."
-location = "lake/$function/input_days"
+location = "lake/$folder_name/input_days"
 format = "parquet"
 key = ["day", "dataset"]
 partition_by = "day"
@@ -275,7 +280,7 @@ columns = [
 $consumes"""
 
 LOGIC = '''\
-"""The $team team's work, as plain functions (no Prefect here): tested as such in tests/."""
+"""The team's work, as plain functions (no Prefect here): tested as such in tests/."""
 
 from __future__ import annotations
 
@@ -324,7 +329,7 @@ def write(storage: Storage, dataset: contracts.Produced, table: pa.Table) -> lis
 '''
 
 FLOWS = '''\
-"""The $team team's flows: deployed as `$team`."""
+"""The team's flows, each deployed under its flow's name (prefect.yaml)."""
 
 from __future__ import annotations
 
@@ -386,7 +391,7 @@ def $function(
 '''
 
 TEST = '''\
-"""The $team team's logic on a data folder of its own."""
+"""The team's logic, on a data folder of its own."""
 
 from __future__ import annotations
 

@@ -21,6 +21,11 @@ PREFIX = "jaffle"
 # A folder name: lowercase letters, digits and single underscores, starting with a letter. It becomes a
 # Python identifier (the import package) and, with dashes, a DNS-1123 label (Kubernetes, compose, hatch).
 FOLDER = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+# Folder names the platform's own things already have, and whose they are.
+RESERVED = {
+    "contract": "jaffle_contract and jaffle-contract are the shared contract library's (libs/)",
+    "platform": "jaffle-platform* are the platform's base images and @jaffle/platform its team",
+}
 # The longest Kubernetes name made from a team is `jaffle-<team>-worker` (a DNS-1123 label: 63).
 LONGEST_SUFFIX = len(f"{PREFIX}--worker")
 DNS_LABEL_MAX = 63
@@ -37,8 +42,10 @@ def problem(folder: str) -> str | None:
             f"{folder!r} is not a team folder name: lowercase letters, digits and single underscores, "
             "starting with a letter (e.g. 'finance' or 'dbt_transform')"
         )
-    if keyword.iskeyword(folder) or folder in {"platform", "test", "tests"}:
-        return f"{folder!r} would shadow Python's own {folder!r} as an import name"
+    if keyword.iskeyword(folder) or folder in {"test", "tests"}:
+        return f"{folder!r} is a Python keyword or a test folder's name, not a package's"
+    if folder in RESERVED or folder.startswith("platform_"):
+        return f"{folder!r} is taken: {RESERVED.get(folder, RESERVED['platform'])}"
     if len(folder) + LONGEST_SUFFIX > DNS_LABEL_MAX:
         return (
             f"{folder!r} is too long: its Kubernetes names (jaffle-<team>-worker) must fit "
