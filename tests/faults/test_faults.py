@@ -257,13 +257,13 @@ def grid_states(table: list[dict]) -> dict[str, str]:
         f"{row['child']} {chunk}": text.split()[1].rstrip(":")  # `<symbol> <state>[: why | link]`
         for row in table
         for chunk, text in row.items()
-        if chunk not in ("child", "stage")
+        if chunk not in ("child", "team")
     }
 
 
 def drawn_grid(platform: Platform, page, artifact_id) -> dict[str, list[str]]:
     """`{child: [state of each chunk]}` as the Prefect UI draws a grid artifact's table (a row per child:
-    its name, its stage, then a cell per chunk)."""
+    its name, its team, then a cell per chunk)."""
     page.goto(f"{platform.ui}/artifacts/artifact/{artifact_id}")
     rows = page.locator(".artifact-data-table tbody tr")
     rows.first.wait_for()
@@ -524,7 +524,7 @@ def test_a_parent_retried_from_the_ui_reruns_only_the_children_that_did_not_comp
     after = platform.counts(start, end)
     assert after == before and after["duplicates"] == 0
     record(
-        "4 retry (the UI's Retry button) of a parent whose last stage failed",
+        "4 retry (the UI's Retry button) of a parent whose last child failed",
         passed=True,
         seconds_resume_to_completed=round(seconds, 1),
         children_rerun=["dashboards"],
@@ -823,7 +823,7 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
     states = grid_states(table)
     # The terminal's last grid, the grid artifact and the API agree cell by cell, and each cell that ran
     # links to its run.
-    chunks = [c for c in table[0] if c not in ("child", "stage")]
+    chunks = [c for c in table[0] if c not in ("child", "team")]
     assert printed_grid(first.stdout, len(table)) == {
         row["child"]: [states[f"{row['child']} {chunk}"] for chunk in chunks] for row in table
     }
