@@ -1,27 +1,46 @@
-"""The full test suite: lint, each team's tests in its own environment, then the platform's tests.
+"""The test suite: lint, each team's tests in its own environment, then the platform's tests.
 
-Ends on a table of every suite and tier (its wall time and test count) and the ten slowest tests, also
-written to test-artifacts/test-times.md, then one closing line, 'N passed, N failed', summed over every
-suite (read from JUnit XML). Lint (ruff, hadolint, actionlint, the locks' freshness, then mypy) counts
-as one test.
+`./dev test` (what CI runs) is every suite and every tier, in two lanes side by side: the team suites
+and then the platform's docker and security tiers in one, the platform's other tiers (unit, contract,
+faults, integration, browser) in the other. Each suite and part has its own environment, temporary
+folders, Prefect servers, images by content hash and free ports, so nothing is shared but the two
+cores. `--serial` runs everything one after another.
+
+`./dev test --quick` is the everyday loop: lint, then every suite's unit tests (every test without a
+tier marker, the contract tests among them) in its own environment, three suites at a time.
+
+Each part's output is printed whole when it ends (and kept in test-artifacts/logs/), so lanes never
+interleave. The run ends on a table of every part and tier (its wall time and test count) and the ten
+slowest tests, also written to test-artifacts/test-times.md, then one closing line,
+'N passed, N failed', summed over every part (read from JUnit XML, kept in test-artifacts/junit/).
+Lint (ruff, hadolint, actionlint, the locks' and generated files' freshness, then mypy) counts as one
+test.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import queue
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import tomllib
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+from pytest_tiers import TIERS
+
 ROOT = Path(__file__).resolve().parent.parent
-OPS = "ops"  # its suite runs last: the cross-team tiers start real platforms
+OPS = "ops"  # the platform's suite: its longest, split in two parts that run side by side
+# The platform's tiers that build images and attack a platform (CPU-bound) run beside the ones that
+# wait on a platform (faults, integration): the two lanes end at about the same time.
+BESIDE_THE_TEAMS = ("docker", "security")
 ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 SLOWEST = 10
+QUICK_LANES = 3  # unit tests wait on their Prefect test servers as much as they compute
 
 
 class Times:
@@ -30,6 +49,7 @@ class Times:
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, int, float]] = []  # suite, tier, tests, seconds
         self.tests: list[tuple[float, str]] = []
+        self.wall = 0.0
 
     def add(self, suite: str, wall: float, report: ET.Element | None) -> None:
         tiers: dict[str, list[float]] = defaultdict(list)
@@ -43,10 +63,10 @@ class Times:
             self.rows.append((suite, tier, len(seconds), sum(seconds)))
 
     def table(self) -> str:
-        total = sum(wall for _, tier, _, wall in self.rows if tier == "all")
         lines = ["| suite | tier | tests | seconds |", "| --- | --- | ---: | ---: |"]
         lines += [f"| {suite} | {tier} | {n} | {s:.0f} |" for suite, tier, n, s in self.rows]
-        lines += [f"| all | all | {sum(n for _, t, n, _ in self.rows if t == 'all')} | {total:.0f} |"]
+        tests = sum(n for _, t, n, _ in self.rows if t == "all")
+        lines += [f"| all (wall clock) | all | {tests} | {self.wall:.0f} |"]
         lines += ["", f"The {SLOWEST} slowest tests (setup, call and teardown):", ""]
         lines += [f"- {s:.1f} s {name}" for s, name in sorted(self.tests, reverse=True)[:SLOWEST]]
         return "\n".join(lines)
@@ -59,57 +79,127 @@ def suites() -> list[str]:
     return sorted(teams, key=lambda name: (name == OPS, teams.index(name)))
 
 
-def main() -> int:
-    passed = failed = skipped = 0
-    broken = []
-    times = Times()
-    # every suite loads tools/pytest_tiers.py, which tags each test with its tier for the table
-    paths = [str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")]
-    plugin = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
-    print("===== lint: ruff, hadolint, actionlint, locks, generated files, then mypy =====", flush=True)
-    began = time.monotonic()
-    linted = subprocess.run(["hatch", "run", "lint:check"], cwd=ROOT).returncode == 0
-    generated = subprocess.run(["hatch", "run", "ops:cli", "generate", "--check"], cwd=ROOT).returncode == 0
-    typed = subprocess.run(["hatch", "run", "ops:types"], cwd=ROOT).returncode == 0 and generated
-    times.rows.append(("lint", "all", 1, time.monotonic() - began))
-    if linted and typed:
-        passed += 1
-    else:
-        broken.append("lint")
-        failed += 1
-    with tempfile.TemporaryDirectory() as scratch:
-        for env in suites():
-            report = Path(scratch) / f"{env}.xml"
-            print(f"\n===== {env}: tests in its own environment =====", flush=True)
-            began = time.monotonic()
+Part = tuple[str, str, list[str]]  # its name in the table, its environment, its own pytest arguments
+
+
+def lanes(names: list[str], quick: bool, serial: bool) -> list[list[Part]]:
+    """Which parts run one after another in each lane (the lanes run side by side)."""
+    if quick:
+        parts: list[Part] = [(name, name, []) for name in names]
+        return [parts] if serial else [parts[i::QUICK_LANES] for i in range(QUICK_LANES)]
+    beside = " or ".join(BESIDE_THE_TEAMS)
+    teams: list[Part] = [(name, name, []) for name in names if name != OPS]
+    platform: list[Part] = [(OPS, OPS, ["-m", f"not ({beside})"])]
+    docker: Part = (f"{OPS}-{'-'.join(BESIDE_THE_TEAMS)}", OPS, ["-m", beside])
+    if serial:
+        return [[*teams, *platform, docker]]
+    return [[*teams, docker], platform]
+
+
+class Runner:
+    def __init__(self, pytest_args: list[str]) -> None:
+        self.pytest_args = pytest_args
+        self.times = Times()
+        self.passed = self.failed = self.skipped = 0
+        self.broken: list[str] = []
+        self.printing = threading.Lock()
+        # every suite loads tools/pytest_tiers.py, which tags each test with its tier for the table
+        paths = [str(ROOT / "tools"), os.environ.get("PYTHONPATH", "")]
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+    def say(self, text: str) -> None:
+        with self.printing:
+            print(text, flush=True)
+
+    def lint(self) -> None:
+        self.say("===== lint: ruff, hadolint, actionlint, locks, generated files, then mypy =====")
+        began = time.monotonic()
+        steps = (["lint:check"], ["ops:cli", "generate", "--check"], ["ops:types"])
+        ok = [subprocess.run(["hatch", "run", *step], cwd=ROOT).returncode == 0 for step in steps]
+        self.times.rows.append(("lint", "all", 1, time.monotonic() - began))
+        if all(ok):
+            self.passed += 1
+        else:
+            self.broken.append("lint")
+            self.failed += 1
+
+    def suite(self, part: Part) -> None:
+        name, env, own = part
+        report = ARTIFACTS / "junit" / f"{name}.xml"
+        log = ARTIFACTS / "logs" / f"{name}.log"
+        report.unlink(missing_ok=True)
+        self.say(f"----- {name}: started")
+        began = time.monotonic()
+        command = ["hatch", "run", f"{env}:test", f"--junitxml={report}", "-p", "pytest_tiers"]
+        with log.open("wb") as out:
             code = subprocess.run(
-                ["hatch", "run", f"{env}:test", f"--junitxml={report}", "-p", "pytest_tiers", *sys.argv[1:]],
+                [*command, *own, *self.pytest_args],
                 cwd=ROOT,
-                env=plugin,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             ).returncode
-            if not report.exists():
-                times.add(env, time.monotonic() - began, None)
-                broken.append(env)
-                failed += 1
-                continue
-            suite = ET.parse(report).getroot()
-            suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
-            times.add(env, time.monotonic() - began, suite)
-            total, errors, fails = (int(suite.get(k, 0)) for k in ("tests", "errors", "failures"))
-            skips = int(suite.get("skipped", 0))
-            passed += total - errors - fails - skips
-            failed += errors + fails
-            skipped += skips
+        wall = time.monotonic() - began
+        found = ET.parse(report).getroot() if report.exists() else None
+        found = found.find("testsuite") if found is not None and found.tag == "testsuites" else found
+        with self.printing:
+            print(f"\n===== {name}: tests in the {env} environment ({wall:.0f} s; {log}) =====", flush=True)
+            sys.stdout.write(log.read_text(errors="replace"))
+            sys.stdout.flush()
+            self.times.add(name, wall, found)
+            if found is None:
+                self.broken.append(name)
+                self.failed += 1
+                return
+            total, errors, fails = (int(found.get(k, 0)) for k in ("tests", "errors", "failures"))
+            skips = int(found.get("skipped", 0))
+            self.passed += total - errors - fails - skips
+            self.failed += errors + fails
+            self.skipped += skips
             if code != 0:
-                broken.append(env)
-    table = times.table()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                self.broken.append(name)
+
+    def lane(self, parts: list[Part], errors: queue.Queue[BaseException]) -> None:
+        try:
+            for part in parts:
+                self.suite(part)
+        except BaseException as error:  # reported by the main thread
+            errors.put(error)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./dev test", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="lint and every suite's unit tests only")
+    parser.add_argument("--serial", action="store_true", help="one suite at a time")
+    options, pytest_args = parser.parse_known_args(argv)
+    if options.quick:  # every tier marker deselected: what is left are the unit and contract tests
+        pytest_args = ["-m", f"not ({' or '.join(TIERS)})", *pytest_args]
+    for folder in ("junit", "logs"):
+        (ARTIFACTS / folder).mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    runner = Runner(pytest_args)
+    runner.lint()
+    errors: queue.Queue[BaseException] = queue.Queue()
+    threads = [
+        threading.Thread(target=runner.lane, args=(parts, errors))
+        for parts in lanes(suites(), options.quick, options.serial)
+        if parts
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if not errors.empty():
+        raise errors.get()
+    runner.times.wall = time.monotonic() - began
+    table = runner.times.table()
     (ARTIFACTS / "test-times.md").write_text(f"# Test times\n\n{table}\n")
     print(f"\n===== times (also in {ARTIFACTS / 'test-times.md'}) =====\n{table}")
-    print(f"\nsuites with failures: {', '.join(broken)}" if broken else "\nall suites green")
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if broken else 0
+    print(f"\nsuites with failures: {', '.join(runner.broken)}" if runner.broken else "\nall suites green")
+    print(f"{runner.passed} passed, {runner.failed} failed, {runner.skipped} skipped")
+    return 1 if runner.broken else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

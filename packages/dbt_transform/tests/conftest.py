@@ -86,9 +86,10 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prefect_api():
-    """A real Prefect API with the warehouse slot the platform's `up` creates."""
+    """A real Prefect API with the warehouse slot the platform's `up` creates: one for the suite (a
+    server starts in about 20 s; every test reads back only its own runs)."""
     from jaffle_dbt_transform.settings import DbtSettings
     from prefect.client.orchestration import get_client as sync_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate

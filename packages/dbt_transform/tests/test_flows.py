@@ -15,6 +15,7 @@ from jaffle_dbt_transform.runner import DbtBuildFailed
 from jaffle_dbt_transform.settings import DbtSettings
 from prefect import get_client
 from prefect.artifacts import Artifact
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 # A real Prefect API with the warehouse slot the platform's `up` creates (conftest.py).
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -59,7 +60,8 @@ def _raw(data_dir, sql):
 
 
 def test_jaffle_shop_marts_match_numbers_computed_from_the_raw_lake(data_dir):
-    result = dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2))
+    state = dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), return_state=True)
+    result = state.result()
 
     assert {n["type"] for n in result["nodes"]} >= {"model", "test"}
     assert all(n["status"] in {"success", "pass"} for n in result["nodes"])
@@ -89,8 +91,9 @@ def test_jaffle_shop_marts_match_numbers_computed_from_the_raw_lake(data_dir):
     assert _published(
         data_dir, "jaffle_shop", "select lifetime_spend from customers where customer_id = 'cust-1'"
     ) == [(23.92,)]
-    with get_client(sync_client=True) as client:
-        tasks = {t.name for t in client.read_task_runs()}
+    this_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+    with get_client(sync_client=True) as client:  # the suite shares one server: this run's tasks
+        tasks = {t.name for t in client.read_task_runs(flow_run_filter=this_run)}
     assert {"model daily_store_revenue", "model orders"} <= tasks  # each dbt node is its own task run
     assert any(name.startswith("test unique_orders_order_id") for name in tasks), sorted(tasks)
     docs = Artifact.get("dbt-docs-jaffle-shop")

@@ -9,13 +9,8 @@ import pytest
 from jaffle_ingestion.flows import raw_data_jaffle_shop, raw_data_marketing
 from jaffle_ingestion.landing import LandingUnavailable, TooManyBadRows, UnreadableFiles
 from prefect.artifacts import Artifact
-from prefect.testing.utilities import prefect_test_harness
 
-
-@pytest.fixture(scope="module", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The suite runner (`./dev test`, tools/test_all.py): which suites run where, and what --quick keeps."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+sys.path.insert(0, str(ROOT / "tools"))
+tiers = _load("pytest_tiers")
+runner = _load("test_all")
+
+
+def test_every_marker_the_suites_declare_is_a_tier_the_quick_loop_leaves_out():
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    markers = {line.split(":")[0] for line in declared["markers"]}
+    assert set(tiers.TIERS) == markers
+
+
+def test_the_full_run_runs_every_tier_once_in_two_lanes_the_teams_beside_the_platform():
+    names = runner.suites()
+    assert names[-1] == runner.OPS and {"ingestion", "dbt-transform", "coordinator"} <= set(names)
+    teams, platform = runner.lanes(names, quick=False, serial=False)
+    assert [env for _, env, _ in teams[:-1]] == names[:-1] and all(not own for _, _, own in teams[:-1])
+    (docker, ops, beside), [(rest, ops_again, not_beside)] = teams[-1], platform
+    assert ops == ops_again == runner.OPS and docker != rest
+    # one part takes the tiers beside the teams, the other every other test: none twice, none lost
+    assert beside == ["-m", "docker or security"] and not_beside == ["-m", "not (docker or security)"]
+    assert sorted(runner.lanes(names, quick=False, serial=True)[0]) == sorted([*teams, *platform])
+
+
+def test_the_quick_loop_runs_every_suite_once_across_its_lanes():
+    names = runner.suites()
+    lanes = runner.lanes(names, quick=True, serial=False)
+    assert len(lanes) == runner.QUICK_LANES
+    assert sorted(env for lane in lanes for _, env, own in lane if not own) == sorted(names)
+
+
+def test_a_push_runs_the_quick_loop_and_a_commit_runs_lint():
+    hooks = {
+        hook["entry"]: hook["stages"]
+        for repo in yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"]
+        for hook in repo["hooks"]
+    }
+    assert hooks == {"./dev lint": ["pre-commit"], "./dev test --quick": ["pre-push"]}
