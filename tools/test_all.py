@@ -82,11 +82,29 @@ def suites() -> list[str]:
 Part = tuple[str, str, list[str]]  # its name in the table, its environment, its own pytest arguments
 
 
+def last_seconds(name: str) -> float:
+    """How long a part's tests took the last time they ran here (0 if they never did)."""
+    try:
+        return float(ET.parse(ARTIFACTS / "junit" / f"{name}.xml").getroot().find(".//testsuite").get("time", 0))
+    except (OSError, ET.ParseError, AttributeError, TypeError, ValueError):
+        return 0.0
+
+
+def balanced(parts: list[Part], count: int, seconds=last_seconds) -> list[list[Part]]:
+    """`count` lanes, longest part first into the lane that ends soonest (by the last run's times;
+    the suites' order when there are none)."""
+    found: list[tuple[float, list[Part]]] = [(0.0, []) for _ in range(count)]
+    for part in sorted(parts, key=lambda p: -seconds(p[0])):
+        total, lane = min(found, key=lambda f: f[0])
+        found[found.index((total, lane))] = (total + seconds(part[0]), [*lane, part])
+    return [lane for _, lane in found]
+
+
 def lanes(names: list[str], quick: bool, serial: bool) -> list[list[Part]]:
     """Which parts run one after another in each lane (the lanes run side by side)."""
     if quick:
         parts: list[Part] = [(name, name, []) for name in names]
-        return [parts] if serial else [parts[i::QUICK_LANES] for i in range(QUICK_LANES)]
+        return [parts] if serial else balanced(parts, QUICK_LANES)
     beside = " or ".join(BESIDE_THE_TEAMS)
     teams: list[Part] = [(name, name, []) for name in names if name != OPS]
     platform: list[Part] = [(OPS, OPS, ["-m", f"not ({beside})"])]

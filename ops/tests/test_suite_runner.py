@@ -58,3 +58,14 @@ def test_a_push_runs_the_quick_loop_and_a_commit_runs_lint():
         for hook in repo["hooks"]
     }
     assert hooks == {"./dev lint": ["pre-commit"], "./dev test --quick": ["pre-push"]}
+
+
+def test_the_quick_loop_starts_the_longest_suites_first_each_in_the_lane_that_ends_soonest():
+    last = {"dbt-transform": 370, "ops": 300, "ingestion": 160, "coordinator": 100, "ml-forecast": 80}
+    parts = [(name, name, []) for name in [*last, "dashboards"]]
+    lanes = runner.balanced(parts, 3, seconds=lambda name: last.get(name, 0))
+    assert [[name for name, _, _ in lane] for lane in lanes] == [
+        ["dbt-transform"],
+        ["ops", "dashboards"],
+        ["ingestion", "coordinator", "ml-forecast"],
+    ]
