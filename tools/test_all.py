@@ -85,7 +85,8 @@ Part = tuple[str, str, list[str]]  # its name in the table, its environment, its
 def last_seconds(name: str) -> float:
     """How long a part's tests took the last time they ran here (0 if they never did)."""
     try:
-        return float(ET.parse(ARTIFACTS / "junit" / f"{name}.xml").getroot().find(".//testsuite").get("time", 0))
+        report = ET.parse(ARTIFACTS / "junit" / f"{name}.xml").getroot()
+        return float(report.find(".//testsuite").get("time", 0))
     except (OSError, ET.ParseError, AttributeError, TypeError, ValueError):
         return 0.0
 
