@@ -36,3 +36,21 @@ def test_every_package_has_the_same_shape():
             assert (package.package / part).exists(), f"{package.package.relative_to(ROOT)}/{part}"
         if package.deployments:
             assert (package.package / "prefect.yaml").is_file() and (package.package / "tests").is_dir()
+
+
+def test_every_link_in_the_readme_and_the_docs_reaches_a_file():
+    """The README is the newcomer's page and links to the reference in docs/: no link may lead
+    nowhere (a section moved, a file renamed)."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pages += [ROOT / name for name in _tracked() if name.endswith("README.md") and "/" in name]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "#", "mailto:")):
+                continue
+            if not (page.parent / target.split("#", 1)[0]).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not broken, broken
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150  # reference belongs in docs/

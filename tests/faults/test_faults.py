@@ -106,6 +106,17 @@ class Platform:
         with self.client() as client:
             return client.read_flow_run(flow_run_id)
 
+    def heartbeats(self, flow_run_id) -> int:
+        """How many heartbeats the server has recorded for a flow run (its events)."""
+        from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+        beats = EventFilter(
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+        )
+        with self.client() as client:
+            return client.read_events(beats, limit=1).total
+
     def summary(self, flow_run_id) -> str:
         from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -405,7 +416,8 @@ def test_a_killed_worker_and_flow_run_fail_the_parent_by_name_and_free_the_slot(
     run = platform.start("run", "--start", start.isoformat(), "--end", end.isoformat())
     parent = parent_of(platform, f"data-platform {start}..{end}")
     dbt = child_running(platform, parent.id, "dbt-jaffle-shop")
-    time.sleep(3)  # its first heartbeat is out: the crash automation now watches it
+    # its first heartbeat is recorded: the crash automation now watches it
+    wait_for("the dbt run's first heartbeat", lambda: platform.heartbeats(dbt.id), RUN_BOUND)
     assert platform.warehouse_slots() == 1  # the dbt build holds the warehouse slot itself
 
     victims = flow_run_processes(dbt.id)
@@ -453,7 +465,7 @@ def test_a_server_killed_and_restarted_mid_run_ends_the_run_and_leaks_no_slot(pl
     child_running(platform, parent.id, "dbt-jaffle-shop")
     os.killpg(platform.pid("server"), signal.SIGKILL)
     fault = time.monotonic()
-    time.sleep(5)
+    time.sleep(5)  # the fault itself: the server stays down this long before it is restarted
     restarted = platform.cli("up", "--paused-schedules")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert "server      started pid" in restarted.stdout
@@ -863,7 +875,7 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
                 assert f"/runs/flow-run/{ran[cell][-1].id}" in row[chunk], row[chunk]
             else:
                 assert states[cell] == "blocked", cell
-    # The UI draws the same grid from the artifact (the README's picture), and a cell's link opens its run.
+    # The UI draws the same grid from the artifact (the picture in docs/backfills.md); a cell's link opens its run.
     page = chromium_page
     ui_login(page, platform.ui, read_auth_string(platform.home))
     artifact = grid_artifact(platform, parent.id)

@@ -191,7 +191,7 @@ def cmd_up(platform: Platform, args: argparse.Namespace) -> int:
     if platform.infra == "kubernetes":
         print(
             "workers     none here: a Kubernetes pool's worker runs in the cluster "
-            "(deploy/kubernetes/30-worker-<team>.yaml; see README, Running at scale)"
+            "(deploy/kubernetes/30-worker-<team>.yaml; see docs/scale.md)"
         )
     else:
         start_workers(platform, all_teams)
