@@ -875,7 +875,7 @@ def test_a_cell_that_keeps_failing_blocks_only_what_needs_it_and_reprocess_faile
                 assert f"/runs/flow-run/{ran[cell][-1].id}" in row[chunk], row[chunk]
             else:
                 assert states[cell] == "blocked", cell
-    # The UI draws the same grid from the artifact (the picture in docs/backfills.md); a cell's link opens its run.
+    # The UI draws the same grid from the artifact (docs/backfills.md shows it); a cell's link opens its run.
     page = chromium_page
     ui_login(page, platform.ui, read_auth_string(platform.home))
     artifact = grid_artifact(platform, parent.id)
