@@ -29,7 +29,7 @@ from prefect.testing.utilities import prefect_test_harness
 from prefect.workers.process import ProcessWorker
 
 FLOWS = """
-import importlib, json, os, sys, threading, time
+import importlib, json, os, random, sys, threading, time, tomllib
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -38,6 +38,9 @@ from prefect.settings import get_current_settings
 
 import helper
 import sharedlib  # a library on the path outside the package, as the contract library is
+
+# read when the flow script is imported, as a team's datasets.toml is
+SETTING = tomllib.loads(Path(__file__).with_name("settings.toml").read_text())["VALUE"]
 
 
 @flow(name="probe")
@@ -55,6 +58,10 @@ def probe(tag: str, sleep: float = 0.0, lazy: str = "") -> str:
         "ppid": os.getppid(),
         "value": helper.VALUE,
         "level": get_current_settings().logging.level,
+        "setting": SETTING,
+        "draw": random.random(),
+        "tzname": time.tzname[0],
+        "omp": os.environ.get("OMP_NUM_THREADS"),
     }
     out = Path(os.environ["PROBE_DIR"]) / f"{tag}.json"
     out.write_text(json.dumps(record))
@@ -114,6 +121,7 @@ def platform(tmp_path_factory):
     package.mkdir()
     (package / "flows.py").write_text(FLOWS)
     (package / "helper.py").write_text('VALUE = "first"\n')
+    (package / "settings.toml").write_text('VALUE = "first"\n')
     (package / "prefect.yaml").write_text(
         textwrap.dedent("""
         name: probe
@@ -281,6 +289,8 @@ def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):
     os.kill(record["pid"], signal.SIGKILL)
     assert platform.final(run).type == StateType.CRASHED
     assert platform.warm.poll() is None
+    # the worker sees what it sees of a stock run killed so (an OOM kill): -9, and Prefect's hint
+    assert "exited with status code: -9" in (platform.root / "worker.log").read_text()
     after = platform.run("after-kill")
     assert platform.final(after).type == StateType.COMPLETED
     assert platform.probe("after-kill")["ppid"] == platform.warm.pid
@@ -342,6 +352,66 @@ def test_a_code_change_reaches_the_next_run(platform):
 def test_a_change_to_a_library_on_the_path_outside_the_package_reaches_the_next_run(platform):
     # as the contract library is for every team: an editable install, a source folder on the path
     _a_change_reaches_the_next_run(platform, platform.root / "lib" / "sharedlib.py", "library", "library")
+
+
+def test_a_change_to_a_file_the_flow_reads_at_import_reaches_the_next_run(platform):
+    # not code: what a team's datasets.toml is to its flows, read once when the flow script is imported
+    _a_change_reaches_the_next_run(platform, platform.package / "settings.toml", "setting", "data")
+
+
+def test_every_forked_run_draws_its_own_random_numbers(platform):
+    runs = [platform.run(f"draw-{n}", sleep=1) for n in range(3)]
+    assert all(platform.final(run).type == StateType.COMPLETED for run in runs)
+    records = [platform.probe(f"draw-{n}") for n in range(3)]
+    assert {r["ppid"] for r in records} == {platform.warm.pid}
+    assert len({r["draw"] for r in records}) == 3, records  # not the parent's generator, copied
+
+
+def test_the_generators_a_run_imported_are_seeded_afresh(monkeypatch):
+    import types
+
+    seeded = []
+    numpy_random = types.SimpleNamespace(seed=lambda: seeded.append("numpy"))
+    faker_generator = types.SimpleNamespace(random=types.SimpleNamespace(seed=lambda: seeded.append("faker")))
+    monkeypatch.setitem(sys.modules, "numpy.random", numpy_random)
+    monkeypatch.setitem(sys.modules, "faker.generator", faker_generator)
+    launcher._reseed()
+    assert seeded == ["numpy", "faker"]
+
+
+def test_a_run_with_its_own_time_zone_is_forked_with_it(platform):
+    run = platform.run("tokyo", env={"TZ": "Asia/Tokyo"})
+    assert platform.final(run).type == StateType.COMPLETED
+    record = platform.probe("tokyo")
+    assert (record["ppid"], record["tzname"]) == (platform.warm.pid, "JST")
+
+
+def test_a_run_whose_start_time_settings_differ_starts_cold_and_says_why(platform):
+    run = platform.run("threads", env={"OMP_NUM_THREADS": "3"})
+    assert platform.final(run).type == StateType.COMPLETED
+    record = platform.probe("threads")
+    assert record["ppid"] != platform.warm.pid and record["omp"] == "3"
+    assert "OMP_NUM_THREADS" in (platform.root / "worker.log").read_text()
+    assert launcher.start_time_differences({"PYTHONPATH": "/x"}, {}) == ["PYTHONPATH"]
+    assert launcher.start_time_differences({"TZ": "UTC", "PATH": "/x"}, {}) == []
+
+
+def test_a_stopped_warm_parent_holds_no_run_and_forks_none_late(platform):
+    os.kill(platform.warm.pid, signal.SIGSTOP)
+    try:
+        run = platform.run("while-stopped", env={launcher.HANDSHAKE_ENV: "2"})
+        assert platform.final(run).type == StateType.COMPLETED
+        assert platform.probe("while-stopped")["ppid"] != platform.warm.pid  # started cold
+        told = "did not answer within 2 s; starting this run cold"
+        assert told in (platform.root / "worker.log").read_text()
+    finally:
+        os.kill(platform.warm.pid, signal.SIGCONT)
+    # back, it finds the request whose run did not wait, and does not start that run a second time
+    said = "refused a request: its run did not wait for the answer"
+    _wait(lambda: True if said in (platform.root / "warm.log").read_text() else None, "the parent", 30)
+    after = platform.run("after-stop")
+    assert platform.final(after).type == StateType.COMPLETED
+    assert platform.probe("after-stop")["ppid"] == platform.warm.pid
 
 
 def test_without_a_warm_parent_a_run_starts_cold(platform):

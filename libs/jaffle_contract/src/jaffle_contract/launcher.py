@@ -42,6 +42,15 @@ SOCKET_ENV = "JAFFLE_WARM_SOCKET"
 # left a thread behind, which would make every fork unsafe).
 LEARN_ENV = "JAFFLE_WARM_LEARN"
 COMMAND = "python -m jaffle_contract.launcher run"
+# How long a run waits for the warm parent's answer before it starts cold: a parent that is stopped,
+# stuck in an import or on a slow filesystem never holds a run longer than this.
+HANDSHAKE_ENV = "JAFFLE_WARM_HANDSHAKE_SECONDS"
+HANDSHAKE_SECONDS = 10.0
+# Settings an interpreter reads once, when it starts (the path, the hash seed, the dynamic loader, the
+# thread pools of numerical libraries): a forked run cannot take them from its own environment, so a
+# run whose value differs from the warm parent's starts cold. TZ is read again by time.tzset(), which
+# the forked run calls.
+START_TIME_PREFIXES = ("PYTHON", "LD_", "OMP_", "OPENBLAS_", "MKL_", "NUMBA_", "VECLIB_", "NUMEXPR_")
 _HEADER = struct.Struct("!I")
 _STREAMS = (0, 1, 2)
 
@@ -70,16 +79,23 @@ def run() -> None:
         _cold(f"{SOCKET_ENV} is not set")
         return
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    handshake = float(os.environ.get(HANDSHAKE_ENV) or HANDSHAKE_SECONDS)
+    conn.settimeout(handshake)  # connect, send and the first answer; the run itself has no bound here
     try:
         conn.connect(path)
         request = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv[2:]}).encode()
         socket.send_fds(conn, [_HEADER.pack(len(request)) + request], list(_STREAMS))
         reader = conn.makefile("r", encoding="utf-8")
         first = reader.readline().split()
+    except TimeoutError:
+        conn.close()  # the parent sees this run's client gone and does not fork for it
+        _cold(f"the warm parent at {path} did not answer within {handshake:g} s")
+        return
     except OSError as error:
         conn.close()
         _cold(f"no warm parent at {path} ({error.strerror or error})")
         return
+    conn.settimeout(None)
     if first[:1] != ["pid"]:
         conn.close()
         _cold(f"the warm parent answered {' '.join(first) or 'nothing'}")
@@ -95,7 +111,8 @@ def run() -> None:
     last = reader.readline().split()
     if last[:1] == ["signal"]:  # die as the run did, so the worker reports it as it would a stock run
         killed_by = int(last[1])
-        signal.signal(killed_by, signal.SIG_DFL)
+        if killed_by not in (signal.SIGKILL, signal.SIGSTOP):  # these two cannot be caught anyway
+            signal.signal(killed_by, signal.SIG_DFL)
         os.kill(os.getpid(), killed_by)
     if last[:1] == ["exit"]:
         sys.exit(int(last[1]))
@@ -145,12 +162,22 @@ def source_folders(package: Path) -> tuple[list[Path], list[Path]]:
     return environments, sources
 
 
+def _files(folder: Path) -> list[Path]:
+    """Every file a run may read from a source folder (code, and what code reads at import: a
+    `datasets.toml`, a dbt project), less Python's bytecode caches."""
+    found = []
+    for where, folders, names in os.walk(folder):  # a folder removed mid-walk (a checkout) is skipped
+        folders[:] = sorted(name for name in folders if name != "__pycache__")
+        found += [Path(where, name) for name in names if not name.endswith((".pyc", ".pyo"))]
+    return sorted(found)
+
+
 def _sources(package: Path, folders: tuple[list[Path], list[Path]]) -> Iterator[Path]:
     environments, sources = folders
-    yield from sorted(package.rglob("*.py"))
+    yield from _files(package)
     yield from environments
     for folder in sources:
-        yield from sorted(folder.rglob("*.py"))
+        yield from _files(folder)
 
 
 def fingerprint(
@@ -239,6 +266,27 @@ def _configure(env: dict[str, str], cwd: Path) -> None:
         os.environ.update(own)
 
 
+def start_time_differences(env: dict[str, str], own: dict[str, str] | None = None) -> list[str]:
+    """The settings read when an interpreter starts whose value in a run's environment is not the warm
+    parent's (a forked run would silently run without them)."""
+    own = dict(os.environ) if own is None else own
+    names = {k for k in (*env, *own) if k.startswith(START_TIME_PREFIXES)}
+    return sorted(k for k in names if env.get(k) != own.get(k))
+
+
+def _reseed() -> None:
+    """A forked run starts with a copy of the parent's random generators: every run would draw the same
+    numbers. Each is seeded afresh from the OS, as a new interpreter's are (uuid4 and secrets read the
+    OS already). The hash seed is fixed when an interpreter starts and cannot be changed."""
+    import random
+
+    random.seed()
+    if numpy_random := sys.modules.get("numpy.random"):
+        numpy_random.seed()
+    if faker_generator := sys.modules.get("faker.generator"):
+        faker_generator.random.seed()
+
+
 def _fork_is_safe() -> str | None:
     import asyncio
     import threading
@@ -261,15 +309,20 @@ def _child(request: dict[str, Any], streams: list[int], inherited: list[Any], im
         signal.set_wakeup_fd(-1)
         for held in inherited:  # the parent's sockets: another run's client must see its parent go
             held.close()
-        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as in any interpreter
         _die_with_parent()
+        _reseed()
         for target, fd in zip(_STREAMS, streams, strict=True):
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        import time
+
+        time.tzset()  # the run's TZ, not the parent's
         sys.argv = ["prefect.engine", *request["argv"]]
         import runpy
 
@@ -286,8 +339,12 @@ def _child(request: dict[str, Any], streams: list[int], inherited: list[Any], im
     finally:
         try:
             import atexit
+            import threading
 
-            atexit._run_exitfuncs()  # what an interpreter's exit runs: Prefect sends its last logs here
+            # What an interpreter's exit runs, in its order: the threads' exit hooks (Prefect drains
+            # its event and log queues there), then the atexit functions.
+            threading._shutdown()  # type: ignore[attr-defined]
+            atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
             _write_atomically(imports, "\n".join(sorted(set(sys.modules) - before)))
@@ -353,6 +410,16 @@ def _decline(conn: socket.socket, streams: list[int], answer: bytes) -> None:
     conn.close()
     for fd in streams:
         os.close(fd)
+
+
+def _gone_away(conn: socket.socket) -> bool:
+    """Whether a run's client has closed its end (it timed out and started the run cold)."""
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
@@ -427,16 +494,24 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                 except BlockingIOError:
                     pass
             elif key.data == "accept":
-                conn, _ = listener.accept()
+                try:
+                    conn, _ = listener.accept()
+                except OSError as error:  # the peer went away between its connect and our accept
+                    _log(f"could not accept a request: {error}")
+                    continue
                 conn.settimeout(5)  # a request is one message; a silent peer does not hold the parent
                 try:
                     request, streams = _receive(conn)
                     conn.settimeout(None)
-                except (OSError, ValueError) as error:
+                except Exception as error:  # a malformed or cut-short request is that request's end
                     _log(f"refused a request: {error}")
                     with _gone():
                         conn.sendall(f"refused {error}\n".encode())
                     conn.close()
+                    continue
+                if started := start_time_differences(request["env"]):
+                    _log(f"refused a request: {', '.join(started)} differ from the warm parent's")
+                    _decline(conn, streams, f"refused start-time settings {','.join(started)}\n".encode())
                     continue
                 if (wanted := settings_key(request["env"], Path(request["cwd"]))) != configured:
                     differ = ", ".join(sorted({k for k, _ in set(wanted) ^ set(configured or ())}))
@@ -457,9 +532,18 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                     draining = True
                     stop_listening()
                     continue
+                if _gone_away(conn):  # it gave up waiting (and started its run cold): no second run
+                    _log("refused a request: its run did not wait for the answer")
+                    _decline(conn, streams, b"refused late\n")
+                    continue
                 sys.stdout.flush()
                 sys.stderr.flush()
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError as error:  # EAGAIN, ENOMEM: this run starts cold, the parent serves on
+                    _log(f"refused a request: fork failed ({error.strerror or error})")
+                    _decline(conn, streams, b"refused fork\n")
+                    continue
                 if pid == 0:
                     imports = _imports_file(socket_path, os.getpid())
                     _child(request, streams, [listener, wake_r, wake_w, selector, conn, *by_conn], imports)
@@ -471,8 +555,11 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                     conn.sendall(f"pid {pid}\n".encode())
             else:  # a client went away (killed): its run must not go on unwatched
                 conn = key.fileobj  # type: ignore[assignment]
-                if conn.recv(1):
-                    continue
+                try:
+                    if conn.recv(1):
+                        continue
+                except OSError:  # ECONNRESET: gone as well
+                    pass
                 selector.unregister(conn)
                 pid = by_conn.pop(conn)
                 with _gone():
