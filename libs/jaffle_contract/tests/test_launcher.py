@@ -28,6 +28,9 @@ from prefect.states import Cancelling
 from prefect.testing.utilities import prefect_test_harness
 from prefect.workers.process import ProcessWorker
 
+# A real server, the platform's process worker and a warm parent, started here: the integration tier.
+pytestmark = pytest.mark.integration
+
 FLOWS = """
 import importlib, json, os, random, sys, threading, time, tomllib
 from pathlib import Path
@@ -224,40 +227,6 @@ def test_a_run_without_a_command_takes_the_stock_path_of_the_same_worker(platfor
     assert platform.probe("stock")["ppid"] == platform.worker.pid
 
 
-def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones_and_its_folders_files(
-    tmp_path,
-):
-    env = {"PREFECT_API_URL": "http://x/api", "PREFECT__FLOW_RUN_ID": "1", "HOME": "/root"}
-    assert launcher.settings_key(env, tmp_path) == (("PREFECT_API_URL", "http://x/api"),)
-    assert launcher.settings_key({**env, "PREFECT__FLOW_RUN_ID": "2"}, tmp_path) == launcher.settings_key(
-        env, tmp_path
-    )
-    (tmp_path / "prefect.toml").write_text("[logging]\nlevel = 'DEBUG'\n")
-    assert launcher.settings_key(env, tmp_path) != launcher.settings_key(env, tmp_path.parent)
-
-
-REMADE = """
-import logging, os, sys
-from pathlib import Path
-from jaffle_contract import launcher
-env = {**os.environ, "PREFECT_LOGGING_EXTRA_LOGGERS": "teamlib"}
-counts = []
-for level in ("INFO", "DEBUG", "INFO", "DEBUG"):  # four runs whose settings differ from the last one's
-    launcher._configure({**env, "PREFECT_LOGGING_LEVEL": level}, Path(sys.argv[1]))
-    counts.append(len(logging.getLogger("teamlib").handlers))
-print(counts, len(logging.getLogger("prefect.extra").handlers))
-"""
-
-
-def test_settings_made_again_leave_each_extra_logger_one_copy_of_prefects_handlers(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", REMADE, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    counts, extra = done.stdout.split("]")
-    assert counts.strip("[ ").split(", ") == [extra.strip()] * 4
-
-
 def test_the_parent_imports_the_libraries_its_runs_imported_not_the_teams_code(platform):
     # `wave`, of the standard library, nothing here imports but the run; `lazy_probe` is source code
     # on the path (as a team's own is), which a run imports itself, in its own environment
@@ -367,18 +336,6 @@ def test_every_forked_run_draws_its_own_random_numbers(platform):
     assert len({r["draw"] for r in records}) == 3, records  # not the parent's generator, copied
 
 
-def test_the_generators_a_run_imported_are_seeded_afresh(monkeypatch):
-    import types
-
-    seeded = []
-    numpy_random = types.SimpleNamespace(seed=lambda: seeded.append("numpy"))
-    faker_generator = types.SimpleNamespace(random=types.SimpleNamespace(seed=lambda: seeded.append("faker")))
-    monkeypatch.setitem(sys.modules, "numpy.random", numpy_random)
-    monkeypatch.setitem(sys.modules, "faker.generator", faker_generator)
-    launcher._reseed()
-    assert seeded == ["numpy", "faker"]
-
-
 def test_a_run_with_its_own_time_zone_is_forked_with_it(platform):
     run = platform.run("tokyo", env={"TZ": "Asia/Tokyo"})
     assert platform.final(run).type == StateType.COMPLETED
@@ -392,8 +349,6 @@ def test_a_run_whose_start_time_settings_differ_starts_cold_and_says_why(platfor
     record = platform.probe("threads")
     assert record["ppid"] != platform.warm.pid and record["omp"] == "3"
     assert "OMP_NUM_THREADS" in (platform.root / "worker.log").read_text()
-    assert launcher.start_time_differences({"PYTHONPATH": "/x"}, {}) == ["PYTHONPATH"]
-    assert launcher.start_time_differences({"TZ": "UTC", "PATH": "/x"}, {}) == []
 
 
 def test_a_stopped_warm_parent_holds_no_run_and_forks_none_late(platform):
