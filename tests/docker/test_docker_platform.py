@@ -21,6 +21,7 @@ CHILDREN = {
 
 @pytest.fixture(scope="module")
 def docker_platform(engine, launch_platform):
+    # Shared by this module's tests; not with other tiers, whose pools are process pools.
     return launch_platform("--infra", "docker", "--paused-schedules", env={"JAFFLE_BASE_IMAGE": BASE})
 
 
@@ -200,6 +201,7 @@ def test_a_docker_platform_on_a_named_volume_needs_nothing_of_the_deploying_mach
 
     volume = f"jaffle-test-{uuid.uuid4().hex[:8]}"
     env = {"JAFFLE_BASE_IMAGE": BASE, "JAFFLE_DOCKER_DATA": f"volume:{volume}"}
+    # Not the module's platform: this one's pools mount a named volume, the point of the test.
     cli, home, port = launch_platform("--infra", "docker", "--paused-schedules", env=env)
     try:
         run = cli("run", "--start", "2024-02-01", "--end", "2024-02-02")

@@ -24,6 +24,7 @@ def test_every_deployments_job_renders_from_the_server_and_validates(
         "JAFFLE_DATA_URL": "s3://jaffle/data",
         "JAFFLE_REGISTRY": registry.address,
     }
+    # Not shared: its pools are Kubernetes pools, which no other test's platform has.
     _, home, port = launch_platform("--infra", "kubernetes", "--paused-schedules", env=env)
     # what a cluster cannot do without: refused before anything is built
     refused = run_cli("--home", home, "--port", port, "deploy", "ml-forecast", "--infra", "kubernetes")

@@ -41,6 +41,7 @@ PLAN_CHILDREN = [
 
 @pytest.fixture(scope="module")
 def platform(launch_platform):
+    # Not shared with other tiers: these scenarios kill its server and workers and fill its disk.
     cli, home, port = launch_platform("--paused-schedules")
     return Platform(cli, home, port)
 

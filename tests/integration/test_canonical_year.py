@@ -35,6 +35,7 @@ def one(sql: str, *parameters: object) -> tuple:
 
 
 def test_the_canonical_exports_run_through_every_team(launch_platform, year):
+    # Not shared: its lake holds the exports' shop, not the synthetic one the others count on.
     cli, home, _port = launch_platform(
         "--paused-schedules", env={"JAFFLE_INGEST_FROM": "jaffle_shop:landing"}
     )

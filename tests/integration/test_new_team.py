@@ -142,6 +142,7 @@ def test_its_kubernetes_manifest_validates(repository, scaffolded, monkeypatch):
 def test_up_serves_its_pool_and_the_parent_runs_it_after_what_it_reads(
     repository, env, scaffolded, launch_platform, platform_client
 ):
+    # Not shared: it runs from the copy of the repository that holds the new team.
     cli, home, port = launch_platform("--paused-schedules", env=env)
     ran = cli("run", "--start", DAY.isoformat(), "--end", DAY.isoformat())
     assert ran.returncode == 0, ran.stdout + ran.stderr

@@ -43,6 +43,7 @@ def s3():
 
 @pytest.fixture(scope="module")
 def platform(launch_platform, s3):
+    # Not shared: its data root is an S3 bucket, every other platform's a local folder.
     endpoint, _, bucket = s3
     env = {
         "JAFFLE_DATA_URL": f"s3://{bucket}/data",

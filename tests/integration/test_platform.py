@@ -26,6 +26,7 @@ START, END = date(2024, 2, 1), date(2024, 2, 28)
 
 @pytest.fixture(scope="module")
 def platform(launch_platform):
+    # Not shared: its last test brings it down (and checks that the data stays).
     return launch_platform("--paused-schedules")
 
 

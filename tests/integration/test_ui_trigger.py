@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 @pytest.fixture(scope="module")
 def platform(launch_platform):
+    # Not shared with test_platform.py's: that module ends by bringing its platform down.
     return launch_platform("--paused-schedules")
 
 

@@ -29,6 +29,7 @@ CALLER = {
 
 @pytest.fixture(scope="module")
 def platform(launch_platform):
+    # Not shared: its attacks rotate the secret and leave what they tried in its logs and server.
     return launch_platform("--paused-schedules", env=CALLER)
 
 
