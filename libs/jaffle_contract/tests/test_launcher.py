@@ -82,19 +82,39 @@ def _wait(predicate, what: str, seconds: float = 120):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class Parent:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        return None if _alive(self.pid) else 0
+
+
 class Platform:
     def __init__(self, root: Path, client, env: dict[str, str]):
         self.root, self.client, self.env = root, client, env
         self.package, self.probes = root / "pkg", root / "probes"
         self.socket = root / "warm.sock"
-        self.warm: subprocess.Popen | None = None
+        self.supervisor: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
 
     def start_warm(self) -> None:
-        serve = ["serve", "--socket", str(self.socket), "--package", str(self.package)]
+        """The warm parent as `up` starts it: under `supervise`, which starts it again if it dies."""
+        serve = ["supervise", "--socket", str(self.socket), "--package", str(self.package)]
         command = [sys.executable, "-m", "jaffle_contract.launcher", *serve]
-        self.warm = _spawn(command, self.env, self.root / "warm.log")
+        self.supervisor = _spawn(command, self.env, self.root / "warm.log")
         _wait(lambda: True if self.socket.exists() else None, "the warm parent's socket", 60)
+
+    @property
+    def warm(self) -> Parent:
+        """The warm parent now serving (the supervisor's child)."""
+        assert self.supervisor is not None
+        pid = self.supervisor.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:  # the supervisor has ended
+            children = []
+        return Parent(int(children[0]) if children else -1)
 
     def run(
         self, tag: str, sleep: float = 0.0, env: dict[str, str] | None = None, lazy: str = "", **job_variables
@@ -166,7 +186,7 @@ def platform(tmp_path_factory):
         try:
             yield platform
         finally:
-            for proc in (platform.worker, platform.warm):
+            for proc in (platform.worker, platform.supervisor):
                 if proc and proc.poll() is None:
                     proc.terminate()
                     proc.wait(timeout=30)
@@ -369,9 +389,27 @@ def test_a_stopped_warm_parent_holds_no_run_and_forks_none_late(platform):
     assert platform.probe("after-stop")["ppid"] == platform.warm.pid
 
 
+def test_a_warm_parent_killed_mid_run_crashes_its_runs_by_name_and_is_started_again(platform):
+    run = platform.run("orphaned", sleep=120)
+    record = platform.probe("orphaned")
+    killed = platform.warm.pid
+    assert record["ppid"] == killed
+    os.kill(killed, signal.SIGKILL)  # as the OOM killer would
+    state = platform.final(run)
+    assert state.type == StateType.CRASHED and "warm parent" in (state.message or ""), state
+    _wait(lambda: None if _running(record["pid"]) else True, "the run to end with its parent", 30)
+    again = "starting it again"
+    _wait(lambda: True if again in (platform.root / "warm.log").read_text() else None, "the supervisor", 30)
+    _wait(lambda: True if platform.warm.pid not in (killed, -1) else None, "a new warm parent", 60)
+    _wait(lambda: True if platform.socket.exists() else None, "its socket", 60)
+    after = platform.run("after-parent-killed")
+    assert platform.final(after).type == StateType.COMPLETED
+    assert platform.probe("after-parent-killed")["ppid"] == platform.warm.pid != killed
+
+
 def test_without_a_warm_parent_a_run_starts_cold(platform):
-    platform.warm.send_signal(signal.SIGTERM)
-    assert platform.warm.wait(timeout=30) == 0
+    platform.supervisor.send_signal(signal.SIGTERM)  # as `down` stops it
+    assert platform.supervisor.wait(timeout=30) == 0
     assert not platform.socket.exists()
     run = platform.run("cold")
     assert platform.final(run).type == StateType.COMPLETED
@@ -391,6 +429,14 @@ def _learned(platform: Platform, record: dict) -> None:
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan waits for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

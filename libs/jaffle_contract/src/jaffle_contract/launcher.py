@@ -1,8 +1,9 @@
 """The warm launcher: flow runs of a team forked from a process that has already imported Prefect and
 the team's flow code, inside the team's own environment.
 
-    python -m jaffle_contract.launcher serve --socket PATH --package DIR   # one per team, beside its worker
-    python -m jaffle_contract.launcher run                                 # the process pool's command
+    python -m jaffle_contract.launcher supervise --socket PATH --package DIR   # one per team (`up`)
+    python -m jaffle_contract.launcher serve --socket PATH --package DIR       # the warm parent itself
+    python -m jaffle_contract.launcher run                                     # the process pool's command
 
 A process worker starts `run` for each flow run, exactly where it would start `python -m
 prefect.engine`: same environment, working folder and pid to signal. `run` imports nothing but the
@@ -20,6 +21,11 @@ writes their names when it ends), so the runs after it find them imported. It fo
 thread and no event loop alive (checked before every fork), and
 it reloads when the team's code or environment changes: the first run after a deploy that changed
 them starts cold while the parent drains its runs and starts again with the new code.
+
+`supervise` keeps a warm parent running: one that dies (killed, out of memory, a reload whose import
+fails) is started again, with a growing pause while it keeps failing, and its socket is removed
+meanwhile so runs start cold rather than knock on a dead one. A run whose warm parent died under it
+ends Crashed with a message naming that parent.
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +50,11 @@ SOCKET_ENV = "JAFFLE_WARM_SOCKET"
 LEARN_ENV = "JAFFLE_WARM_LEARN"
 COMMAND = "python -m jaffle_contract.launcher run"
 # How long a run waits for the warm parent's answer before it starts cold: a parent that is stopped,
-# stuck in an import or on a slow filesystem never holds a run longer than this.
+# stuck in an import or on a slow filesystem never holds a run longer than this. A healthy parent
+# answers within a second; on a machine whose cores are all busy, importing what runs imported can
+# hold it for several, and a cold start costs about ten.
 HANDSHAKE_ENV = "JAFFLE_WARM_HANDSHAKE_SECONDS"
-HANDSHAKE_SECONDS = 10.0
+HANDSHAKE_SECONDS = 30.0
 # Settings an interpreter reads once, when it starts (the path, the hash seed, the dynamic loader, the
 # thread pools of numerical libraries): a forked run cannot take them from its own environment, so a
 # run whose value differs from the warm parent's starts cold. TZ is read again by time.tzset(), which
@@ -116,10 +125,30 @@ def run() -> None:
         os.kill(os.getpid(), killed_by)
     if last[:1] == ["exit"]:
         sys.exit(int(last[1]))
-    # The warm parent went away mid-run: end the run rather than leave it unwatched.
+    # The warm parent went away mid-run: end the run rather than leave it unwatched, and say why.
     forward(signal.SIGKILL, None)
-    _log("the warm parent went away during this run; the run was stopped")
+    message = f"the team's warm parent (at {path}) ended during this run, which was stopped with it"
+    _log(message)
+    _report_crashed(message)
     sys.exit(70)
+
+
+def _report_crashed(message: str) -> None:
+    """Mark this run Crashed with `message` (the worker's own report only has an exit status). Best
+    effort, bounded: the worker still reports the run as it would any that exited so."""
+    import subprocess
+
+    script = (
+        "import os, sys\n"
+        "from prefect.client.orchestration import get_client\n"
+        "from prefect.states import Crashed\n"
+        "with get_client(sync_client=True) as client:\n"
+        "    run, state = os.environ['PREFECT__FLOW_RUN_ID'], Crashed(message=sys.argv[1])\n"
+        "    client.set_flow_run_state(run, state, force=True)\n"
+    )
+    if os.environ.get("PREFECT__FLOW_RUN_ID"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([sys.executable, "-c", script, message], timeout=60, check=False)
 
 
 # --- serve: the warm parent ----------------------------------------------------------------------
@@ -363,19 +392,27 @@ def _imports_file(socket_path: Path, pid: int) -> Path:
     return socket_path.with_name(f"{socket_path.name}.{pid}.imports")
 
 
-def _learn(imports: Path, learned: set[str]) -> None:
-    """Import in the parent what a run imported lazily (Prefect's runner and deployment steps, a dbt
-    adapter, ...), so the runs forked after it find those modules imported too."""
+def _imported(imports: Path) -> list[str]:
+    """The modules an ended run imported that its parent had not (the run wrote them as it exited)."""
     try:
         names = imports.read_text().split()
         imports.unlink()
     except OSError:
-        return
+        return []
+    return names
+
+
+def _learn(names: list[str], learned: set[str], busy: Callable[[], bool]) -> list[str]:
+    """Import in the parent what runs imported lazily (Prefect's runner and deployment steps, a dbt
+    adapter, ...), so the runs forked after it find those modules imported too. Stops as soon as a
+    request waits (a run's start comes first) and returns the names not yet tried."""
     import importlib
     import importlib.util
 
     installed = _installed()
-    for name in names:
+    for at, name in enumerate(names):
+        if busy():
+            return names[at:]
         if name in learned or name.startswith("__") or name in sys.modules:
             continue
         learned.add(name)
@@ -391,6 +428,7 @@ def _learn(imports: Path, learned: set[str]) -> None:
             importlib.import_module(name)
         except (Exception, SystemExit):  # a module a run could import need not import here: skip it
             continue
+    return []
 
 
 def _die_with_parent() -> None:
@@ -446,10 +484,15 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     marks = fingerprint(package, folders)
     socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket_path.unlink(missing_ok=True)
+    # Bound under a name of its own and renamed into place once this parent can answer: a run never
+    # knocks on a parent still making its settings (it finds no socket, and starts cold at once).
+    for stale in socket_path.parent.glob(f"{socket_path.name}.*.binding"):  # a parent killed starting
+        stale.unlink(missing_ok=True)
+    binding = socket_path.with_name(f"{socket_path.name}.{os.getpid()}.binding")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
-        listener.bind(str(socket_path))  # 0600: the worker's user only
+        listener.bind(str(binding))  # 0600: the worker's user only
     finally:
         os.umask(old_umask)
     listener.listen(64)
@@ -478,6 +521,12 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
     learning, learned = os.environ.get(LEARN_ENV) != "0", set[str]()
     for stale in socket_path.parent.glob(f"{socket_path.name}.*.imports*"):  # a killed parent's
         stale.unlink(missing_ok=True)
+    to_learn: list[str] = []  # what ended runs imported, imported here while no request waits
+
+    def busy() -> bool:
+        return not draining and bool(select.select([listener], [], [], 0)[0])
+
+    os.rename(binding, socket_path)
     _log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
 
     def stop_listening() -> None:
@@ -566,11 +615,13 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                     os.kill(pid, signal.SIGKILL)
         for pid in _reap(runs, by_conn, selector):
             if learning:
-                _learn(_imports_file(socket_path, pid), learned)
-                if unsafe := _fork_is_safe():
-                    _log(f"importing what runs imported left the parent unsafe to fork ({unsafe}); not again")
-                    learning, os.environ[LEARN_ENV] = False, "0"  # the reload inherits it
+                to_learn += _imported(_imports_file(socket_path, pid))
             _imports_file(socket_path, pid).unlink(missing_ok=True)
+        if learning and to_learn and not busy():
+            to_learn = _learn(to_learn, learned, busy)
+            if unsafe := _fork_is_safe():
+                _log(f"importing what runs imported left the parent unsafe to fork ({unsafe}); not again")
+                learning, os.environ[LEARN_ENV], to_learn = False, "0", []  # the reload inherits it
         if stopping and not draining:
             draining = True
             stop_listening()
@@ -611,6 +662,41 @@ def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], sel
     return reaped
 
 
+def supervise(socket_path: Path, serve_args: list[str]) -> int:
+    """Run `serve` with `serve_args` and start it again whenever it ends on its own; SIGTERM or SIGINT
+    are passed on to it, and end this once it has drained."""
+    import subprocess
+    import time
+
+    stopping: list[int] = []
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    pause = 1.0
+    while not stopping:
+        began = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "jaffle_contract.launcher", "serve", *serve_args])
+        code = child.wait()
+        if stopping:
+            break
+        socket_path.unlink(missing_ok=True)  # a killed parent's: runs start cold until the next is ready
+        pause = 1.0 if time.monotonic() - began > 60 else min(pause * 2, 60.0)
+        how = f"signal {-code}" if code < 0 else f"exit {code}"
+        _log(f"the warm parent (pid {child.pid}) ended ({how}); starting it again in {pause:g} s")
+        deadline = time.monotonic() + pause
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if child is not None:
+        child.wait()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["run"]:
@@ -618,14 +704,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m jaffle_contract.launcher")
     sub = parser.add_subparsers(dest="command", required=True)
-    served = sub.add_parser("serve", help="the warm parent of one team's flow runs")
-    served.add_argument("--socket", type=Path, required=True)
-    served.add_argument("--package", type=Path, required=True)
-    served.add_argument(
-        "--entrypoint", action="append", help="a flow script to import (default: the prefect.yaml's)"
-    )
+    for command, helped in (
+        ("serve", "the warm parent of one team's flow runs"),
+        ("supervise", "a warm parent, started again whenever it ends on its own"),
+    ):
+        served = sub.add_parser(command, help=helped)
+        served.add_argument("--socket", type=Path, required=True)
+        served.add_argument("--package", type=Path, required=True)
+        served.add_argument(
+            "--entrypoint", action="append", help="a flow script to import (default: the prefect.yaml's)"
+        )
     sub.add_parser("run", help="start this flow run from the warm parent (the pool's command)")
     parsed = parser.parse_args(args)
+    if parsed.command == "supervise":
+        return supervise(parsed.socket.resolve(), args[1:])
     return serve(parsed.socket.resolve(), parsed.package.resolve(), parsed.entrypoint)
 
 

@@ -107,7 +107,7 @@ def start_warm_parents(platform: Platform, all_teams: list[Team]) -> dict[str, P
             print(f"warm        reusing pid {pid} for {team.env}")
             continue
         python = hatch_env_path(team.env) / "bin" / "python"
-        command = [str(python), "-m", "jaffle_contract.launcher", "serve"]
+        command = [str(python), "-m", "jaffle_contract.launcher", "supervise"]  # started again if it dies
         command += ["--socket", str(socket_path), "--package", str(team.package)]
         environ = platform.worker_environ(python.parent, team.package)
         started[team.env] = processes.spawn(name, command, team.package, environ)
