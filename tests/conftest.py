@@ -6,6 +6,7 @@ the standard library and pytest only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -129,7 +130,8 @@ def _copy_repository(target: Path) -> Path:
     for name in listed.split("\0"):
         if name and (ROOT / name).is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
+            with contextlib.suppress(FileNotFoundError):  # a scratch file gone since it was listed
+                shutil.copy2(ROOT / name, target / name)
     _git(target, "init", "-q")
     _git(target, "add", "-A")
     _git(target, "commit", "-qm", "copy")
