@@ -43,7 +43,7 @@ def test_every_link_in_the_readme_and_the_docs_reaches_a_file():
     nowhere (a section moved, a file renamed)."""
     import re
 
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pages = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
     pages += [ROOT / name for name in _tracked() if name.endswith("README.md") and "/" in name]
     broken = []
     for page in pages:
@@ -54,3 +54,29 @@ def test_every_link_in_the_readme_and_the_docs_reaches_a_file():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
     assert len((ROOT / "README.md").read_text().splitlines()) <= 150  # reference belongs in docs/
+
+
+def test_every_command_the_readme_and_the_docs_show_is_one_the_cli_takes():
+    """`./dev X` in any page: X is a command of ./dev (its own, or the operations CLI's)."""
+    import argparse
+    import re
+
+    from jaffle_ops.cli import parser
+
+    own = set()
+    for arm in re.findall(r"^  ([a-z][a-z|-]*)\)", (ROOT / "dev").read_text(), re.MULTILINE):
+        own |= set(arm.split("|"))
+    cli = {
+        name
+        for action in parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
+    pages = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+    shown = {
+        (page.name, command)
+        for page in pages
+        for command in re.findall(r"\./dev(?: --[a-z-]+ \S+)* ([a-z][a-z-]*)", page.read_text())
+    }
+    unknown = sorted((page, command) for page, command in shown if command not in own | cli)
+    assert len(shown) > 20 and not unknown, unknown
