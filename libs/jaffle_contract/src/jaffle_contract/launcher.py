@@ -49,12 +49,12 @@ SOCKET_ENV = "JAFFLE_WARM_SOCKET"
 # left a thread behind, which would make every fork unsafe).
 LEARN_ENV = "JAFFLE_WARM_LEARN"
 COMMAND = "python -m jaffle_contract.launcher run"
-# How long a run waits for the warm parent's answer before it starts cold: a parent that is stopped,
-# stuck in an import or on a slow filesystem never holds a run longer than this. A healthy parent
-# answers within a second; on a machine whose cores are all busy, importing what runs imported can
-# hold it for several, and a cold start costs about ten.
+# How long a run waits for a warm parent that is running but has not answered (stuck in an import, on a
+# slow filesystem) before it starts cold. A parent that is stopped or gone is seen within a second. A
+# healthy parent answers within a second; on a machine whose cores are all busy, importing what runs
+# imported can hold it for many, and a cold start there costs far more than the usual ten.
 HANDSHAKE_ENV = "JAFFLE_WARM_HANDSHAKE_SECONDS"
-HANDSHAKE_SECONDS = 30.0
+HANDSHAKE_SECONDS = 120.0
 # Settings an interpreter reads once, when it starts (the path, the hash seed, the dynamic loader, the
 # thread pools of numerical libraries): a forked run cannot take them from its own environment, so a
 # run whose value differs from the warm parent's starts cold. TZ is read again by time.tzset(), which
@@ -89,22 +89,27 @@ def run() -> None:
         return
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     handshake = float(os.environ.get(HANDSHAKE_ENV) or HANDSHAKE_SECONDS)
-    conn.settimeout(handshake)  # connect, send and the first answer; the run itself has no bound here
+    conn.settimeout(handshake)  # connect and send; the answer is awaited below; the run has no bound
     try:
         conn.connect(path)
         request = json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv[2:]}).encode()
         socket.send_fds(conn, [_HEADER.pack(len(request)) + request], list(_STREAMS))
+        conn.settimeout(None)
+        waited = _await_answer(conn, handshake)
+        if waited:
+            conn.close()  # the parent sees this run's client gone and does not fork for it
+            _cold(f"the warm parent at {path} {waited}")
+            return
         reader = conn.makefile("r", encoding="utf-8")
         first = reader.readline().split()
     except TimeoutError:
-        conn.close()  # the parent sees this run's client gone and does not fork for it
-        _cold(f"the warm parent at {path} did not answer within {handshake:g} s")
+        conn.close()
+        _cold(f"the warm parent at {path} did not take the run within {handshake:g} s")
         return
     except OSError as error:
         conn.close()
         _cold(f"no warm parent at {path} ({error.strerror or error})")
         return
-    conn.settimeout(None)
     if first[:1] != ["pid"]:
         conn.close()
         _cold(f"the warm parent answered {' '.join(first) or 'nothing'}")
@@ -149,6 +154,39 @@ def _report_crashed(message: str) -> None:
     if os.environ.get("PREFECT__FLOW_RUN_ID"):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run([sys.executable, "-c", script, message], timeout=60, check=False)
+
+
+def _await_answer(conn: socket.socket, bound: float) -> str | None:
+    """Wait for the parent's first answer; why not, if it will not come: the parent is stopped or gone
+    (seen in its process state within a second), or it has not answered within `bound` seconds. A
+    parent that is busy (importing what runs imported, on a machine whose cores are all taken) is
+    waited for: a warm start late is still sooner than a cold one."""
+    import select
+    import time
+
+    try:
+        (peer,) = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[:1]
+    except OSError:
+        peer = 0
+    deadline = time.monotonic() + bound
+    while not select.select([conn], [], [], 1.0)[0]:
+        state = _process_state(peer) if peer else "R"
+        if state in (None, "Z", "X"):
+            return f"(pid {peer}) is gone"
+        if state in ("T", "t"):
+            return f"(pid {peer}) is stopped"
+        if time.monotonic() > deadline:
+            return f"did not answer within {bound:g} s"
+    return None
+
+
+def _process_state(pid: int) -> str | None:
+    """A process's state letter (R, S, D, T, Z, ...), or None if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 # --- serve: the warm parent ----------------------------------------------------------------------
