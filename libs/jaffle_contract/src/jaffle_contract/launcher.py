@@ -240,11 +240,15 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _sources(package: Path, folders: tuple[list[Path], list[Path]]) -> Iterator[Path]:
+    """Every file of the team's package (code, and what code reads at import: a `datasets.toml`, a dbt
+    project), the environments' folders, and the Python files of the other source folders on the path
+    (a library installed editable: a build beside its sources writes other files there, which must not
+    reload every team's parent)."""
     environments, sources = folders
     yield from _files(package)
     yield from environments
     for folder in sources:
-        yield from _files(folder)
+        yield from sorted(path for path in _files(folder) if path.suffix == ".py")
 
 
 def fingerprint(
