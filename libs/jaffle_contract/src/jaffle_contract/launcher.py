@@ -161,7 +161,6 @@ def _await_answer(conn: socket.socket, bound: float) -> str | None:
     (seen in its process state within a second), or it has not answered within `bound` seconds. A
     parent that is busy (importing what runs imported, on a machine whose cores are all taken) is
     waited for: a warm start late is still sooner than a cold one."""
-    import select
     import time
 
     try:
@@ -248,7 +247,7 @@ def _sources(package: Path, folders: tuple[list[Path], list[Path]]) -> Iterator[
     yield from _files(package)
     yield from environments
     for folder in sources:
-        yield from sorted(path for path in _files(folder) if path.suffix == ".py")
+        yield from (path for path in _files(folder) if path.suffix == ".py")  # sorted already
 
 
 def fingerprint(
