@@ -6,8 +6,8 @@
 - cold:      the platform before the warm launcher: run_deployment(timeout=0) + wait_for_flow_run
              (event-driven) on a worker polling every second, `python -m prefect.engine` per run
 - warm:      the platform today: as cold, each run taken on its Scheduled event by the platform's
-             worker (jaffle_contract.worker, polling every 2 s besides) and forked from a warm parent
-             (jaffle_contract.launcher), the pool's template as `up` makes it
+             worker (jaffle_runtime.worker, polling every 2 s besides) and forked from a warm parent
+             (jaffle_runtime.launcher), the pool's template as `up` makes it
 - subflow:   the same flow called in-process as a subflow (the baseline the ratios are against)
 
 Each child sleeps --sleep seconds (its "work"). It starts its own Prefect server (SQLite, temporary
@@ -140,15 +140,15 @@ def main() -> int:
         from prefect.flow_runs import wait_for_flow_run
 
         sys.path.insert(0, str(HERE))
-        from jaffle_contract import launcher
         from jaffle_ops.admin import process_template
+        from jaffle_runtime import launcher
         from trivial import trivial
 
         socket_path = home / "warm.sock"
         serve = ["serve", "--socket", str(socket_path), "--package", str(HERE), "--entrypoint", "trivial.py"]
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "jaffle_contract.launcher", *serve],
+                [sys.executable, "-m", "jaffle_runtime.launcher", *serve],
                 env=env,
                 stdout=log("warm-parent"),
                 stderr=subprocess.STDOUT,
@@ -156,7 +156,7 @@ def main() -> int:
         )
         warm_env = {"PREFECT_WORKER_QUERY_SECONDS": "2", launcher.SOCKET_ENV: str(socket_path)}
         stock_worker = [prefect, "worker", "start", "--pool"]
-        prompt_worker = [sys.executable, "-m", "jaffle_contract.worker", "--name", "bench-warm", "--pool"]
+        prompt_worker = [sys.executable, "-m", "jaffle_runtime.worker", "--name", "bench-warm", "--pool"]
         pools = (
             ("bench-stock", {}, False, stock_worker),
             ("bench-cold", {"PREFECT_WORKER_QUERY_SECONDS": "1"}, False, stock_worker),

@@ -21,10 +21,14 @@ RUN mkdir -p /opt/ca \
       cp /opt/jaffle-build/extra-ca.crt /opt/ca/extra-ca.crt; fi
 
 FROM ${BASE_IMAGE} AS runtime
+# The runs' user. Its home is ops/src/jaffle_ops/kubernetes_objects.py (IMAGE_UID, the pods' runAsUser);
+# a Dockerfile cannot read Python, so this default is a copy, held to that one by a test
+# (ops/tests/test_facts.py).
+ARG JAFFLE_UID=10001
 # /data belongs to the runs' user: a named volume mounted there starts as a copy of it (owner included),
 # so Docker runs need no uid of the deploying machine.
-RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin jaffle \
- && mkdir -p /data && chown 10001:10001 /data
+RUN useradd --create-home --uid "$JAFFLE_UID" --user-group --shell /usr/sbin/nologin jaffle \
+ && mkdir -p /data && chown "$JAFFLE_UID:$JAFFLE_UID" /data
 COPY --from=dependencies /opt/ca/ /opt/jaffle-ca/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -40,10 +44,11 @@ ONBUILD LABEL org.opencontainers.image.title="jaffle-${TEAM}" \
               org.opencontainers.image.source="jaffle-platform" \
               dev.jaffle.team="${TEAM}"
 # The source is read-only to the runtime user; flows write only under JAFFLE_DATA_DIR (a volume).
-ONBUILD ENV PYTHONPATH=/opt/jaffle/${FOLDER}/src:/opt/jaffle/libs/jaffle_contract/src \
+# Every library under libs/ (a Dockerfile cannot glob a path list; ops/tests/test_images.py holds it equal).
+ONBUILD ENV PYTHONPATH=/opt/jaffle/${FOLDER}/src:/opt/jaffle/libs/jaffle_contract/src:/opt/jaffle/libs/jaffle_runtime/src:/opt/jaffle/libs/jaffle_data/src \
             JAFFLE_PACKAGE_DIR=/opt/jaffle/${FOLDER} \
             JAFFLE_TEAM=${TEAM} \
             JAFFLE_IMPORT_NAME=${IMPORT_NAME}
 ONBUILD WORKDIR /opt/jaffle/${FOLDER}
-USER 10001:10001
+USER ${JAFFLE_UID}:${JAFFLE_UID}
 CMD ["python", "-c", "import importlib, os; name = os.environ['JAFFLE_IMPORT_NAME']; importlib.import_module(name); print(name, 'ready')"]

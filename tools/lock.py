@@ -38,15 +38,22 @@ def exclude_newer() -> str:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["exclude-newer"]
 
 
+def members_of(env: dict) -> list[Path]:
+    """An environment's workspace members, with hatch's glob patterns (`libs/*`) expanded to the
+    folders that hold a project, as hatch expands them."""
+    found: list[Path] = []
+    for pattern in env.get("workspace", {}).get("members", []):
+        found += sorted(path for path in ROOT.glob(pattern) if (path / "pyproject.toml").is_file())
+    return found
+
+
 def requirements_for(env: dict, lock_dir: Path) -> list[str]:
-    members = env.get("workspace", {}).get("members", [])
-    lines = [f"-e {os.path.relpath(ROOT / member, lock_dir)}" for member in members]
+    lines = [f"-e {os.path.relpath(member, lock_dir)}" for member in members_of(env)]
     return lines + list(env.get("dependencies", []))
 
 
 def member_names(env: dict) -> list[str]:
-    members = env.get("workspace", {}).get("members", [])
-    return [tomllib.loads((ROOT / m / "pyproject.toml").read_text())["project"]["name"] for m in members]
+    return [tomllib.loads((m / "pyproject.toml").read_text())["project"]["name"] for m in members_of(env)]
 
 
 def runtime_lock_path(env: dict) -> Path | None:

@@ -59,7 +59,8 @@ def test_cells_that_cannot_run_fail_by_name_block_what_needs_them_and_leave_the_
 
 async def _save_catalogs() -> None:
     """Every team's catalog Variable, as each team's `./dev deploy` saves it."""
-    from jaffle_contract import contracts, coverage
+    from jaffle_contract import contracts
+    from jaffle_data import coverage
     from prefect.client.schemas.actions import VariableCreate
 
     async with get_client() as client:

@@ -46,7 +46,7 @@ def test_an_undeployed_child_fails_the_parent_by_name_and_the_summary_still_runs
 
 
 def test_the_summary_links_the_latest_lineage_view():
-    from jaffle_contract import lineage
+    from jaffle_data import lineage
     from prefect.artifacts import create_link_artifact
 
     for n in (1, 2):

@@ -8,10 +8,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from jaffle_contract import contracts, coverage
-from jaffle_contract.storage import Storage
+from jaffle_contract import contracts
 from jaffle_coordinator import missing, plan
 from jaffle_coordinator.grid import Grid, Mode, State
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACES = coverage.places(coverage.catalog(d) for d in contracts.load_all(ROOT))

@@ -18,6 +18,12 @@ env-vars = { PLATFORM_PACKAGE = "ops" }
 [tool.hatch.envs.lint]
 dependencies = ["ruff"]
 """
+
+
+def _project(name: str, *dependencies: str) -> str:
+    return f"[project]\nname = {name!r}\ndependencies = {list(dependencies)!r}\n".replace("'", '"')
+
+
 FILES = {
     "pyproject.toml": PYPROJECT,
     "README.md": "# platform\n",
@@ -40,6 +46,17 @@ FILES = {
     "ops/src/jaffle_ops/cli.py": "o = 1\n",
     "tests/integration/test_platform.py": "def test(): pass\n",
     "bench/forecast.py": "pass\n",
+    # what each package declares of the platform's libraries (jaffle-data declares jaffle-contract)
+    "packages/ingestion/pyproject.toml": _project("i", "jaffle-data", "pandas>=2"),
+    "packages/ml_forecast/pyproject.toml": _project("m", "jaffle_runtime>=0.1", "jaffle-contract"),
+    "coordinator/pyproject.toml": _project("c", "jaffle-contract"),
+    "ops/pyproject.toml": _project("o", "Jaffle.Contract", "jaffle-runtime", "jaffle-data"),
+    "libs/jaffle_contract/pyproject.toml": _project("jaffle-contract", "pydantic>=2"),
+    "libs/jaffle_contract/src/jaffle_contract/window.py": "w = 0\n",
+    "libs/jaffle_runtime/pyproject.toml": _project("jaffle-runtime", "prefect>=3"),
+    "libs/jaffle_runtime/src/jaffle_runtime/launcher.py": "l = 0\n",
+    "libs/jaffle_data/pyproject.toml": _project("jaffle-data", "jaffle-contract"),
+    "libs/jaffle_data/src/jaffle_data/storage.py": "s = 0\n",
 }
 
 
@@ -95,7 +112,12 @@ EVERY = ["coordinator", "ingestion", "ml-forecast", "ops"]
         ({"pyproject.toml": PYPROJECT + "\n# tooling\n"}, EVERY),
         ({"tools/lock.py": "print('lock!')\n"}, EVERY),
         ({".github/workflows/teams.yml": "on: push\n"}, EVERY),
+        # a library affects the packages that declare it, directly or through another library
         ({"libs/jaffle_contract/src/jaffle_contract/window.py": "w = 1\n"}, EVERY),
+        ({"libs/jaffle_runtime/src/jaffle_runtime/launcher.py": "l = 1\n"}, ["ml-forecast", "ops"]),
+        # ... and then, as any change to what a team's data is made by, that team's readers
+        ({"libs/jaffle_data/src/jaffle_data/storage.py": "s = 1\n"}, ["ingestion", "ml-forecast", "ops"]),
+        ({"libs/NOTES": "unknown\n"}, EVERY),
         ({"README.md": "# platform!\n", "bench/forecast.py": "pass  # faster\n", "docs/a.png": "png"}, []),
     ],
 )

@@ -94,3 +94,16 @@ def test_land_names_a_folder_with_nothing_to_land_before_it_copies_or_runs_anyth
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: {empty} holds no .csv or .parquet files to land"
     assert not (tmp_path / "data" / "landing").exists()
+
+
+def test_every_command_the_parser_takes_names_the_function_that_runs_it():
+    """The parser is the commands' one list: `main` runs the handler each command's parser names."""
+    import argparse
+
+    from jaffle_ops.cli import parser
+
+    [commands] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(commands.choices) > 10
+    for name, command in commands.choices.items():
+        handler = command.get_default("handler")
+        assert callable(handler) and handler.__name__.startswith("cmd_"), name

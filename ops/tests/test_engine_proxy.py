@@ -1,6 +1,6 @@
 """The engine proxy between a real Docker SDK client and a recording stand-in for the engine's socket:
 what a worker needs passes (with `Connection: close`), every way onto the host is refused by name and
-never reaches the engine."""
+never reaches the engine (bar the proxy's own inspect of a container, which must carry its label)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import io
 import json
+import re
 import socket
 import threading
 
 import pytest
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
+from jaffle_ops.engine_policy import LABEL, LABEL_VALUE
 from jaffle_ops.engine_proxy import Policy, serve
 
 import docker
@@ -27,23 +29,44 @@ HARDENED = {
 }
 
 
+FOREIGN = "ffffffffffff" + "0" * 52  # a container the proxy did not create (the stack's database)
+NAMES = {"jaffle-stack-postgres-1": FOREIGN}
+
+
+def _engine_answer(target: str, body: bytes, containers: dict[str, dict[str, str]]) -> tuple[bytes, dict]:
+    """The stand-in engine's (status, answer): a create keeps the labels it was given, an inspect finds
+    a container by id, id prefix or name and shows them."""
+    if "/containers/create" in target:
+        containers["0123456789ab"] = json.loads(body).get("Labels") or {}
+        return b"201 Created", {"Id": "0123456789ab", "Warnings": []}
+    inspected = re.fullmatch(r"/v[0-9.]+/containers/([^/]+)/json", target)
+    if inspected is None:
+        return b"200 OK", {"Id": "0123456789ab", "Warnings": [], "State": {}}
+    reference = NAMES.get(inspected[1], inspected[1])
+    found = [c for c in containers if c.startswith(reference)]
+    if not found:
+        return b"404 Not Found", {"message": f"No such container: {inspected[1]}"}
+    config = {"Labels": containers[found[0]], "Tty": True}
+    return b"200 OK", {"Id": found[0], "Name": "/run", "Config": config}
+
+
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
-    """(docker client through the proxy, the requests the engine received)."""
+    """(docker client through the proxy, the requests the engine received, the proxy's port, the labels
+    of each container the engine holds by id)."""
     engine_socket = str(tmp_path_factory.mktemp("engine") / "docker.sock")
-    received: list[tuple[str, dict[str, str]]] = []
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    containers: dict[str, dict[str, str]] = {FOREIGN: {}}
 
     async def engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
         lines = head.split("\r\n")
         pairs = (line.partition(":") for line in lines[1:] if line)
         headers = {k.lower(): v.strip() for k, _, v in pairs}
-        await reader.readexactly(int(headers.get("content-length", 0)))
-        received.append((lines[0], headers))
-        config = {"Labels": {}, "Tty": True}
-        answer = {"Id": "0123456789ab", "Warnings": [], "Name": "/run", "Config": config, "State": {}}
+        body = await reader.readexactly(int(headers.get("content-length", 0)))
+        received.append((lines[0], headers, body))
+        status, answer = _engine_answer(lines[0].split(" ")[1], body, containers)
         payload = json.dumps(answer).encode()
-        status = b"201 Created" if "/containers/create" in lines[0] else b"200 OK"
         writer.write(
             b"HTTP/1.1 "
             + status
@@ -76,24 +99,25 @@ def proxied(tmp_path_factory):
             break
         except Exception:
             threading.Event().wait(0.05)
-    yield client, received, port
+    yield client, received, port, containers
     loop.call_soon_threadsafe(loop.stop)
 
 
 def test_what_a_worker_needs_reaches_the_engine_one_request_per_connection(proxied):
-    client, received, _ = proxied
+    client, received, _, containers = proxied
     received.clear()
-    container = client.containers.create("jaffle-ml-forecast:abc", **HARDENED)
+    container = client.containers.create("jaffle-ml-forecast:abc", labels={"team": "ml"}, **HARDENED)
+    assert containers[container.id] == {"team": "ml", LABEL: LABEL_VALUE}
     client.api.start(container.id)
     client.api.wait(container.id)
     client.api.logs(container.id)
     client.api.remove_container(container.id)
     client.api.connect_container_to_network(container.id, NETWORK)
-    lines = [line for line, _ in received]
+    lines = [line for line, *_ in received]
     assert lines[0].startswith("POST /v1.43/containers/create")
     assert any(" /v1.43/containers/0123456789ab/start " in line for line in lines)
     assert any(line.startswith("DELETE /v1.43/containers/0123456789ab") for line in lines)
-    assert all(headers["connection"] == "close" for _, headers in received)
+    assert all(headers["connection"] == "close" for _, headers, _ in received)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +141,7 @@ def test_what_a_worker_needs_reaches_the_engine_one_request_per_connection(proxi
 def test_a_container_that_could_reach_the_host_is_refused_and_never_reaches_the_engine(
     proxied, asked, reason
 ):
-    client, received, _ = proxied
+    client, received, *_ = proxied
     received.clear()
     with pytest.raises(APIError) as refused:
         client.containers.create("jaffle-ml-forecast:abc", **{**HARDENED, **asked})
@@ -138,7 +162,7 @@ def test_a_container_that_could_reach_the_host_is_refused_and_never_reaches_the_
     ],
 )
 def test_what_a_worker_never_does_is_refused(proxied, call):
-    client, received, _ = proxied
+    client, received, *_ = proxied
     received.clear()
     with pytest.raises(APIError) as refused:
         call(client)
@@ -150,7 +174,7 @@ def test_what_a_worker_never_does_is_refused(proxied, call):
 
 def test_the_engines_case_blind_field_names_and_odd_paths_do_not_get_around_the_checks(proxied):
     """The engine decodes `privileged` as Privileged and cleans `/containers/../build`: so does the proxy."""
-    client, received, _ = proxied
+    client, received, *_ = proxied
     received.clear()
     hardened = {"CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges:true"], "NetworkMode": NETWORK}
     for body in (
@@ -176,9 +200,10 @@ def _raw(port: int, request: bytes) -> bytes:
 
 
 def test_requests_the_engine_would_read_differently_are_refused(proxied):
-    """Smuggling a second request behind bare LFs, a repeated or non-ASCII JSON field, an old API whose
-    `start` takes a HostConfig, a body where none is checked, an image import, another's container."""
-    client, received, port = proxied
+    """Smuggling a second request behind bare LFs, folded lines, chunks or a second Host; a repeated or
+    non-ASCII JSON field, an old API whose `start` takes a HostConfig, a body where none is checked, an
+    image import, another's container."""
+    client, received, port, _ = proxied
     received.clear()
     evil = b'{"Image":"x","HostConfig":{"Privileged":true}}'
     smuggled = (
@@ -186,7 +211,13 @@ def test_requests_the_engine_would_read_differently_are_refused(proxied):
         + b"Host: x\r\nContent-Length: %d\r\n\r\n" % len(evil)
         + evil
     )
-    assert b" 403 " in _raw(port, smuggled).split(b"\r\n", 1)[0]
+    folded = b"GET /v1.43/_ping HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n"
+    chunked = (
+        b"POST /v1.43/containers/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    )
+    twice = b"GET /v1.43/_ping HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+    for request in (smuggled, folded, chunked, twice, b"GET /v1.43/_ping HTTP/1.1\r\nBad Name: x\r\n\r\n"):
+        assert b" 403 " in _raw(port, request).split(b"\r\n", 1)[0], request
     hardened = '"CapDrop":["ALL"],"SecurityOpt":["no-new-privileges"],"NetworkMode":"jaffle-stack"'
     for template in (
         '{"Image":"x","HostConfig":{"Privileged":true,"Binds":["/:/host"]},"HostConfig":{HARD}}',
@@ -213,11 +244,41 @@ def test_requests_the_engine_would_read_differently_are_refused(proxied):
     assert with_body.status_code == 403 and "takes no body" in with_body.text
     imported = client.api._post(client.api._url("/images/create"), params={"fromSrc": "http://10.0.0.1/x"})
     assert imported.status_code == 403 and "fromSrc" in imported.text
-    for others in ("jaffle-stack-postgres-1", "ffffffffffff"):
-        assert client.api._get(client.api._url(f"/containers/{others}/json")).status_code == 403, others
-        assert client.api._post(client.api._url(f"/containers/{others}/stop")).status_code == 403, others
-        joined = client.api._post_json(
-            client.api._url(f"/networks/{NETWORK}/connect"), data={"Container": others}
-        )
-        assert joined.status_code == 403, others
     assert received == []
+    others = ("jaffle-stack-postgres-1", "ffffffffffff")
+    for other in others:
+        assert client.api._get(client.api._url(f"/containers/{other}/json")).status_code == 403, other
+        assert client.api._post(client.api._url(f"/containers/{other}/stop")).status_code == 403, other
+        joined = client.api._post_json(
+            client.api._url(f"/networks/{NETWORK}/connect"), data={"Container": other}
+        )
+        assert joined.status_code == 403, other
+    # what reached the engine: the proxy's own inspect of each, which found no label
+    assert [line for line, *_ in received] == [
+        f"GET /v1.43/containers/{other}/json HTTP/1.1" for other in others for _ in range(3)
+    ]
+
+
+def test_a_container_is_known_by_the_label_the_engine_keeps_and_named_by_its_id(proxied):
+    """A container an earlier proxy created (the label is on it, this proxy never saw it) is one a worker
+    may act on, by any name the engine knows it by; the engine gets its id. None at all: the engine's 404."""
+    client, received, _, containers = proxied
+    earlier = "feedfacefeed" + "1" * 52
+    containers[earlier] = {LABEL: LABEL_VALUE}
+    received.clear()
+    client.api.stop(earlier[:12])
+    client.api.connect_container_to_network(earlier[:12], NETWORK)
+    lines = [line for line, *_ in received]
+    assert lines == [
+        f"GET /v1.43/containers/{earlier[:12]}/json HTTP/1.1",
+        f"POST /v1.43/containers/{earlier}/stop HTTP/1.1",
+        f"GET /v1.43/containers/{earlier[:12]}/json HTTP/1.1",
+        f"POST /v1.43/networks/{NETWORK}/connect HTTP/1.1",
+    ]
+    assert json.loads(received[-1][2])["Container"] == earlier
+    containers[earlier] = {LABEL: "something else"}
+    with pytest.raises(APIError) as refused:
+        client.api.stop(earlier)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(NotFound):
+        client.api.kill("abcdefabcdef")

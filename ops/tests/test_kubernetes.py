@@ -5,7 +5,6 @@ and the platform's policy."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import pytest
@@ -112,11 +111,6 @@ def test_the_shipped_manifests_are_the_generated_ones_and_each_is_valid(tmp_path
                         "POSTGRES_PASSWORD",
                     ) or (entry["name"].endswith("_AUTH_STRING") and "SECRET" not in entry["name"]):
                         assert "valueFrom" in entry and "value" not in entry, entry  # secrets are referenced
-
-
-def test_the_manifests_run_as_the_user_the_team_images_are_built_with():
-    dockerfile = (ROOT / "docker/platform.Dockerfile").read_text()
-    assert re.search(rf"^USER {kubernetes.IMAGE_UID}:{kubernetes.IMAGE_UID}$", dockerfile, re.MULTILINE)
 
 
 def test_rendering_a_job_leaves_one_docker_sdk_in_the_process():

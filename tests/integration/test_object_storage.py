@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from jaffle_contract import storage
+from jaffle_data import storage
 
 pytestmark = pytest.mark.integration
 START, END = date(2024, 3, 1), date(2024, 3, 7)

@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from jaffle_contract import contracts, lineage
+from jaffle_contract import contracts
+from jaffle_data import lineage
 from jaffle_ops.local import Platform
 from jaffle_ops.settings import OpsSettings
 from jaffle_ops.workspace import teams

@@ -15,10 +15,10 @@ import json
 from datetime import date
 from typing import Any, Literal
 
-from jaffle_contract import lineage
 from jaffle_contract.deployments import BACKFILL
 from jaffle_contract.parameters import parameter
-from jaffle_contract.storage import DataSettings
+from jaffle_data import lineage
+from jaffle_data.storage import DataSettings
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import (
     acreate_markdown_artifact,

@@ -23,6 +23,8 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from jaffle_contract.deployments import BACKFILL
+
 from jaffle_coordinator.plan import CAPS, Child, Window
 
 
@@ -86,8 +88,8 @@ class Grid:
         chunks: list[Window],
         *,
         caps: Mapping[str, int] | None = None,
-        attempts: int = 2,
-        backoff_seconds: float = 10.0,
+        attempts: int = BACKFILL.attempts,
+        backoff_seconds: float = BACKFILL.backoff_seconds,
     ):
         self.children = tuple(children)  # each after the children it needs
         self.chunks = chunks

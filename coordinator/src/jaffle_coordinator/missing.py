@@ -1,7 +1,7 @@
 """A backfill's `missing` mode: what each cell's outputs lack for its window, read from the data.
 
 A cell's outputs are the datasets its child proves its window with (`plan.Proof`); where they live comes
-from the catalog each team's deploy saves (`jaffle_contract.coverage`), so no team code runs here.
+from the catalog each team's deploy saves (`jaffle_data.coverage`), so no team code runs here.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from jaffle_contract import coverage
-from jaffle_contract.storage import Storage
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 from prefect.client.orchestration import get_client
 
 from jaffle_coordinator.grid import Cell

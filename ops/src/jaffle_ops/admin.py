@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from jaffle_contract import storage
 from jaffle_contract.datasets import WAREHOUSE_LIMIT, WAREHOUSE_PASSWORD_BLOCK
+from jaffle_data import storage
 
 from jaffle_ops import recovery
 from jaffle_ops.local import Platform
@@ -126,7 +126,7 @@ def pool_template(platform: Platform, infra: str, network: str = "host") -> dict
 def process_template(warm: bool) -> dict[str, Any]:
     """Prefect's process template; warm, its command is the warm launcher's (a deployment may still
     set its own `command`, as with any process pool)."""
-    from jaffle_contract.launcher import COMMAND
+    from jaffle_runtime.launcher import COMMAND
     from prefect.workers.process import ProcessWorker
 
     template = ProcessWorker.get_default_base_job_template()
@@ -185,7 +185,8 @@ def storage_options(settings: OpsSettings) -> dict[str, Any]:
 def save_catalog(platform: Platform, team: Team) -> str | None:
     """Where the team's datasets live, from its declarations into a Prefect Variable: what a backfill's
     `missing` mode reads the data with, in any environment. None when the team declares none."""
-    from jaffle_contract import contracts, coverage
+    from jaffle_contract import contracts
+    from jaffle_data import coverage
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
     declarations = contracts.load(team.name, team.package)

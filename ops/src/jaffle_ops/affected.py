@@ -2,9 +2,10 @@
 
 - a file inside a team's folder (its source, tests, lock, Dockerfile, prefect.yaml) affects that team;
 - `coordinator/` and `ops/` are packages of their own (the parent flows; this CLI);
+- a platform library (`libs/<name>/`) affects the packages whose pyproject declares it, directly or
+  through another library (jaffle-data declares jaffle-contract);
 - root tooling (the workspace pyproject, `dev`, `tools/`, `.ci/`, the CI workflows, `docker/`,
-  `.dockerignore`, the contract tests, the lint lock) and the shared contract library (`libs/`) are used
-  by every team, so they affect all of them;
+  `.dockerignore`, the contract tests, the lint lock) is used by every team, so it affects all of them;
 - the cross-team tests (`tests/`) run in ops' environment, so they are ops', and so are the cluster's
   manifests (`deploy/`), which ops generates and checks;
 - documentation (`docs/`, Markdown) and benchmarks affect nobody's build.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -39,8 +42,9 @@ SHARED = (
     "docker/",
     ".dockerignore",
     "tests/contract/",
-    "libs/",
+    "libs/",  # a file beside the libraries, not in one of them
 )
+LIBRARIES = "libs/"
 OPS_ONLY = ("tests/", "deploy/")
 NOBODY = ("bench/", "docs/", ".github/CODEOWNERS")
 PLAN = "coordinator/src/jaffle_coordinator/plan.py"
@@ -99,11 +103,47 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix
 
 
-def classify(path: str, folders: dict[str, str]) -> list[str]:
-    """The teams one changed file affects."""
+def _requirement_names(project: Path) -> set[str]:
+    """The distributions a pyproject declares, by normalized name (PEP 503)."""
+    declared = tomllib.loads(project.read_text()).get("project", {}).get("dependencies", [])
+    return {_normalized(re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0]) for requirement in declared}
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def library_users(root: Path, folders: dict[str, str]) -> dict[str, list[str]]:
+    """Each platform library's folder (`libs/<name>`) -> the packages that declare it, directly or
+    through another library: read from the pyprojects, the one place a package says what it imports."""
+    libraries: dict[str, tuple[str, set[str]]] = {}
+    for project in sorted(root.glob(f"{LIBRARIES}*/pyproject.toml")):
+        name = tomllib.loads(project.read_text())["project"]["name"]
+        folder = project.parent.relative_to(root).as_posix()
+        libraries[_normalized(name)] = (folder, _requirement_names(project))
+    users: dict[str, list[str]] = {folder: [] for folder, _ in libraries.values()}
+    for team, folder in sorted(folders.items()):
+        project = root / folder / "pyproject.toml"
+        pending = sorted(_requirement_names(project) & set(libraries)) if project.exists() else []
+        seen: set[str] = set()
+        while pending:
+            library = pending.pop()
+            if library not in seen:
+                seen.add(library)
+                pending += sorted(libraries[library][1] & set(libraries))
+        for library in sorted(seen):
+            users[libraries[library][0]].append(team)
+    return users
+
+
+def classify(path: str, folders: dict[str, str], libraries: dict[str, list[str]] | None = None) -> list[str]:
+    """The teams one changed file affects (`libraries`: what `library_users` returns)."""
     for team, folder in folders.items():
         if PurePosixPath(path).is_relative_to(folder):
             return [team]
+    for library, users in (libraries or {}).items():
+        if PurePosixPath(path).is_relative_to(library):
+            return users
     if any(_under(path, prefix) for prefix in SHARED):
         return sorted(folders)
     if any(_under(path, prefix) for prefix in NOBODY) or path.endswith(".md"):
@@ -136,8 +176,8 @@ DATA_SHAPING = ("src/", "pyproject.toml", "requirements.lock", "runtime.lock")
 
 
 def _shapes_data(path: str, folder: str) -> bool:
-    """Whether a changed file can change what a team writes (root tooling and the contract library
-    affect every team anyway)."""
+    """Whether a changed file can change what a team writes (root tooling and the libraries affect
+    every team that uses them anyway)."""
     if not _under(path, folder + "/"):
         return not path.startswith(("coordinator/", "ops/"))  # shared files: as before, everyone
     inside = path[len(folder) + 1 :]
@@ -152,8 +192,9 @@ def affected(root: Path, since: str) -> Affected:
         folders=folders,
         services={team.env: team.ci_services for team in packages(root)},
     )
+    libraries = library_users(root, folders)
     for path in result.changed:
-        for team in classify(path, folders):
+        for team in classify(path, folders, libraries):
             result.reasons.setdefault(team, []).append(path)
     for plan in (PLAN, GRAPH):
         if plan in result.changed:

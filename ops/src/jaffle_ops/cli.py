@@ -1,20 +1,7 @@
 """`jaffle-ops`: the platform's operations CLI, owned by the platform team (`./dev COMMAND`).
 
-    up        start the Prefect server (SQLite), one process work pool and one worker per team, each
-              worker inside that team's own hatch environment; register every deployment
-    run       trigger the coordinator's parent deployment for a date range and follow its children;
-              --resume RUN_ID retries a parent that did not complete, reusing its completed children
-    backfill  backfill a date range as a grid of (team deployment, chunk) cells, drawn live
-    status    what is up
-    deploy    register the deployments of some (default all) packages
-    images    build packages' images with content-hash tags (push them with --registry, --prune old ones)
-    affected  which packages the changes since a git ref affect (CI's matrix)
-    kubernetes  check (or --write) the Kubernetes manifests of a server and one worker per team
-    generate  rewrite (or --check) the files made from the registry: CODEOWNERS, compose, manifests
-    new-team  scaffold a team package the way the others are built, with its entry, locks and files
-    down      stop exactly the processes `up` started; data stays
-    secret    print the local API secret; rotate-secret replaces it (and restarts what runs)
-    demo      up, then run the last four weeks
+The commands and their options are written once, in `parser()` below: `hatch run ops:cli --help` lists
+them, `./dev COMMAND --help` shows one's options.
 
 Everything lives under the platform home (default `.platform/` in the checkout): the Prefect
 database, logs of the server and workers, pid files, and the data (lake, warehouse, dashboards).
@@ -29,6 +16,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TypeAlias
 
 import httpx
 from jaffle_contract import deployments
@@ -37,23 +25,49 @@ from jaffle_contract.deployments import BACKFILL
 from jaffle_ops.commands import build, lifecycle, runs
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import INFRAS, Platform
-from jaffle_ops.settings import OpsSettings
+from jaffle_ops.settings import DEFAULT_PORT, OpsSettings
 from jaffle_ops.workspace import repo_root
+
+REGISTRY_HELP = (
+    "push the images to this registry (e.g. ghcr.io/acme or 127.0.0.1:5000) and run "
+    "flows from there, so workers on other machines can pull them (default: JAFFLE_REGISTRY)"
+)
+# The subcommands of the top-level parser, as argparse types them.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The CLI: its global options, then each group of commands, in the order `--help` lists them.
+    Each command's parser names the function that runs it (`handler`)."""
     top = argparse.ArgumentParser(prog="jaffle-ops", description=__doc__.split("\n\n")[0])
+    _global_options(top)
+    sub = top.add_subparsers(dest="command", required=True)
+    _up_and_deploy(sub)
+    _run_and_demo(sub)
+    _backfill(sub)
+    _land(sub)
+    _build_commands(sub)
+    _state_commands(sub)
+    return top
+
+
+def _global_options(top: argparse.ArgumentParser) -> None:
     top.add_argument(
         "--home", type=Path, help="platform home (default: JAFFLE_PLATFORM_HOME, or .platform/ here)"
     )
-    top.add_argument("--port", type=int, help="local server port (default: JAFFLE_PLATFORM_PORT, 4200)")
+    top.add_argument(
+        "--port", type=int, help=f"local server port (default: JAFFLE_PLATFORM_PORT, {DEFAULT_PORT})"
+    )
     top.add_argument(
         "--api-url",
-        help="a Prefect API this CLI did not start, e.g. the compose stack's http://127.0.0.1:4200/api "
-        "(deploy, run, backfill, status; default: the local platform's)",
+        help="a Prefect API this CLI did not start, e.g. the compose stack's "
+        f"http://127.0.0.1:{DEFAULT_PORT}/api (deploy, run, backfill, status; default: the local platform's)",
     )
-    sub = top.add_subparsers(dest="command", required=True)
+
+
+def _up_and_deploy(sub: Commands) -> None:
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
+    up.set_defaults(handler=lifecycle.cmd_up)
     up.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
     up.add_argument(
         "--infra",
@@ -61,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
         help="run flows in each team's environment (process, the default) or its image (docker)",
     )
     dep = sub.add_parser("deploy", help="register deployments of some packages (default all)")
+    dep.set_defaults(handler=build.cmd_deploy)
     dep.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
     dep.add_argument("--paused-schedules", action="store_true")
     dep.add_argument(
@@ -68,18 +83,18 @@ def parser() -> argparse.ArgumentParser:
         choices=INFRAS,
         help="the pools' type; docker builds only these teams' images (default: as `up` chose)",
     )
-    registry_help = (
-        "push the images to this registry (e.g. ghcr.io/acme or 127.0.0.1:5000) and run "
-        "flows from there, so workers on other machines can pull them (default: JAFFLE_REGISTRY)"
-    )
-    dep.add_argument("--registry", help=registry_help)
+    dep.add_argument("--registry", help=REGISTRY_HELP)
     dep.add_argument(
         "--docker-network",
         default="host",
         help="Docker network of the flow containers (default host; jaffle-stack for docker/compose.yaml)",
     )
-    for name in ("run", "demo"):
+
+
+def _run_and_demo(sub: Commands) -> None:
+    for name, handler in (("run", runs.cmd_run), ("demo", lifecycle.cmd_demo)):
         run = sub.add_parser(name, help="run the platform for a date range and follow it")
+        run.set_defaults(handler=handler)
         run.add_argument("--start", type=date.fromisoformat)
         run.add_argument("--end", type=date.fromisoformat)
         run.add_argument(
@@ -103,9 +118,14 @@ def parser() -> argparse.ArgumentParser:
         if name == "demo":
             run.add_argument("--paused-schedules", action="store_true", help="deploy with schedules paused")
             run.add_argument("--infra", choices=INFRAS, help="as for `up`")
+
+
+def _backfill(sub: Commands) -> None:
+    """`backfill`'s flags are the backfill flow's options, with their defaults (`BACKFILL`)."""
     back = sub.add_parser(
         "backfill", help="backfill a date range as a grid of (team deployment, chunk) cells, drawn live"
     )
+    back.set_defaults(handler=runs.cmd_backfill)
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)
     back.add_argument(
@@ -131,18 +151,27 @@ def parser() -> argparse.ArgumentParser:
         "--backoff-seconds", type=float, default=BACKFILL.backoff_seconds, help="before a retry; doubles"
     )
     back.add_argument("--dry-run", action="store_true", help="list the cells that would run, and why")
+
+
+def _land(sub: Commands) -> None:
     land = sub.add_parser(
         "land", help="copy a folder of exports into the landing folder, then land a window of them"
     )
+    land.set_defaults(handler=runs.cmd_land)
     land.add_argument(
         "folder", nargs="?", help="CSV or Parquet files: native raw tables or Jaffle Shop exports"
     )
     land.add_argument("--start", type=date.fromisoformat, required=True)
     land.add_argument("--end", type=date.fromisoformat, required=True)
     land.add_argument("--source", choices=sorted(deployments.INGESTED), default="jaffle_shop")
+
+
+def _build_commands(sub: Commands) -> None:
+    """Images, CI's matrix and the files made from the registry."""
     img = sub.add_parser("images", help="build teams' images (default all); unchanged ones are cached")
+    img.set_defaults(handler=build.cmd_images)
     img.add_argument("teams", nargs="*", help="teams (environment = folder name), e.g. ml dbt")
-    img.add_argument("--registry", help=registry_help)
+    img.add_argument("--registry", help=REGISTRY_HELP)
     img.add_argument(
         "--prune",
         action="store_true",
@@ -150,18 +179,21 @@ def parser() -> argparse.ArgumentParser:
         "registry-qualified; never latest or a name you gave), freeing images no container uses",
     )
     aff = sub.add_parser("affected", help="which teams the changes since a git ref affect")
+    aff.set_defaults(handler=build.cmd_affected)
     aff.add_argument("--since", required=True, help="a git ref, e.g. origin/main or HEAD~1")
     aff.add_argument("--json", action="store_true", help="machine-readable output for CI")
     kube = sub.add_parser(
         "kubernetes",
         help="validate, or --write, the manifests of a cluster: server, PostgreSQL, a worker per team",
     )
+    kube.set_defaults(handler=build.cmd_kubernetes)
     kube.add_argument(
         "--write", type=Path, metavar="FOLDER", help="write them there (e.g. deploy/kubernetes)"
     )
     new = sub.add_parser(
         "new-team", help="scaffold a team package, its registry entry, locks and generated files"
     )
+    new.set_defaults(handler=build.cmd_new_team)
     new.add_argument("name", help="the team's folder name under packages/ (e.g. finance)")
     new.add_argument(
         "--reads",
@@ -173,31 +205,24 @@ def parser() -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate", help="rewrite the files made from the registry: CODEOWNERS, compose workers, manifests"
     )
+    gen.set_defaults(handler=build.cmd_generate)
     gen.add_argument("--check", action="store_true", help="only say which are stale (exit 2 if any)")
-    sub.add_parser("status", help="what is up")
-    sub.add_parser("secret", help="print the local API secret (the UI's login asks for it)")
-    sub.add_parser("rotate-secret", help="replace the local API secret and restart what is running with it")
-    sub.add_parser("down", help="stop what up started; keep data")
-    return top
 
 
-COMMANDS = {
-    "affected": build.cmd_affected,
-    "images": build.cmd_images,
-    "deploy": build.cmd_deploy,
-    "up": lifecycle.cmd_up,
-    "status": lifecycle.cmd_status,
-    "down": lifecycle.cmd_down,
-    "demo": lifecycle.cmd_demo,
-    "secret": lifecycle.cmd_secret,
-    "rotate-secret": lifecycle.cmd_rotate_secret,
-    "run": runs.cmd_run,
-    "backfill": runs.cmd_backfill,
-    "land": runs.cmd_land,
-    "kubernetes": build.cmd_kubernetes,
-    "generate": build.cmd_generate,
-    "new-team": build.cmd_new_team,
-}
+def _state_commands(sub: Commands) -> None:
+    """What is up, the local API secret, and stopping."""
+    simple = (
+        ("status", lifecycle.cmd_status, "what is up"),
+        ("secret", lifecycle.cmd_secret, "print the local API secret (the UI's login asks for it)"),
+        (
+            "rotate-secret",
+            lifecycle.cmd_rotate_secret,
+            "replace the local API secret and restart what is running with it",
+        ),
+        ("down", lifecycle.cmd_down, "stop what up started; keep data"),
+    )
+    for name, handler, says in simple:
+        sub.add_parser(name, help=says).set_defaults(handler=handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             remote_api_url=args.api_url,
             registry=getattr(args, "registry", None),
         )
-        return COMMANDS[args.command](platform, args)
+        return int(args.handler(platform, args))
     except (PlatformError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

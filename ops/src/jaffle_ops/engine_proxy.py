@@ -2,21 +2,17 @@
 
 The engine's socket is root on its host: a worker that holds it could start a privileged container
 with `/` mounted. The compose stack's workers hold this proxy's address instead (on a network only
-they and the proxy join). Every request is read whole and checked before it reaches the engine:
+they and the proxy join). Every request is read whole and checked before it reaches the engine, by
+the rules in `engine_policy.py`; a container the request acts on must carry the label the proxy puts
+on the containers it creates, as the engine shows it (so a restarted proxy still knows them), and is
+named to the engine by the id that was checked (a name or id prefix could name another by then).
 
-- allowed: ping, version, info; an image's inspect and pull; containers listed; the containers made
-  through this proxy (and only those) inspected, started, waited on, stopped, killed, removed, their
-  logs read and connected to an allowed network;
-- a container create is allowed only without privileges, with every capability dropped and
-  `no-new-privileges`, on an allowed network, with no host namespace, device or mount, and binds of
-  allowed host folders only;
-- everything else (exec, build, volumes, secrets, swarm, plugins, system, attach and upgrades) is
-  refused with 403 and the reason.
-
-The request is parsed strictly (CRLF lines only, no folded or repeated framing headers, no
-Transfer-Encoding, a body only where one is checked, API version 1.24 or newer, JSON with ASCII keys
-each given once) and forwarded rebuilt from what was parsed, with `Connection: close`, so what the
-engine reads is exactly what was checked, one request per connection.
+The request is parsed by h11, after the head is held to CRLF lines with none folded (h11 takes bare LFs
+and folded lines, which another parser may read differently), with no Transfer-Encoding or repeated
+Host, a body only where one is checked, an API version of 1.24 or newer, JSON with ASCII keys each
+given once. It is forwarded rebuilt from what was parsed, with `Connection: close`, so what the engine
+reads is exactly what was checked, one request per connection; the engine's answer streams back as it
+comes (logs, wait).
 
     python -m jaffle_ops.engine_proxy --listen 0.0.0.0:2375 --engine /var/run/docker.sock \\
         --allow-network jaffle-stack --allow-bind /srv/jaffle/data
@@ -27,170 +23,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
+
+import h11
+
+from jaffle_ops.engine_policy import VERSION, Policy, Refused, created, labelled, with_container
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
-OWNED = r"/containers/(?P<container>[A-Za-z0-9_.-]+)"
-# (method, path without the /v1.xx prefix, whether a body is allowed) a worker needs
-ALLOWED = [
-    ("GET", r"/_ping", False),
-    ("HEAD", r"/_ping", False),
-    ("GET", r"/version", False),
-    ("GET", r"/info", False),
-    ("GET", r"/images/[^?#]+/json", False),
-    ("POST", r"/images/create", False),
-    ("GET", r"/containers/json", False),
-    ("POST", r"/containers/create", True),
-    ("GET", OWNED + r"/(json|logs)", False),
-    ("POST", OWNED + r"/(start|wait|stop|kill)", False),
-    ("DELETE", OWNED, False),
-    ("GET", r"/networks/(?P<network>[A-Za-z0-9_.-]+)", False),
-    ("POST", r"/networks/(?P<network>[A-Za-z0-9_.-]+)/connect", True),
-]
-VERSION = re.compile(r"^/v(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?=/)")
-# Older API versions let `start` carry a HostConfig that replaces the checked one.
-MIN_VERSION = (1, 24)
-TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-HOST_NAMESPACES = ("pidmode", "ipcmode", "utsmode", "usernsmode", "cgroupnsmode", "cgroup")
-# HostConfig fields a flow-run container never needs: refused whenever present (lower case: the engine
-# matches field names that way).
-FORBIDDEN = (
-    "devices",
-    "devicerequests",
-    "devicecgrouprules",
-    "mounts",
-    "volumesfrom",
-    "sysctls",
-    "portbindings",
-    "publishallports",
-    "cgroupparent",
-    "maskedpaths",
-    "readonlypaths",
-    "runtime",
-)
-NO_NEW_PRIVILEGES = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
-LOG_DRIVERS = {"", "json-file", "local"}
+# Headers about this hop, or the framing the proxy sets itself: never forwarded as the client sent them.
+DROPPED = {b"connection", b"keep-alive", b"upgrade", b"proxy-connection", b"te", b"content-length"}
 
 
-class Refused(Exception):
-    """A request the worker has no business making."""
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str
+    headers: list[tuple[bytes, bytes]]  # as the client sent them (names in their case)
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
 
 
-def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object as the engine's decoder would see it, or Refused where the two could differ: Go
-    matches field names case-blind with Unicode folding and merges a repeated object."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if not key.isascii():
-            raise Refused(f"field name {key!r} is not ASCII")
-        if key.lower() in seen:
-            raise Refused(f"field {key!r} is given more than once")
-        seen.add(key.lower())
-    return {key.lower(): value for key, value in pairs}
+def _events(connection: h11.Connection, *events: h11.Event) -> bytes:
+    return b"".join(connection.send(event) or b"" for event in events)
 
 
-def strict_json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"{}", object_pairs_hook=_strict_object)
-    except json.JSONDecodeError as error:
-        raise Refused(f"the body is not JSON: {error}") from None
-
-
-@dataclass
-class Policy:
-    networks: frozenset[str] = frozenset()
-    binds: frozenset[str] = field(default_factory=frozenset)
-    # the containers created through this proxy: the only ones a worker may act on
-    owned: set[str] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.binds = frozenset(_norm(b) for b in self.binds)
-
-    def owns(self, reference: str) -> bool:
-        return reference in self.owned or (
-            len(reference) >= 12 and any(c.startswith(reference) for c in self.owned)
-        )
-
-    def check(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
-        """Raise Refused unless this request is one a Docker worker needs, harmlessly made."""
-        path, _, query = target.partition("?")
-        if "%" in path or "//" in path or any(part in (".", "..") for part in path.split("/")):
-            raise Refused(f"{path!r}: encoded, empty or relative path segments are not allowed")
-        version = VERSION.match(path)
-        if version is None:
-            # what a client asks before it knows the engine's version
-            if (method, path) in {("GET", "/version"), ("GET", "/_ping"), ("HEAD", "/_ping")}:
-                return
-            raise Refused(f"{path!r}: name an API version ({'.'.join(map(str, MIN_VERSION))} or newer)")
-        if (int(version["major"]), int(version["minor"])) < MIN_VERSION:
-            raise Refused(f"{path!r}: name an API version of {'.'.join(map(str, MIN_VERSION))} or newer")
-        path = path[version.end() :]
-        for allowed_method, pattern, takes_body in ALLOWED:
-            found = re.fullmatch(pattern, path)
-            if method != allowed_method or not found:
-                continue
-            if body and not takes_body:
-                raise Refused(f"{method} {path} takes no body")
-            groups = found.groupdict()
-            if groups.get("network") is not None and groups["network"] not in self.networks:
-                raise Refused(f"network {groups['network']!r} is not one flow runs may use")
-            if groups.get("container") is not None and not self.owns(groups["container"]):
-                raise Refused(f"container {groups['container']!r} was not started by a worker")
-            if path == "/images/create" and "fromsrc" in query.lower():
-                raise Refused("importing an image (fromSrc) is not allowed: pull one")
-            if path == "/containers/create":
-                self.check_create(strict_json(body))
-            if path.endswith("/connect"):
-                container = str(strict_json(body).get("container") or "")
-                if not self.owns(container):
-                    raise Refused(f"container {container!r} was not started by a worker")
-            return
-        raise Refused(f"{method} {path} is not something a Docker worker does")
-
-    def check_create(self, spec: Any) -> None:
-        spec = spec if isinstance(spec, dict) else {}
-        host = spec.get("hostconfig") if isinstance(spec.get("hostconfig"), dict) else {}
-        if host.get("privileged"):
-            raise Refused("privileged containers are not allowed")
-        if host.get("capadd"):
-            raise Refused(f"added capabilities are not allowed: {host['capadd']}")
-        if "ALL" not in (host.get("capdrop") or []):
-            raise Refused("a container must drop every capability (CapDrop: ALL)")
-        options = [str(o) for o in host.get("securityopt") or []]
-        if not options or any(o not in NO_NEW_PRIVILEGES for o in options):
-            raise Refused(f"must run with no-new-privileges, no other security option: {options}")
-        for key in HOST_NAMESPACES:
-            if str(host.get(key) or "").startswith(("host", "container:")):
-                raise Refused(f"sharing the host's or another container's namespace ({key}) is not allowed")
-        network = str(host.get("networkmode") or "")
-        if network not in self.networks and network != "none":
-            raise Refused(f"network {network or 'default'!r} is not one flow runs may use")
-        endpoints = (spec.get("networkingconfig") or {}).get("endpointsconfig") or {}
-        for name in endpoints:
-            if name not in self.networks:
-                raise Refused(f"network {name!r} is not one flow runs may use")
-        for key in FORBIDDEN:
-            if key in host:
-                raise Refused(f"{key} is not allowed")
-        log = host.get("logconfig") or {}
-        if str(log.get("type") or "") not in LOG_DRIVERS:
-            raise Refused(f"log driver {log.get('type')!r} is not allowed")
-        for bind in host.get("binds") or []:
-            source = _norm(str(bind).split(":", 1)[0])
-            if source not in self.binds:
-                raise Refused(f"binding {source!r} is not allowed (only {sorted(self.binds)})")
-
-
-def _norm(path: str) -> str:
-    return os.path.normpath(path) if path.startswith("/") else path
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, list[tuple[str, str]], bytes] | None:
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
@@ -200,67 +67,118 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, list[tu
     lines = head[:-4].split(b"\r\n")
     if any(b"\r" in line or b"\n" in line for line in lines):
         raise Refused("header lines must end with CRLF")
-    request_line, *header_lines = (line.decode("latin-1") for line in lines)
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not TOKEN.fullmatch(parts[0]) or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
-        raise Refused(f"malformed request line {request_line!r}")
-    method, target, _ = parts
-    headers: list[tuple[str, str]] = []
-    for line in header_lines:
-        name, colon, value = line.partition(":")
-        if not colon or not TOKEN.fullmatch(name):
-            raise Refused(f"malformed header line {line!r}")
-        headers.append((name, value.strip(" \t")))
-    names = [n.lower() for n, _ in headers]
-    if "transfer-encoding" in names:
+    if any(line.startswith((b" ", b"\t")) for line in lines[1:]):
+        raise Refused("folded header lines are not allowed")
+    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    connection.receive_data(head)
+    started = connection.next_event()
+    if not isinstance(started, h11.Request):
+        raise Refused("malformed request head")
+    names = [name for name, _ in started.headers]
+    if b"transfer-encoding" in names:
         raise Refused("Transfer-Encoding is not allowed: send a Content-Length")
-    if names.count("content-length") > 1 or names.count("host") > 1:
-        raise Refused("a framing header is given more than once")
-    length_text = next((v for n, v in headers if n.lower() == "content-length"), "0")
-    if not length_text.isdigit() or int(length_text) > MAX_BODY:
-        raise Refused(f"bad Content-Length {length_text!r}")
-    length = int(length_text)
-    body = await reader.readexactly(length) if length else b""
-    return method, target, headers, body
+    if names.count(b"host") > 1:
+        raise Refused("Host is given more than once")
+    if int(dict(started.headers).get(b"content-length", b"0")) > MAX_BODY:
+        raise Refused(f"the body is over {MAX_BODY} bytes")
+    body = b""
+    while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Data):
+            body += event.data
+    headers = list(started.headers.raw_items())
+    return Request(started.method.decode(), started.target.decode("latin-1"), headers, body)
 
 
-def _forwarded_head(method: str, target: str, headers: list[tuple[str, str]]) -> bytes:
-    """The request rebuilt from what was parsed, with `Connection: close`."""
-    kept = [
-        f"{n}: {v}"
-        for n, v in headers
-        if n.lower() not in ("connection", "keep-alive", "upgrade", "proxy-connection", "te")
+def _forwarded(request: Request) -> tuple[h11.Connection, bytes]:
+    """The request rebuilt from what was parsed, with `Connection: close`, and the h11 connection that
+    reads the engine's answer to it."""
+    kept = [(name, value) for name, value in request.headers if name.lower() not in DROPPED]
+    if not any(name.lower() == b"host" for name, _ in kept):
+        kept.append((b"Host", b"docker"))  # HTTP/1.1 needs one; an HTTP/1.0 client may send none
+    if request.body or any(name.lower() == b"content-length" for name, _ in request.headers):
+        kept.append((b"Content-Length", str(len(request.body)).encode()))
+    connection = h11.Connection(h11.CLIENT)
+    started = h11.Request(
+        method=request.method,
+        target=request.target.encode("latin-1"),
+        headers=[*kept, (b"Connection", b"close")],
+    )
+    return connection, _events(connection, started, h11.Data(data=request.body), h11.EndOfMessage())
+
+
+async def _open(engine: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        return await asyncio.open_unix_connection(engine)
+    except OSError as error:
+        raise Refused(f"cannot reach the engine at {engine}: {error}", 502) from None
+
+
+async def _ask(engine: str, request: Request) -> tuple[int, bytes]:
+    """The engine's whole answer to a request of the proxy's own (small: an inspect): (status, body)."""
+    reader, writer = await _open(engine)
+    try:
+        connection, data = _forwarded(request)
+        writer.write(data)
+        await writer.drain()
+        connection.receive_data(await reader.read(-1))
+        connection.receive_data(b"")
+    finally:
+        writer.close()
+    status, body = 0, b""
+    while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+            raise Refused("the engine closed the connection without an answer", 502)
+    return status, body
+
+
+async def _created(engine: str, request: Request, container: str) -> str:
+    """The id of `container` if the engine shows the proxy's label on it, else Refused (with the
+    engine's 404 where there is no such container, which a worker handles as gone)."""
+    version = VERSION.match(request.path)
+    if version is None:
+        raise Refused(f"{request.path!r}: name an API version")
+    inspect = Request("GET", f"{version[0]}/containers/{container}/json", [(b"Host", b"docker")], b"")
+    status, body = await _ask(engine, inspect)
+    if status == 404:
+        raise Refused(f"no container {container!r}", 404)
+    inspected: Any = json.loads(body) if status == 200 else {}
+    if not created(inspected):
+        raise Refused(f"container {container!r} was not started by a worker")
+    return str(inspected["Id"])
+
+
+async def _checked(policy: Policy, engine: str, request: Request) -> Request:
+    """The request as the engine gets it, or Refused: checked, a create labelled, the container it acts
+    on one the proxy created and named by its id."""
+    container = policy.check(request.method, request.target, request.body)
+    if container is None:
+        if request.path.endswith("/containers/create"):
+            return dataclasses.replace(request, body=labelled(request.body))
+        return request
+    container_id = await _created(engine, request, container)
+    if request.path.endswith("/connect"):
+        return dataclasses.replace(request, body=with_container(request.body, container_id))
+    named = re.compile(rf"(?<=/containers/){re.escape(container)}(?=[/?]|$)")
+    return dataclasses.replace(request, target=named.sub(lambda _: container_id, request.target, count=1))
+
+
+async def _answer(writer: asyncio.StreamWriter, error: Exception) -> None:
+    status = error.status if isinstance(error, Refused) else 403
+    payload = json.dumps({"message": f"refused by the platform's engine proxy: {error}"}).encode()
+    headers = [
+        (b"Content-Type", b"application/json"),
+        (b"Content-Length", str(len(payload)).encode()),
+        (b"Connection", b"close"),
     ]
-    return ("\r\n".join([f"{method} {target} HTTP/1.1", *kept, "Connection: close"]) + "\r\n\r\n").encode(
-        "latin-1"
-    )
-
-
-async def _answer(writer: asyncio.StreamWriter, status: str, reason: str) -> None:
-    payload = json.dumps({"message": f"refused by the platform's engine proxy: {reason}"}).encode()
-    writer.write(
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nConnection: close\r\n".encode()
-        + f"Content-Length: {len(payload)}\r\n\r\n".encode()
-        + payload
-    )
+    response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode())
+    writer.write(_events(h11.Connection(h11.SERVER), response, h11.Data(data=payload), h11.EndOfMessage()))
     await writer.drain()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, int, bytes]:
-    """A whole engine response (the create answer: small), raw and decoded: (raw, status, body)."""
-    raw = await reader.read(-1)
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        body = b""
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                break
-            body, rest = body + rest[:size], rest[size + 2 :]
-        return raw, status, body
-    return raw, status, rest
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -277,27 +195,16 @@ async def handle(
             request = await _read_request(reader)
             if request is None:
                 return
-            method, target, headers, body = request
-            policy.check(method, target, dict((n.lower(), v) for n, v in headers), body)
-        except (Refused, ValueError) as error:
-            await _answer(writer, "403 Forbidden", str(error))
+            request = await _checked(policy, engine, request)
+            upstream_reader, upstream_writer = await _open(engine)
+        except (Refused, ValueError, h11.RemoteProtocolError) as error:
+            await _answer(writer, error)
             return
         try:
-            upstream_reader, upstream_writer = await asyncio.open_unix_connection(engine)
-        except OSError as error:
-            await _answer(writer, "502 Bad Gateway", f"cannot reach the engine at {engine}: {error}")
-            return
-        try:
-            upstream_writer.write(_forwarded_head(method, target, headers) + body)
+            upstream_writer.write(_forwarded(request)[1])
             await upstream_writer.drain()
-            if method == "POST" and target.split("?", 1)[0].endswith("/containers/create"):
-                raw, status, answer = await _read_response(upstream_reader)
-                if status == 201:
-                    policy.owned.add(str(json.loads(answer)["Id"]))
-                writer.write(raw)
-                await writer.drain()
-            else:
-                await _pump(upstream_reader, writer)
+            # Sent on as it comes: the engine closes when done (`Connection: close`).
+            await _pump(upstream_reader, writer)
         finally:
             upstream_writer.close()
     except (ConnectionError, asyncio.IncompleteReadError):

@@ -3,7 +3,7 @@
 Each team's image is built from its own Dockerfile (`<folder>/Dockerfile`) on the platform's two base
 images (`docker/platform.Dockerfile`: where locks are installed, and what a team's image runs on), which
 are built first, once per content. A team's image tag is a hash of everything that goes into it: its
-folder (source, lock, Dockerfile), the shared contract library every image carries, the platform's
+folder (source, lock, Dockerfile), the platform's libraries every image carries, the platform's
 recipe files and the base image's id. A team whose files did not change keeps its tag, and an image that
 already exists under that tag is not rebuilt; the engine's layer cache keeps a team's dependency layer
 while its lock is unchanged.
@@ -35,8 +35,8 @@ PLATFORM_DOCKERFILE = "docker/platform.Dockerfile"
 SHARED = (".dockerignore", "docker/no-extra-ca.crt", "docker/install-lock.sh", PLATFORM_DOCKERFILE)
 # The platform's base images: the stage a team installs its lock in, and the one it runs on.
 PLATFORM_STAGES = {"dependencies": "jaffle-platform-dependencies", "runtime": "jaffle-platform"}
-# Folders every team image copies beside the team's own (the shared contract library).
-SHARED_FOLDERS = ("libs/jaffle_contract",)
+# Folders every team image copies beside the team's own (the platform's libraries: `COPY libs/`).
+SHARED_FOLDERS = ("libs",)
 STAGED_CA = ".build/ca-bundle.crt"
 # What `content_tag` makes, and what `prune` may remove.
 CONTENT_TAG = re.compile(r"[0-9a-f]{12}")

@@ -14,7 +14,8 @@ the Prefect Secret block `up` saves): a Job has no host folder to share.
 
 No cluster runs here: every team's Job is rendered from its real deployment through prefect-kubernetes's
 own template rendering, and it and every shipped manifest are validated against the Kubernetes schemas
-(kubernetes-validate) and this module's policy (`problems`).
+(kubernetes-validate) and this module's policy (`problems`). The platform's facts and the objects' builders
+are in `kubernetes_objects`, the shipped manifests in `kubernetes_manifests`.
 """
 
 from __future__ import annotations
@@ -27,22 +28,28 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jaffle_contract import naming
 
 # prefect-kubernetes reaches prefect.utilities.dockerutils, which imports the Docker SDK lazily; when the
 # SDK was not imported yet, that loads a second copy of its modules, and this process's
 # `except docker.errors.ImageNotFound` (images.py) no longer catches what the engine client raises.
 # Importing the SDK first makes the lazy import find it.
 import docker  # noqa: F401
-from jaffle_ops import recovery, workspace
+from jaffle_ops import workspace
+from jaffle_ops.kubernetes_manifests import manifests
+from jaffle_ops.kubernetes_objects import (
+    CONTAINER_SECURITY,
+    IMAGE_UID,
+    NAMESPACE,
+    POD_SECURITY,
+    RUN_ENV,
+    SCRATCH,
+    run_account,
+    scratch_volumes,
+    worker_account,
+)
 
-NAMESPACE = "jaffle"
-# The user every team image runs as (docker/platform.Dockerfile's USER; a test keeps the two the same).
-IMAGE_UID = 10001
 # Kubernetes versions the manifests are checked against (kubernetes-validate's bundled schemas).
 KUBERNETES_VERSION = "1.33.0"
-# Prefect's own image with prefect-kubernetes, for the workers (the server uses the same release).
-PREFECT_IMAGE = "prefecthq/prefect:3.8.8-python3.11-kubernetes"
 # What a team's deployment may set on its Kubernetes pool.
 TEAM_VARIABLES = (
     "image",
@@ -62,38 +69,24 @@ TEAM_VARIABLES = (
     "pod_watch_timeout_seconds",
     "stream_output",
 )
-POD_SECURITY: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "runAsUser": IMAGE_UID,
-    "runAsGroup": IMAGE_UID,
-    "fsGroup": IMAGE_UID,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-CONTAINER_SECURITY: dict[str, Any] = {
-    "privileged": False,
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-}
-# Writable places on a read-only root: scratch, and the work folder (dbt's build, cached warehouses).
-SCRATCH = {"/tmp": "tmp", "/work": "work"}
-RUN_ENV = {"HOME": "/work", "JAFFLE_WORK_DIR": "/work", "PREFECT_HOME": "/work/.prefect"}
-
-
-def run_account(team: str) -> str:
-    """The service account a team's flow runs use (no API token mounted)."""
-    return naming.of(naming.normalise(team)).kubernetes("runs")
-
-
-def worker_account(team: str) -> str:
-    return naming.of(naming.normalise(team)).kubernetes("worker")
-
-
-def _scratch_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    volumes = [{"name": name, "emptyDir": {}} for name in SCRATCH.values()]
-    mounts = [{"name": name, "mountPath": path} for path, name in SCRATCH.items()]
-    return volumes, mounts
+# What callers (the CLI, `generated`, tests) read here, some of it defined in the modules beside this one.
+__all__ = [
+    "HEADER",
+    "IMAGE_UID",
+    "KUBERNETES_VERSION",
+    "NAMESPACE",
+    "SCRATCH",
+    "TEAM_VARIABLES",
+    "job_template",
+    "manifests",
+    "problems",
+    "render",
+    "render_job",
+    "run_account",
+    "validate",
+    "worker_account",
+    "write",
+]
 
 
 def job_template(team: str) -> dict[str, Any]:
@@ -113,7 +106,7 @@ def job_template(team: str) -> dict[str, Any]:
     manifest = job["job_manifest"]
     manifest["metadata"]["namespace"] = NAMESPACE
     pod = manifest["spec"]["template"]["spec"]
-    volumes, mounts = _scratch_volumes()
+    volumes, mounts = scratch_volumes()
     pod.update(
         {
             "serviceAccountName": run_account(team),
@@ -206,240 +199,6 @@ def validate(manifest: dict[str, Any]) -> None:
     found = problems(manifest)
     if found:
         raise ValueError("; ".join(found))
-
-
-def _meta(name: str, **labels: str) -> dict[str, Any]:
-    return {"name": name, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "jaffle", **labels}}
-
-
-def _container(
-    name: str, image: str, args: list[str], env: dict[str, Any], port: int | None = None
-) -> dict[str, Any]:
-    _, mounts = _scratch_volumes()
-    container: dict[str, Any] = {
-        "name": name,
-        "image": image,
-        "args": args,
-        "env": [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in env.items()],
-        "securityContext": copy.deepcopy(CONTAINER_SECURITY),
-        "volumeMounts": mounts,
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-    }
-    if port:
-        container["ports"] = [{"containerPort": port, "name": "http"}]
-    return container
-
-
-def _service(app: str, port: int, target: str) -> dict[str, Any]:
-    """A Service in front of the pods labelled `app`, on `port`, to their port named `target`."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(app),
-        "spec": {"selector": {"app": app}, "ports": [{"port": port, "targetPort": target}]},
-    }
-
-
-def _secret(name: str, key: str) -> dict[str, Any]:
-    return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
-
-
-def manifests(teams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """The shipped manifests, by file: the namespace, PostgreSQL, the Prefect server, and per team a
-    worker (with the rights to run Jobs and read their pods in the namespace, and no right to any
-    Secret) and its runs' service account.
-
-    Secrets are referenced, never shipped: `jaffle-postgres` (`password`), `jaffle-prefect-api`
-    (`auth-string`, the server's basic auth)."""
-    volumes, _ = _scratch_volumes()
-    pod_security = {**POD_SECURITY, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID}
-    api = f"http://prefect-server.{NAMESPACE}.svc:4200/api"
-    files: dict[str, list[dict[str, Any]]] = {
-        "00-namespace.yaml": [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": NAMESPACE,
-                    "labels": {
-                        "pod-security.kubernetes.io/enforce": "restricted",
-                        "app.kubernetes.io/part-of": "jaffle",
-                    },
-                },
-            }
-        ]
-    }
-    postgres_security = {**POD_SECURITY, "runAsUser": 999, "runAsGroup": 999, "fsGroup": 999}
-    postgres = _container(
-        "postgres",
-        "postgres:16-bookworm",
-        [],
-        {
-            "POSTGRES_USER": "prefect",
-            "POSTGRES_DB": "prefect",
-            "POSTGRES_PASSWORD": _secret("jaffle-postgres", "password"),
-            "PGDATA": "/var/lib/postgresql/data/pgdata",
-        },
-        5432,
-    )
-    postgres.pop("args")
-    postgres["ports"] = [{"containerPort": 5432, "name": "postgres"}]
-    postgres["volumeMounts"] = [
-        {"name": "data", "mountPath": "/var/lib/postgresql/data"},
-        {"name": "run", "mountPath": "/var/run/postgresql"},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
-    files["10-postgres.yaml"] = [
-        _service("postgres", 5432, "postgres"),
-        {
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": _meta("postgres"),
-            "spec": {
-                "serviceName": "postgres",
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "postgres"}},
-                "template": {
-                    "metadata": {"labels": {"app": "postgres"}},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": postgres_security,
-                        "containers": [postgres],
-                        "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
-                    },
-                },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data"},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": "10Gi"}},
-                        },
-                    }
-                ],
-            },
-        },
-    ]
-    server = _container(
-        "prefect-server",
-        PREFECT_IMAGE,
-        ["prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200"],
-        {
-            "HOME": "/work",
-            "PREFECT_HOME": "/work/.prefect",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_API_URL": "/api",
-            "JAFFLE_PG_PASSWORD": _secret("jaffle-postgres", "password"),
-            "PREFECT_API_DATABASE_CONNECTION_URL": (
-                f"postgresql+asyncpg://prefect:$(JAFFLE_PG_PASSWORD)@postgres.{NAMESPACE}.svc:5432/prefect"
-            ),
-            "PREFECT_SERVER_API_AUTH_STRING": _secret("jaffle-prefect-api", "auth-string"),
-            # leases under PREFECT_HOME (a scratch volume: they outlive a container restart, not the pod)
-            **recovery.server_environment(),
-        },
-        4200,
-    )
-    server["readinessProbe"] = {"httpGet": {"path": "/api/health", "port": "http"}, "periodSeconds": 10}
-    files["20-prefect-server.yaml"] = [
-        _service("prefect-server", 4200, "http"),
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _meta("prefect-server"),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "prefect-server"}},
-                "template": {
-                    "metadata": {"labels": {"app": "prefect-server"}},
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security,
-                        "containers": [server],
-                        "volumes": volumes,
-                    },
-                },
-            },
-        },
-    ]
-    for team in teams:
-        worker = _container(
-            "worker",
-            PREFECT_IMAGE,
-            ["prefect", "worker", "start", "--pool", team, "--type", "kubernetes", "--name", f"{team}-k8s"],
-            {
-                "HOME": "/work",
-                "PREFECT_HOME": "/work/.prefect",
-                "PREFECT_API_URL": api,
-                "PREFECT_API_AUTH_STRING": _secret("jaffle-prefect-api", "auth-string"),
-                # The runs' Jobs then reference the secret too, instead of carrying it in plain text.
-                "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME": "jaffle-prefect-api",
-                "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY": "auth-string",
-                "PREFECT_KUBERNETES_CLUSTER_UID": NAMESPACE,
-            },
-        )
-        labels = {"app": f"worker-{team}", "jaffle.dev/team": team}
-        files[f"30-worker-{team}.yaml"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": _meta(run_account(team), **{"jaffle.dev/team": team}),
-                "automountServiceAccountToken": False,
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": _meta(worker_account(team), **{"jaffle.dev/team": team}),
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": _meta(worker_account(team)),
-                "rules": [
-                    {
-                        "apiGroups": ["batch"],
-                        "resources": ["jobs"],
-                        "verbs": ["get", "list", "watch", "create", "delete"],
-                    },
-                    {
-                        "apiGroups": [""],
-                        "resources": ["pods", "pods/log", "events"],
-                        "verbs": ["get", "list", "watch"],
-                    },
-                ],
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": _meta(worker_account(team)),
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": worker_account(team),
-                },
-                "subjects": [
-                    {"kind": "ServiceAccount", "name": worker_account(team), "namespace": NAMESPACE}
-                ],
-            },
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": _meta(f"worker-{team}", **{"jaffle.dev/team": team}),
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": f"worker-{team}"}},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "serviceAccountName": worker_account(team),
-                            "securityContext": pod_security,
-                            "containers": [worker],
-                            "volumes": volumes,
-                        },
-                    },
-                },
-            },
-        ]
-    return files
 
 
 def render(teams: Iterable[str]) -> dict[str, str]:

@@ -155,6 +155,8 @@ class Platform:
 
     @infra.setter
     def infra(self, value: str) -> None:
+        if value not in INFRAS:
+            raise PlatformError(f"the infrastructure is one of {', '.join(INFRAS)}, not {value!r}")
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "infra").write_text(value + "\n")
 
@@ -185,11 +187,11 @@ class Platform:
     def worker_environ(self, env_bin: Path, package: Path, warm_socket: Path | None = None) -> dict[str, str]:
         """A worker's environment: how often it polls its pool, the pull step's folder, heartbeats, and
         the socket of its team's warm parent (when the launcher is warm)."""
-        from jaffle_contract.launcher import SOCKET_ENV
+        from jaffle_runtime.launcher import SOCKET_ENV
 
         return self.environ(
             env_bin,
-            # Process workers (jaffle_contract.worker) take a run on its Scheduled event; their poll is
+            # Process workers (jaffle_runtime.worker) take a run on its Scheduled event; their poll is
             # the safety net for an event missed in a server restart. Docker workers poll alone.
             PREFECT_WORKER_QUERY_SECONDS="2" if self.infra == "process" else "1",
             PREFECT_WORKER_PREFETCH_SECONDS="5",

@@ -108,8 +108,9 @@ def files(root: Path, name: str, reads: list[str]) -> dict[str, str]:
         "test_imports": "\n".join(
             sorted(
                 [
-                    "from jaffle_contract import contracts, coverage",
-                    "from jaffle_contract.storage import Storage",
+                    "from jaffle_contract import contracts",
+                    "from jaffle_data import coverage",
+                    "from jaffle_data.storage import Storage",
                     f"from {names.import_name} import logic",
                 ],
                 key=lambda line: line.split()[1],
@@ -166,7 +167,7 @@ ENV = """\
 [tool.hatch.envs.$team]
 installer = "uv"
 skip-install = true
-workspace.members = ["$folder", "libs/jaffle_contract"]
+workspace.members = ["$folder", "libs/*"]
 dependencies = ["pytest>=8"]
 lock-filename = "$folder/requirements.lock"
 env-vars = { UV_CONSTRAINT = "{root}/$folder/requirements.lock", PLATFORM_PACKAGE = "$folder" }
@@ -186,11 +187,13 @@ description = "The $team team's flows: what it reads ($reads) and the datasets i
 readme = "README.md"
 requires-python = ">=3.11"
 dependencies = [
-  "jaffle-contract",  # the platform's shared contract (libs/jaffle_contract), from the workspace
+  "jaffle-contract",  # the platform's declarations (libs/jaffle_contract), from the workspace
+  "jaffle-runtime",  # how its flow runs start: the warm launcher, the process worker (libs/jaffle_runtime)
+  "jaffle-data",  # the data plane: storage, coverage, lineage (libs/jaffle_data)
   $prefect_requirement
   "pyarrow>=15",  # the dataset's Parquet partitions
-  "pydantic-settings>=2.4",  # the data root's settings (jaffle_contract.storage)
-  "s3fs>=2024.6",  # the data root may be an object store (jaffle_contract.storage, through fsspec)
+  "pydantic-settings>=2.4",  # the data root's settings (jaffle_data.storage)
+  "s3fs>=2024.6",  # the data root may be an object store (jaffle_data.storage, through fsspec)
 ]
 
 [tool.hatch.build.targets.wheel]
@@ -232,7 +235,7 @@ RUN jaffle-install-lock /tmp/runtime.lock
 FROM $${PLATFORM}
 # System packages, if the team needs any: `USER root`, `RUN apt-get ...`, then `USER 10001:10001`.
 COPY --from=dependencies /opt/venv /opt/venv
-COPY libs/jaffle_contract/ /opt/jaffle/libs/jaffle_contract/
+COPY libs/ /opt/jaffle/libs/
 COPY $folder/ /opt/jaffle/$folder/
 """
 
@@ -291,9 +294,10 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from jaffle_contract import contracts, coverage
+from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
-from jaffle_contract.storage import Storage
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 
 
 def input_days(
@@ -335,9 +339,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from jaffle_contract import contracts, coverage, lineage, runtime
+from jaffle_contract import contracts, runtime
 from jaffle_contract.parameters import parameter
-from jaffle_contract.storage import DataSettings
+from jaffle_data import coverage, lineage
+from jaffle_data.storage import DataSettings
 from jaffle_contract.window import resolve_window
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_table_artifact

@@ -31,7 +31,7 @@ class OpsSettings(BaseSettings):
     # Secret block, so it never travels in a flow run's environment.
     pg_password: SecretStr | None = None
     # The platform's data root on an object store (s3://bucket/prefix; unset: the home's data folder), and
-    # the credentials `up` and `deploy` keep for it in a Prefect Secret block (jaffle_contract.storage):
+    # the credentials `up` and `deploy` keep for it in a Prefect Secret block (jaffle_data.storage):
     # the operator's AWS_* variables, which never travel in a flow run's environment.
     data_url: str | None = None
     aws_access_key_id: SecretStr | None = Field(None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID"))
@@ -52,7 +52,7 @@ class OpsSettings(BaseSettings):
     # The base of team images: the local debootstrap image where no registry is reachable.
     base_image: str = DEFAULT_BASE_IMAGE
     # How process workers start a flow run: `warm` forks it from a parent that has already imported the
-    # team's code (jaffle_contract.launcher), `stock` is Prefect's `python -m prefect.engine`. `up` keeps
+    # team's code (jaffle_runtime.launcher), `stock` is Prefect's `python -m prefect.engine`. `up` keeps
     # the choice in the platform home; unset, the home's choice (warm on a new home).
     launcher: Literal["warm", "stock"] | None = None
     # Where to look for the checkout (default: upward from the working directory).

@@ -105,7 +105,8 @@ def _materializations(count: int) -> list:
 
 
 def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_an_artifact(data_dir):
-    from jaffle_contract import contracts, lineage
+    from jaffle_contract import contracts
+    from jaffle_data import lineage
     from prefect import flow
 
     declared = {d.team: d for d in contracts.load_all(ROOT)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-from jaffle_contract.storage import Storage
 from jaffle_dashboards import render
+from jaffle_data.storage import Storage
 
 START, END = date(2024, 3, 1), date(2024, 3, 2)
 REVENUE = pd.DataFrame(

@@ -7,8 +7,8 @@ from datetime import date
 
 import duckdb
 import pytest
-from jaffle_contract import coverage
-from jaffle_contract.storage import Storage
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 from jaffle_dbt_transform import runner
 from jaffle_dbt_transform.flows import dbt_attribution, dbt_jaffle_shop
 from jaffle_dbt_transform.runner import DbtBuildFailed
@@ -256,8 +256,8 @@ def test_end_before_start_is_rejected():
 BUILD = """
 import sys
 from datetime import date
-from jaffle_contract import coverage
-from jaffle_contract.storage import Storage
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 from jaffle_dbt_transform import runner
 runner.run("jaffle_shop", date(2020, 3, 1), date(2020, 3, 2), docs=False,
            warn=lambda message: print("waited:", message, flush=True))

@@ -1,1 +1,1 @@
-"""The platform's shared contract: what every team package and the coordinator agree on."""
+"""The platform's declarations: what every team package and the coordinator agree on."""

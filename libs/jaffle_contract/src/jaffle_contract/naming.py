@@ -23,7 +23,10 @@ PREFIX = "jaffle"
 FOLDER = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 # Folder names the platform's own things already have, and whose they are.
 RESERVED = {
+    # the platform's libraries (tests/test_libraries.py holds this list equal to libs/)
     "contract": "jaffle_contract and jaffle-contract are the shared contract library's (libs/)",
+    "runtime": "jaffle_runtime and jaffle-runtime are the platform's runtime library's (libs/)",
+    "data": "jaffle_data and jaffle-data are the platform's data-plane library's (libs/)",
     "platform": "jaffle-platform* are the platform's base images and @jaffle/platform its team",
 }
 # The longest Kubernetes name made from a team is `jaffle-<team>-worker` (a DNS-1123 label: 63).

@@ -94,7 +94,7 @@ def start_engine_proxy(platform: Platform) -> str:
 
 
 def start_warm_parents(platform: Platform, all_teams: list[Team]) -> dict[str, Path]:
-    """Each team's warm parent (`jaffle_contract.launcher`): Prefect and the team's flow code imported
+    """Each team's warm parent (`jaffle_runtime.launcher`): Prefect and the team's flow code imported
     once, in the team's environment; its process worker's runs are forked from it. Started together,
     then waited for (each is an interpreter importing its team's libraries)."""
     processes = platform.processes
@@ -107,7 +107,7 @@ def start_warm_parents(platform: Platform, all_teams: list[Team]) -> dict[str, P
             print(f"warm        reusing pid {pid} for {team.env}")
             continue
         python = hatch_env_path(team.env) / "bin" / "python"
-        command = [str(python), "-m", "jaffle_contract.launcher", "supervise"]  # started again if it dies
+        command = [str(python), "-m", "jaffle_runtime.launcher", "supervise"]  # started again if it dies
         command += ["--socket", str(socket_path), "--package", str(team.package)]
         environ = platform.worker_environ(python.parent, team.package)
         started[team.env] = processes.spawn(name, command, team.package, environ)
@@ -141,7 +141,7 @@ def start_workers(platform: Platform, all_teams: list[Team]) -> None:
             env_name = team.env if platform.infra == "process" else OPS
             bin_dir = hatch_env_path(env_name) / "bin"
             if platform.infra == "process":  # Prefect's process worker, also woken by Scheduled events
-                command = [str(bin_dir / "python"), "-m", "jaffle_contract.worker", "--pool", pool]
+                command = [str(bin_dir / "python"), "-m", "jaffle_runtime.worker", "--pool", pool]
             else:
                 command = [str(bin_dir / "prefect"), "worker", "start", "--pool", pool, "--type", "docker"]
             pid = processes.spawn(

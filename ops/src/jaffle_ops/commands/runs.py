@@ -176,7 +176,7 @@ def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
 def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
     """Copy a folder's files (native raw tables or Jaffle Shop exports) into the source's landing folder,
     then land them: the source's ingestion deployment from the landing folder over the window."""
-    from jaffle_contract.storage import DataSettings
+    from jaffle_data.storage import DataSettings
 
     window = resolve_window(args.start, args.end)
     if args.folder is not None:

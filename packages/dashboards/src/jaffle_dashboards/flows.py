@@ -6,9 +6,9 @@ import posixpath
 from datetime import UTC, date, datetime, timedelta
 
 from jaffle_contract import contracts, datasets, runtime
-from jaffle_contract import lineage as events
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import trailing_window
+from jaffle_data import lineage as events
 from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.filters import (

@@ -1,7 +1,7 @@
 """The lineage view: every dataset of the platform as a node (owner, last materialization, freshness),
 every declared upstream as an edge; plain functions, no Prefect.
 
-Its input is the platform's materialization events (see `jaffle_contract.lineage`), each carrying its
+Its input is the platform's materialization events (see `jaffle_data.lineage`), each carrying its
 dataset's declaration, so the page needs no team's code. A dataset's state:
 - `failed`: its latest materialization failed;
 - `stale`: its last successful one is older than its declared freshness;

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from jaffle_contract import datasets
-from jaffle_contract.storage import Storage
+from jaffle_data.storage import Storage
 
 MODELS = ("first_touch", "last_touch", "linear")
 

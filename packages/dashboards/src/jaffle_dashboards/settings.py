@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from jaffle_contract import datasets
-from jaffle_contract.storage import DataSettings
+from jaffle_data.storage import DataSettings
 
 
 class DashboardSettings(DataSettings):
     """Reads the published warehouses and the forecasts, and writes the pages, under the platform's
-    data root (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_contract.storage)."""
+    data root (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_data.storage)."""
 
     def warehouse(self, project: str = "jaffle_shop") -> Path:
         """A project's published warehouse, opened read-only: a local copy when it lives on an object

@@ -10,9 +10,10 @@ import time
 from datetime import date
 
 import httpx
-from jaffle_contract import lineage, runtime
+from jaffle_contract import runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
+from jaffle_data import lineage
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError

@@ -16,7 +16,7 @@ from datetime import date
 
 import duckdb
 import psycopg2
-from jaffle_contract.storage import Storage
+from jaffle_data.storage import Storage
 from psycopg2 import sql
 
 from jaffle_dbt_transform import sources as dbt_sources
@@ -61,6 +61,9 @@ def load(
     """Copy the window's raw partitions (or all of them) into PostgreSQL, the columns dbt declares it
     reads (a table is daily when its folder holds date=YYYY-MM-DD partitions); returns rows per table."""
     loaded, read = [], dbt_sources.consumed()
+    unknown = [source for source in sources if source not in read]
+    if unknown:
+        raise ValueError(f"no raw source {', '.join(map(repr, unknown))}; dbt reads {', '.join(read)}")
     with contextlib.closing(psycopg2.connect(dsn)) as pg:
         for source in sources:
             with pg.cursor() as cur:
@@ -117,7 +120,8 @@ def _load_table(
         scratch = tempfile.NamedTemporaryFile(suffix=".csv")  # noqa: SIM115 - closed below
         relation.write_csv(scratch.name, header=False, na_rep="\\N")
     with scratch, open(scratch.name) as buffer, pg.cursor() as cur:
-        # Truncate rather than drop: dbt's staging views depend on these tables.
+        # Truncate rather than drop, and add a column declared since the table was made rather than
+        # make it again: dbt's staging views depend on these tables.
         cur.execute(
             sql.SQL("create table if not exists {} ({})").format(
                 target,
@@ -126,6 +130,12 @@ def _load_table(
                 ),
             )
         )
+        for n, t in columns:
+            cur.execute(
+                sql.SQL("alter table {} add column if not exists {} {}").format(
+                    target, sql.Identifier(n), sql.SQL(t)
+                )
+            )
         if whole:
             cur.execute(sql.SQL("truncate {}").format(target))
         else:

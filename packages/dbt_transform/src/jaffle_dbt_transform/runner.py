@@ -30,9 +30,10 @@ from pathlib import Path
 import duckdb
 from dbt.cli.main import dbtRunner
 from filelock import FileLock, Timeout
-from jaffle_contract import contracts, coverage
+from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
 from jaffle_contract.window import Window
+from jaffle_data import coverage
 
 from jaffle_dbt_transform import pg_load
 from jaffle_dbt_transform import sources as dbt_sources
@@ -179,14 +180,14 @@ def results_of(project: str, outcome) -> list[NodeResult]:
 
 
 def days_file(project: str) -> str:
-    """Where the days of a project's published warehouse are listed (`jaffle_contract.coverage`)."""
+    """Where the days of a project's published warehouse are listed (`jaffle_data.coverage`)."""
     marts = [d for d in DECLARATIONS.produces if d.name.startswith(f"{project}.")]
     return coverage.days_file(marts[0].location)
 
 
 def publish(project: str, settings: DbtSettings, warn: Callable[[str], None] = print) -> str:
     """Copy the built database to `warehouse/<project>.duckdb` under the data root atomically, and list
-    beside it the days its day-partitioned marts hold (`jaffle_contract.coverage`). The list goes before
+    beside it the days its day-partitioned marts hold (`jaffle_data.coverage`). The list goes before
     the file is replaced and comes back after, so it never names a day the published file lacks; a list
     that cannot be written is a warning (the next `missing` backfill only rebuilds more).
     Returns where it was published."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from jaffle_contract import datasets
-from jaffle_contract.storage import DataSettings
+from jaffle_data.storage import DataSettings
 from pydantic import Field, SecretStr
 
 PROJECTS_DIR = Path(__file__).parent / "projects"
@@ -15,7 +15,7 @@ PROJECTS = ("jaffle_shop", "attribution")
 
 class DbtSettings(DataSettings):
     """The lake and the published warehouses live under the platform's data root (`JAFFLE_DATA_DIR`
-    or `JAFFLE_DATA_URL`: jaffle_contract.storage); dbt's own scratch under the work folder.
+    or `JAFFLE_DATA_URL`: jaffle_data.storage); dbt's own scratch under the work folder.
 
     <data>/warehouse/<project>.duckdb   published: what readers open, read-only, replaced atomically
     <work>/warehouse/.build/<project>.duckdb   where dbt builds (kept between runs: marts are incremental)

@@ -47,7 +47,11 @@ def consumed(declarations: contracts.Declarations | None = None) -> dict[str, di
     tables: dict[str, dict[str, list[str]]] = {}
     for dataset in declared.consumes:
         if dataset.name.startswith(RAW):
-            source, table = dataset.name.removeprefix(RAW).split(".", 1)
+            source, _, table = dataset.name.removeprefix(RAW).partition(".")
+            if not table:
+                raise contracts.ContractError(
+                    f"dbt consumes {dataset.name}, which is not {RAW}<source>.<table>"
+                )
             if source not in SOURCES:
                 raise contracts.ContractError(f"dbt consumes {dataset.name}, of a source no project reads")
             tables.setdefault(source, {})[table] = list(dataset.columns)
@@ -63,8 +67,13 @@ def render(source: str, declarations: contracts.Declarations | None = None) -> s
     """The sources file of a raw source."""
     declared = declarations or contracts.load_installed("jaffle_dbt_transform")
     types = {d.name: d.columns for d in declared.consumes}
+    read = consumed(declared)
+    if source not in read:
+        raise contracts.ContractError(
+            f"dbt consumes no {RAW}{source}.<table>: its sources file would be empty"
+        )
     tables = []
-    for table, columns in consumed(declared)[source].items():
+    for table, columns in read[source].items():
         listed = ", ".join(f'"{column}"' for column in columns)
         files = f"{{{{ env_var('JAFFLE_LAKE_DIR') }}}}/raw/{source}/{table}/**/*.parquet"
         lake = f"read_parquet('{files}', hive_partitioning = false)"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from jaffle_contract import lineage, runtime
+from jaffle_contract import runtime
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
+from jaffle_data import lineage
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE

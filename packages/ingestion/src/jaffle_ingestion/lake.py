@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from jaffle_contract.storage import Storage
+from jaffle_data.storage import Storage
 
 from jaffle_ingestion.schemas import Dataset
 

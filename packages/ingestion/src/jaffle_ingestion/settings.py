@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from jaffle_contract import datasets
-from jaffle_contract.storage import DataSettings
+from jaffle_data.storage import DataSettings
 from pydantic import Field, field_validator
 
 from jaffle_ingestion.schemas import SOURCES
@@ -15,7 +15,7 @@ Source = Literal["synthetic", "landing"]
 
 class IngestionSettings(DataSettings):
     """The lake and the landing folder live under the platform's data root (`JAFFLE_DATA_DIR`, or
-    `JAFFLE_DATA_URL`: jaffle_contract.storage) unless `JAFFLE_LAKE_URL` / `JAFFLE_LANDING_URL` point
+    `JAFFLE_DATA_URL`: jaffle_data.storage) unless `JAFFLE_LAKE_URL` / `JAFFLE_LANDING_URL` point
     elsewhere (any fsspec URL, e.g. s3://)."""
 
     lake_url: str | None = None

@@ -3,7 +3,7 @@
     lake/ml/revenue_forecast/_schema.json, as_of=YYYY-MM-DD/part-0.parquet
     lake/ml/forecast_metrics/_schema.json, as_of=YYYY-MM-DD/part-0.parquet
 
-Both live under the platform's data root (a folder or an object store: jaffle_contract.storage). A
+Both live under the platform's data root (a folder or an object store: jaffle_data.storage). A
 partition is written atomically (a hidden temporary file renamed over its target; an object appears
 whole). Re-running an as-of date replaces its partition; a run for some stores replaces only those
 stores' rows in it.
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from jaffle_contract import contracts
 from jaffle_contract.datasets import PUBLISHED_MODE
-from jaffle_contract.storage import Storage
+from jaffle_data.storage import Storage
 
 # The declarations in this package's datasets.toml are the one home of both datasets' columns.
 DECLARATIONS = contracts.load_installed(__package__ or "jaffle_ml_forecast")

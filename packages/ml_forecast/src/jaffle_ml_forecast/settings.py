@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from jaffle_contract import datasets
-from jaffle_contract.storage import DataSettings
+from jaffle_data.storage import DataSettings
 from pydantic import Field
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -28,7 +28,7 @@ def usable_cpus(cpu_max: Path = CPU_MAX) -> int:
 
 class MlSettings(DataSettings):
     """Reads the published warehouse and writes the forecasts under the platform's data root
-    (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_contract.storage)."""
+    (`JAFFLE_DATA_DIR` or `JAFFLE_DATA_URL`: jaffle_data.storage)."""
 
     # Processes statsforecast fits series in; default: every core this process may use.
     ml_n_jobs: int = Field(default_factory=lambda: usable_cpus(), ge=1)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from jaffle_contract import contracts, coverage
-from jaffle_contract.storage import Storage
+from jaffle_contract import contracts
+from jaffle_data import coverage
+from jaffle_data.storage import Storage
 
 DECLARATIONS = contracts.parse(
     "shop",

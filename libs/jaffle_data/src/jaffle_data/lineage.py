@@ -8,8 +8,8 @@ that raises emits `prefect.asset.materialization.failed` instead. Each materiali
 carries the declaration (owner, location, freshness, upstreams), so a reader of the events API alone
 can draw the graph. Asset keys are `jaffle://<dataset>`.
 
-prefect is imported when events are sent, not with this module: the library itself depends only on
-pydantic, and every environment that runs flows has prefect.
+prefect is imported when events are sent, not with this module, so reading the declarations needs no
+Prefect client; the library declares prefect since sending does.
 """
 
 from __future__ import annotations

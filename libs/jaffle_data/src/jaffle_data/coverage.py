@@ -25,7 +25,8 @@ from datetime import date
 from typing import Any
 
 from jaffle_contract.contracts import Declarations, Produced
-from jaffle_contract.storage import Storage
+
+from jaffle_data.storage import Storage
 
 # The Prefect Variable holding one team's catalog: where each of its datasets lives, and how it is laid
 # out (`catalog(declarations)`).

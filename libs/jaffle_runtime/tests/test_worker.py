@@ -7,7 +7,7 @@ import asyncio
 import logging
 from uuid import uuid4
 
-from jaffle_contract.worker import SCHEDULED, PromptProcessWorker, SharedExecutorContext, names_pool
+from jaffle_runtime.worker import SCHEDULED, PromptProcessWorker, SharedExecutorContext, names_pool
 from prefect.events import Event
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
@@ -57,7 +57,7 @@ def test_after_that_each_run_takes_prefects_per_run_path(monkeypatch):
     worker = PromptProcessWorker(work_pool_name="p", name="w")
     worker._executors = SharedExecutorContext()
     worker._executors.failed = True
-    configuration = ProcessJobConfiguration(command="python -m jaffle_contract.launcher run")
+    configuration = ProcessJobConfiguration(command="python -m jaffle_runtime.launcher run")
     configuration._command_configured = True
     assert asyncio.run(worker.run("a run", configuration)) == "stock"
     assert taken == ["a run"]

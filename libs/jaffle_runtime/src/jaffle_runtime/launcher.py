@@ -1,9 +1,9 @@
 """The warm launcher: flow runs of a team forked from a process that has already imported Prefect and
 the team's flow code, inside the team's own environment.
 
-    python -m jaffle_contract.launcher supervise --socket PATH --package DIR   # one per team (`up`)
-    python -m jaffle_contract.launcher serve --socket PATH --package DIR       # the warm parent itself
-    python -m jaffle_contract.launcher run                                     # the process pool's command
+    python -m jaffle_runtime.launcher supervise --socket PATH --package DIR   # one per team (`up`)
+    python -m jaffle_runtime.launcher serve --socket PATH --package DIR       # the warm parent itself
+    python -m jaffle_runtime.launcher run                                     # the process pool's command
 
 A process worker starts `run` for each flow run, exactly where it would start `python -m
 prefect.engine`: same environment, working folder and pid to signal. `run` imports nothing but the
@@ -48,7 +48,7 @@ SOCKET_ENV = "JAFFLE_WARM_SOCKET"
 # "0": the parent does not import what its runs imported (set by the parent itself when doing so once
 # left a thread behind, which would make every fork unsafe).
 LEARN_ENV = "JAFFLE_WARM_LEARN"
-COMMAND = "python -m jaffle_contract.launcher run"
+COMMAND = "python -m jaffle_runtime.launcher run"
 # How long a run waits for a warm parent that is running but has not answered (stuck in an import, on a
 # slow filesystem) before it starts cold. A parent that is stopped or gone is seen within a second. A
 # healthy parent answers within a second; on a machine whose cores are all busy, importing what runs
@@ -211,7 +211,7 @@ def source_folders(package: Path) -> tuple[list[Path], list[Path]]:
     """Where what a run imports can change, taken once when the parent starts (a module imported later
     that extends sys.path does not move them): the environment's site-packages folders (a re-lock
     changes them) and every other source folder on the path that is not part of an interpreter or
-    environment (an editable install, such as the contract library this module belongs to)."""
+    environment (an editable install, such as the platform library this module belongs to)."""
     installed, environments, sources = _installed(), [], []
     for entry in filter(None, sys.path):  # "" is the folder the parent started in, not a source folder
         folder = Path(entry).resolve()
@@ -674,7 +674,7 @@ def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None
                 return 0
             _log("reloading")
             signal.set_wakeup_fd(-1)
-            os.execv(sys.executable, [sys.executable, "-m", "jaffle_contract.launcher", *sys.argv[1:]])
+            os.execv(sys.executable, [sys.executable, "-m", "jaffle_runtime.launcher", *sys.argv[1:]])
 
 
 def _reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], selector: Any) -> list[int]:
@@ -722,7 +722,7 @@ def supervise(socket_path: Path, serve_args: list[str]) -> int:
     pause = 1.0
     while not stopping:
         began = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "jaffle_contract.launcher", "serve", *serve_args])
+        child = subprocess.Popen([sys.executable, "-m", "jaffle_runtime.launcher", "serve", *serve_args])
         code = child.wait()
         if stopping:
             break
@@ -743,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["run"]:
         run()
         return 0
-    parser = argparse.ArgumentParser(prog="python -m jaffle_contract.launcher")
+    parser = argparse.ArgumentParser(prog="python -m jaffle_runtime.launcher")
     sub = parser.add_subparsers(dest="command", required=True)
     for command, helped in (
         ("serve", "the warm parent of one team's flow runs"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from jaffle_contract import launcher
+from jaffle_runtime import launcher
 
 
 def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones_and_its_folders_files(
@@ -24,7 +24,7 @@ def test_the_settings_of_a_run_are_its_prefect_variables_less_the_per_run_ones_a
 REMADE = """
 import logging, os, sys
 from pathlib import Path
-from jaffle_contract import launcher
+from jaffle_runtime import launcher
 env = {**os.environ, "PREFECT_LOGGING_EXTRA_LOGGERS": "teamlib"}
 counts = []
 for level in ("INFO", "DEBUG", "INFO", "DEBUG"):  # four runs whose settings differ from the last one's

@@ -14,8 +14,7 @@ secret, client_kwargs such as endpoint_url) from the Prefect Secret block `jaffl
 which `./dev up` saves from the operator's AWS_* variables; where AWS_ACCESS_KEY_ID is set (a person
 running a flow by hand, a test) or the block does not exist (a cluster's workload identity), s3fs finds
 credentials as it always does. Writes are atomic: a local file is written beside its target and
-renamed over it; an object store makes an object visible only once its upload completes. fsspec comes
-with prefect in every environment.
+renamed over it; an object store makes an object visible only once its upload completes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The warm launcher on a real Prefect server with the platform's process worker: runs forked from the
 warm parent, a killed run Crashed with the parent alive, Cancel, a code change reaching the next run,
 and a run that starts cold when the warm parent is gone. The worker polls once an hour, so every run
-here is taken on its Scheduled event (jaffle_contract.worker)."""
+here is taken on its Scheduled event (jaffle_runtime.worker)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from jaffle_contract import launcher
+from jaffle_runtime import launcher
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
@@ -101,7 +101,7 @@ class Platform:
     def start_warm(self) -> None:
         """The warm parent as `up` starts it: under `supervise`, which starts it again if it dies."""
         serve = ["supervise", "--socket", str(self.socket), "--package", str(self.package)]
-        command = [sys.executable, "-m", "jaffle_contract.launcher", *serve]
+        command = [sys.executable, "-m", "jaffle_runtime.launcher", *serve]
         self.supervisor = _spawn(command, self.env, self.root / "warm.log")
         _wait(lambda: True if self.socket.exists() else None, "the warm parent's socket", 60)
 
@@ -180,7 +180,7 @@ def platform(tmp_path_factory):
             pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(package)}}],
         )
         platform.start_warm()
-        worker = [sys.executable, "-m", "jaffle_contract.worker", "--pool", "warm", "--name", "warm-1"]
+        worker = [sys.executable, "-m", "jaffle_runtime.worker", "--pool", "warm", "--name", "warm-1"]
         platform.worker = _spawn(worker, env, root / "worker.log")
         _wait(lambda: True if client.read_workers_for_work_pool("warm") else None, "the worker online", 60)
         try:

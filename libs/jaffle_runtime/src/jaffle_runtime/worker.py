@@ -1,6 +1,6 @@
 """Prefect's process worker, prompt: it takes a run the moment it is scheduled, and starts it at once.
 
-    python -m jaffle_contract.worker --pool POOL --name NAME      # in the team's environment
+    python -m jaffle_runtime.worker --pool POOL --name NAME      # in the team's environment
 
 Two things make a stock process worker slow to start a child, and this subclass changes only them:
 
@@ -199,7 +199,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaffle_contract.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m jaffle_runtime.worker", description=__doc__)
     parser.add_argument("--pool", required=True, help="the process work pool to serve")
     parser.add_argument("--name", required=True, help="the worker's name in the pool")
     args = parser.parse_args(argv)

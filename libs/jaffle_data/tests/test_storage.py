@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from jaffle_contract import storage
-from jaffle_contract.storage import DataSettings, Storage
+from jaffle_data import storage
+from jaffle_data.storage import DataSettings, Storage
 
 
 @pytest.fixture(scope="module")

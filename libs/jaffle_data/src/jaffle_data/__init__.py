@@ -1,0 +1,1 @@
+"""The platform's data plane: storage, coverage, lineage."""

@@ -1,0 +1,1 @@
+"""How the platform's flow runs start: the warm launcher and the process worker."""
