@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 from jaffle_coordinator import children, plan
-from jaffle_coordinator.flows import outcome_of, run_rows
+from jaffle_coordinator.summary import outcome_of, run_rows
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Completed, Failed

@@ -62,15 +62,15 @@ def test_a_child_that_never_finishes_fails_the_parent_cancels_its_siblings_and_s
     """No worker serves the ingestion pools here: the children stay Scheduled until the wait gives up.
     The wait is long enough for both launches to be recorded first, even on a loaded machine (with 3 s a
     slow create could still be in flight when the sibling timed out, and was then never started)."""
-    from jaffle_coordinator import flows
     from jaffle_coordinator.children import ChildTimedOut
+    from jaffle_coordinator.settings import SETTINGS
     from prefect.client.orchestration import get_client as sync_client
 
     with sync_client(sync_client=True) as client:
         for name in ("raw-data-jaffle-shop", "raw-data-marketing"):
             client.create_deployment(flow_id=client.create_flow_from_name(name), name=name)
-    monkeypatch.setattr(flows.SETTINGS, "child_timeout_seconds", 8)
-    monkeypatch.setattr(flows.SETTINGS, "wait_slice_seconds", 1)
+    monkeypatch.setattr(SETTINGS, "child_timeout_seconds", 8)
+    monkeypatch.setattr(SETTINGS, "wait_slice_seconds", 1)
 
     with pytest.raises(ChildTimedOut, match=r"child run 'raw-data-\S+ 2024-04-01' did not finish within 8 s"):
         asyncio.run(data_platform(start_date=date(2024, 4, 1), end_date=date(2024, 4, 1)))

@@ -8,7 +8,7 @@ import uuid
 from datetime import date
 
 import pytest
-from jaffle_coordinator import children, flows, plan
+from jaffle_coordinator import children, daily, plan, summary
 from prefect import flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Failed
@@ -53,7 +53,7 @@ def _run(monkeypatch, fake: Children) -> tuple[list, dict[str, str], BaseExcepti
     @flow
     async def parent() -> None:
         window = plan.Window(date(2024, 3, 1), date(2024, 3, 2))
-        await flows.run_graph(window, set(), {}, launched, blocked)
+        await daily.run_graph(window, set(), {}, launched, blocked)
 
     try:
         asyncio.run(parent())
@@ -84,7 +84,7 @@ def test_a_failed_producer_leaves_its_readers_not_started_and_the_rest_goes_on(m
     assert ("end", "raw-data-marketing") in fake.events  # not cancelled: nothing it feeds failed
     assert blocked["dbt-jaffle-shop"] == "raw-data-jaffle-shop"
     assert set(blocked) == {"dbt-jaffle-shop", "dbt-attribution", "sales-forecast", "dashboards"}
-    rows = flows.run_rows(launched, list(plan.CHILD_NAMES), [], blocked)
+    rows = summary.run_rows(launched, list(plan.CHILD_NAMES), [], blocked)
     row = next(r for r in rows if r["name"] == "dbt-jaffle-shop")
     assert row["state"] == "not started" and row["how"] == "raw-data-jaffle-shop did not complete"
 

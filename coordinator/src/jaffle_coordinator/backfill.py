@@ -1,4 +1,5 @@
-"""Driving a backfill grid with real child runs: start what may start, wait for any to end, record.
+"""Driving a backfill grid with real child runs: plan its cells by the reprocess mode, then start what
+may start, wait for any to end, record (or, in a dry run, only say what would run and why).
 
 Each cell is one child run, named after the cell (`<child> <window>`) and tagged with it, so a retried
 backfill (same parent run) reuses the cells that completed and a later backfill of the same range can
@@ -10,14 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from jaffle_data.storage import DataSettings
+from prefect import get_client, get_run_logger
+from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import children, plan
-from jaffle_coordinator.grid import Cell, Grid, State
+from jaffle_coordinator import children, missing, plan
+from jaffle_coordinator.grid import Cell, Grid, Mode, State
+from jaffle_coordinator.settings import SETTINGS
 
 LaunchCell = Callable[[Cell], Coroutine[Any, Any, FlowRun]]
 OnChange = Callable[[Grid], Awaitable[None]]
@@ -121,3 +128,110 @@ def last_states_from(table: list[dict[str, Any]], grid: Grid) -> dict[str, str]:
         if state in {s.value for s in State}:
             out[cell.name] = state
     return out
+
+
+async def plan_cells(grid: Grid, window: plan.Window, mode: Mode) -> None:
+    """Decide which cells run by the reprocess mode: `missing` asks the data what it lacks, the others
+    read the grid the last backfill of this range left (`failed` reruns what did not complete there)."""
+    if mode == Mode.MISSING:
+        # the platform's data root, as every team reads it (its credentials from a block: off the loop)
+        storage = await asyncio.to_thread(lambda: DataSettings().storage)
+        check = missing.checker(await missing.read_places(), storage)
+        await asyncio.to_thread(grid.plan, mode, missing=check)
+    else:
+        last = await _last_grid(window)
+        grid.plan(mode, last_states=last_states_from(last, grid) if last else {})
+
+
+async def _last_grid(window: plan.Window) -> list[dict[str, Any]] | None:
+    """The table the last backfill of this range left, if any."""
+    async with get_client() as client:
+        found = await client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[artifact_key(window)])
+            )
+        )
+    if not found or not found[0].data:
+        return None
+    data = found[0].data
+    table = json.loads(data) if isinstance(data, str) else data
+    return table if isinstance(table, list) else None
+
+
+async def show_plan(grid: Grid, window: plan.Window, reprocess: str) -> dict[str, object]:
+    """A dry run: log and table what each cell would do and why; start nothing."""
+    logger = get_run_logger()
+    for cell in grid.cells.values():
+        verb = "would run" if cell.state == State.WAITING else "would skip"
+        logger.info("%s %s: %s", verb, cell.name, cell.reason)
+    await acreate_table_artifact(
+        key=f"backfill-plan-{window.start.isoformat()}-{window.end.isoformat()}",
+        table=rows(grid, why=True),
+        description=f"Dry run of a backfill of {window} (reprocess {reprocess}): nothing ran",
+    )
+    return {"window": str(window), "would_run": [cell.name for cell in grid.to_run()]}
+
+
+async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
+    """Run the planned grid to its end, one child run per cell, with the grid and a progress bar as
+    artifacts; on any way out that is not the grid's own end, cancel the cells still going. Raise
+    ChildRunFailed naming every cell that failed."""
+    earlier = await children.earlier_children()
+    tried: dict[str, list[FlowRun]] = {}
+    launched: list[children.Launched] = []
+
+    async def launch_cell(cell: Cell) -> FlowRun:
+        runs = tried.setdefault(cell.name, list(earlier.get(cell.name, [])))
+        child = cell_child(cell)
+        item = await children.launch(child, cell.window.parameters(), cell.name, runs, ("backfill",))
+        launched.append(item)
+        cell.run_name, cell.run_url = item.run.name, children.ui_link(item.run)
+        ended = await children.wait_resubmitting(
+            item,
+            cell.window.parameters(),
+            runs,
+            SETTINGS.child_timeout_seconds,
+            SETTINGS.wait_slice_seconds,
+            SETTINGS.server_unreachable_seconds,
+            ("backfill",),
+        )
+        runs.append(ended)
+        return ended
+
+    progress = await acreate_progress_artifact(
+        0.0, key=f"backfill-progress-{window.start.isoformat()}-{window.end.isoformat()}"
+    )
+
+    async def on_change(current: Grid) -> None:
+        await acreate_table_artifact(
+            key=artifact_key(window),
+            table=rows(current),
+            description=f"Backfill of {window}: {current.tally()}",
+        )
+        await aupdate_progress_artifact(progress, done_fraction(current))
+
+    try:
+        await drive(grid, launch_cell, on_change)
+    except BaseException:
+        await asyncio.shield(children.cancel_unfinished(launched))
+        raise
+    counts = grid.counts()
+    _raise_failed(grid, counts[State.BLOCKED])
+    return {"window": str(window), "cells": {state.value: n for state, n in counts.items()}}
+
+
+def _raise_failed(grid: Grid, blocked: int) -> None:
+    """Raise ChildRunFailed naming every cell that failed, if any (and how many cells that blocked)."""
+    failed = [cell for cell in grid.cells.values() if cell.state == State.FAILED]
+    if failed:
+        raise plan.ChildRunFailed(
+            [
+                (
+                    cell.child.deployment,
+                    cell.run_name or cell.name,
+                    "Failed",
+                    f"{cell.reason} ({blocked} cells blocked)",
+                )
+                for cell in failed
+            ]
+        )

@@ -18,3 +18,7 @@ class CoordinatorSettings(BaseSettings):
     wait_slice_seconds: float = 30
     # How long the parent rides out an unreachable Prefect API before it fails.
     server_unreachable_seconds: float = 300
+
+
+# The one instance every module reads (tests change its fields in place).
+SETTINGS = CoordinatorSettings()
