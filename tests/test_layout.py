@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # The specification's folders, and the platform's own (operations, libraries, benchmarks, tools,
 # documentation, the cluster's generated manifests).
@@ -80,3 +82,24 @@ def test_every_command_the_readme_and_the_docs_show_is_one_the_cli_takes():
     }
     unknown = sorted((page, command) for page, command in shown if command not in own | cli)
     assert len(shown) > 20 and not unknown, unknown
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "ops",
+        "coordinator",
+        *sorted(p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("libs/*/pyproject.toml")),
+    ],
+)
+def test_a_platform_packages_readme_names_every_module_it_has(folder):
+    """A package's README is its map: each module (and subpackage module) is named in it."""
+    readme = (ROOT / folder / "README.md").read_text()
+    [source] = (ROOT / folder / "src").iterdir() if (ROOT / folder / "src").is_dir() else []
+    modules = sorted(
+        path.relative_to(source).as_posix()
+        for path in source.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    )
+    unnamed = [m for m in modules if f"`{m}`" not in readme and f"`{m.rsplit('/', 1)[-1]}`" not in readme]
+    assert not unnamed, f"{folder}/README.md does not name {unnamed}"

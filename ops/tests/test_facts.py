@@ -87,7 +87,7 @@ def test_the_images_are_built_with_the_user_the_pods_run_as():
     assert re.findall(r"^ARG JAFFLE_UID=(\d+)$", dockerfile, re.MULTILINE) == [str(IMAGE_UID)]
     assert re.search(r"^USER \$\{JAFFLE_UID\}:\$\{JAFFLE_UID\}$", dockerfile, re.MULTILINE)
     # A team's Dockerfile (and the one `./dev new-team` writes) says how to return to that user.
-    written = [*_tracked("*Dockerfile"), ROOT / "ops/src/jaffle_ops/scaffold.py"]
+    written = [*_tracked("*Dockerfile"), ROOT / "ops/src/jaffle_ops/templates/new_team/Dockerfile.tmpl"]
     named = [uid for path in written for uid in re.findall(r"USER (\d+):\d+", path.read_text())]
     assert named and set(named) == {str(IMAGE_UID)}, named
 

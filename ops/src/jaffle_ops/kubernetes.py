@@ -31,7 +31,7 @@ import yaml
 
 # prefect-kubernetes reaches prefect.utilities.dockerutils, which imports the Docker SDK lazily; when the
 # SDK was not imported yet, that loads a second copy of its modules, and this process's
-# `except docker.errors.ImageNotFound` (images.py) no longer catches what the engine client raises.
+# `except docker.errors.ImageNotFound` (image_builds.py) no longer catches what the engine client raises.
 # Importing the SDK first makes the lazy import find it.
 import docker  # noqa: F401
 from jaffle_ops import workspace
