@@ -7,6 +7,7 @@ the standard library and pytest only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -156,10 +157,10 @@ def module_repository_copy(tmp_path_factory):
     return _copy_repository(tmp_path_factory.mktemp("repository"))
 
 
-@pytest.fixture(scope="module")
-def launch_platform(tmp_path_factory):
+@contextlib.contextmanager
+def _platforms(tmp_path_factory):
     """`launch(*up_args, env=...)` runs `up` in a new home on a free loopback port and returns
-    (cli, home, port); every platform launched is brought `down` when the module is done."""
+    (cli, home, port); every platform launched is brought `down` when the block ends."""
     launched = []
 
     def launch(*up_args: str, env: dict[str, str] | None = None):
@@ -173,9 +174,26 @@ def launch_platform(tmp_path_factory):
         assert up.returncode == 0, up.stdout + up.stderr
         return cli, home, port
 
-    yield launch
-    for cli in launched:
-        cli("down")
+    try:
+        yield launch
+    finally:
+        for cli in launched:
+            cli("down")
+
+
+@pytest.fixture(scope="module")
+def launch_platform(tmp_path_factory):
+    """`launch(*up_args, env=...)` runs `up` in a new home on a free loopback port and returns
+    (cli, home, port); every platform launched is brought `down` when the module is done."""
+    with _platforms(tmp_path_factory) as launch:
+        yield launch
+
+
+@pytest.fixture(scope="session")
+def platforms(tmp_path_factory):
+    """`with platforms() as launch:` the same launcher for a fixture wider than a module (the faults
+    tier shares one platform across its files); what it launched is brought `down` when the block ends."""
+    return functools.partial(_platforms, tmp_path_factory)
 
 
 @pytest.fixture
