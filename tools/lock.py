@@ -13,6 +13,11 @@ Dockerfile installs that file with `--require-hashes`.
     ./dev lock                 re-resolve all, keeping versions where still allowed
     ./dev lock --upgrade       take the newest versions the resolution date allows
     ./dev lock --check         exit 1 if a lock no longer matches its inputs
+    ./dev lock --prefect 3.9.1 ml-forecast   one team's Prefect moved (what `./dev upgrade` runs)
+
+Prefect: the platform's own environments (ops, which runs the server, and the coordinator) are pinned to
+the root pyproject's `[tool.jaffle] prefect`; a team's (`packages/`) is held to it or older, and keeps
+the version its lock has until it is moved (a client is never newer than its server).
 """
 
 from __future__ import annotations
@@ -47,6 +52,21 @@ def members_of(env: dict) -> list[Path]:
     return found
 
 
+def platform_prefect() -> str:
+    """The Prefect the platform's server and its own environments run (its one home)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["jaffle"]["prefect"]
+
+
+def prefect_constraint(env: dict, moved_to: str | None = None) -> str:
+    """What an environment's lock may hold of Prefect: a team's (its package under packages/) the
+    platform's version or older, unless it is being moved; the platform's own, exactly its version."""
+    if moved_to:
+        return f"prefect=={moved_to}"
+    package = env.get("env-vars", {}).get("PLATFORM_PACKAGE", "")
+    relation = "<=" if package.startswith("packages/") else "=="
+    return f"prefect{relation}{platform_prefect()}"
+
+
 def requirements_for(env: dict, lock_dir: Path) -> list[str]:
     lines = [f"-e {os.path.relpath(member, lock_dir)}" for member in members_of(env)]
     return lines + list(env.get("dependencies", []))
@@ -63,9 +83,16 @@ def runtime_lock_path(env: dict) -> Path | None:
     return (ROOT / env["lock-filename"]).with_name("runtime.lock")
 
 
-def compile_lock(name: str, env: dict, output: Path, upgrade: bool, runtime_of: Path | None = None) -> None:
+def compile_lock(
+    name: str,
+    env: dict,
+    output: Path,
+    upgrade: bool,
+    runtime_of: Path | None = None,
+    prefect: str | None = None,
+) -> None:
     """Resolve `env` into `output`; with `runtime_of` (the environment's full lock), only the
-    members' own dependencies, pinned to the versions that lock holds."""
+    members' own dependencies, pinned to the versions that lock holds; with `prefect`, that Prefect."""
     lock_dir = output.parent
     lock_dir.mkdir(parents=True, exist_ok=True)
     lines = requirements_for(env, lock_dir)
@@ -98,14 +125,19 @@ def compile_lock(name: str, env: dict, output: Path, upgrade: bool, runtime_of: 
         constraints = requirements.with_suffix(".pins.txt")  # stable: named in the lock too
         constraints.write_text("\n".join(f"{n}=={v}" for n, v in pins(runtime_of).items()) + "\n")
         command += ["--constraint", constraints.name]
-    elif upgrade:
-        command.append("--upgrade")
+    else:
+        constraints = requirements.with_suffix(".prefect.txt")  # stable: named in the lock too
+        constraints.write_text(prefect_constraint(env, prefect) + "\n")
+        command += ["--constraint", constraints.name]
+        if upgrade:
+            command.append("--upgrade")
+        elif prefect:
+            command += ["--upgrade-package", "prefect"]
     try:
         subprocess.run(command, cwd=lock_dir, check=True)
     finally:
         requirements.unlink(missing_ok=True)
-        if runtime_of is not None:
-            constraints.unlink(missing_ok=True)
+        constraints.unlink(missing_ok=True)
     print(f"locked {name:<12} -> {output.relative_to(ROOT)}")
 
 
@@ -119,8 +151,10 @@ def pinned(lock: Path) -> list[str]:
     return [line for line in lock.read_text().splitlines() if not line.strip().startswith("#")]
 
 
-def lock_environment(name: str, env: dict, lock: Path, runtime: Path | None, upgrade: bool) -> None:
-    compile_lock(name, env, lock, upgrade=upgrade)
+def lock_environment(
+    name: str, env: dict, lock: Path, runtime: Path | None, upgrade: bool, prefect: str | None = None
+) -> None:
+    compile_lock(name, env, lock, upgrade=upgrade, prefect=prefect)
     if runtime is not None:
         compile_lock(f"{name} (run)", env, runtime, upgrade=False, runtime_of=lock)
 
@@ -129,8 +163,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     parser.add_argument("--check", action="store_true", help="fail if any lock is stale")
+    parser.add_argument("--prefect", metavar="VERSION", help="move the named environments to this Prefect")
     parser.add_argument("envs", nargs="*", help="environments to lock (default: all)")
     args = parser.parse_args()
+    if args.prefect and not args.envs:
+        parser.error("--prefect moves the environments named (the platform's own move with its version)")
 
     environments = locked_environments()
     unknown = set(args.envs) - set(environments)
@@ -162,7 +199,7 @@ def main() -> int:
                 if fresh_runtime is not None:
                     fresh_runtime.unlink(missing_ok=True)
         else:
-            lock_environment(name, env, lock, runtime, upgrade=args.upgrade)
+            lock_environment(name, env, lock, runtime, upgrade=args.upgrade, prefect=args.prefect)
     if stale:
         print(f"stale locks: {', '.join(stale)}; run ./dev lock", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """Facts written once, and the copies that files which cannot import Python (Dockerfiles, compose,
 pyproject.toml, prefect.yaml, the `dev` script, the docs) must keep, each held here to its one home:
 
-- the Prefect release: the locks (this environment's installed prefect); the requirement line is the
+- the Prefect release: the root pyproject's `[tool.jaffle] prefect` (the server's and the platform's own
+  locks; a team's lock may lag it, ops/tests/test_versions.py); the requirement line is the
   coordinator's (`./dev new-team` copies it);
 - the server's port: `settings.DEFAULT_PORT`;
 - the images' user: `kubernetes_objects.IMAGE_UID`;
@@ -56,11 +57,14 @@ def test_every_package_requires_prefect_as_the_coordinator_does_and_its_lock_sat
         )
 
 
-def test_every_prefect_yaml_and_the_clusters_image_name_the_locked_prefect():
+def test_no_prefect_yaml_names_a_version_and_the_clusters_image_names_the_platforms():
+    from jaffle_ops.versions import platform_version
+
+    assert str(platform_version(ROOT)) == PREFECT  # this environment is the server's
     for package in packages(ROOT):
         if package.deployments:
             text = (package.package / "prefect.yaml").read_text()
-            assert re.findall(r"^prefect-version: (\S+)$", text, re.MULTILINE) == [PREFECT], package.env
+            assert not re.findall(r"^prefect-version:", text, re.MULTILINE), package.env
     assert f":{PREFECT}-" in PREFECT_IMAGE
 
 

@@ -22,7 +22,7 @@ import httpx
 from jaffle_contract import deployments
 from jaffle_contract.deployments import BACKFILL
 
-from jaffle_ops.commands import build, lifecycle, runs
+from jaffle_ops.commands import build, lifecycle, runs, upgrade
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import INFRAS, Platform
 from jaffle_ops.settings import DEFAULT_PORT, OpsSettings
@@ -202,6 +202,14 @@ def _build_commands(sub: Commands) -> None:
         metavar="DATASET",
         help="a dataset the team reads, e.g. jaffle_shop.daily_store_revenue (repeat for more)",
     )
+    up = sub.add_parser(
+        "upgrade", help="move the platform's Prefect (server first), or one team's with --team"
+    )
+    up.set_defaults(handler=upgrade.cmd_upgrade)
+    up.add_argument("package", choices=["prefect"], help="what to upgrade")
+    up.add_argument("version", help="the version, e.g. 3.9.1")
+    up.add_argument("--team", help="only this team's lock (never newer than the platform's)")
+    up.add_argument("--no-tests", action="store_true", help="with --team: skip the team's tests")
     gen = sub.add_parser(
         "generate", help="rewrite the files made from the registry: CODEOWNERS, compose workers, manifests"
     )

@@ -7,7 +7,7 @@ import subprocess
 import time
 from typing import Any
 
-from jaffle_ops import admin, recovery
+from jaffle_ops import admin, recovery, versions
 from jaffle_ops.environments import hatch_env_path
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
@@ -25,6 +25,8 @@ def deploy(
     infra = infra or platform.infra
     if infra == "kubernetes":
         check_cluster_settings(platform)
+    # No team is deployed while one of them is newer than the server (a newer client is rejected).
+    versions.gate(versions.server_version(platform.api_url, platform.auth_string), selected)
     for team in selected:
         env_bin = hatch_env_path(team.env) / "bin"
         started = time.monotonic()

@@ -73,13 +73,6 @@ def _prefect_requirement(root: Path) -> str:
     return found.group(0).strip()
 
 
-def _prefect_version(root: Path) -> str:
-    found = re.search(r"^prefect-version: (.+)$", (root / COORDINATOR / "prefect.yaml").read_text(), re.M)
-    if not found:
-        raise PlatformError(f"{COORDINATOR}/prefect.yaml has no prefect-version to copy")
-    return found.group(1).strip()
-
-
 def _consumes(root: Path, reads: list[str]) -> str:
     """`[[consumes]]` entries for `reads`: the day column of each, as its producer declares it."""
     declared = {d.name: d for team in contracts.load_all(root) for d in team.produces}
@@ -109,7 +102,6 @@ def files(root: Path, name: str, reads: list[str]) -> dict[str, str]:
         "dataset": f"{names.folder}.input_days",
         "folder_name": names.folder,
         "prefect_requirement": _prefect_requirement(root),
-        "prefect_version": _prefect_version(root),
         "upstream": ", ".join(f'"{dataset}"' for dataset in reads),
         "consumes": _consumes(root, reads),
         "reads": ", ".join(reads) or "nothing yet",

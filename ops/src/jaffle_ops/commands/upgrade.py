@@ -1,0 +1,134 @@
+"""`upgrade prefect VERSION [--team TEAM]`: the platform's Prefect first, then team by team.
+
+Without `--team`, the platform's version (the root pyproject's `[tool.jaffle] prefect`) moves and every
+lock is re-resolved: the server's and the coordinator's move with it, each team keeps its version (it
+may lag the server). A version older than a team's is refused: that team would lead the server. With
+`--team`, only that team's lock moves (never past the platform's), then its tests run in its
+environment and, when a local platform is up, its deployments are deployed and run once as a canary.
+Each prints what changed in the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+
+from packaging.version import InvalidVersion, Version
+
+from jaffle_ops import admin, versions
+from jaffle_ops.commands.build import select
+from jaffle_ops.deploying import deploy
+from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
+from jaffle_ops.workspace import Team, packages
+
+CANARY_SECONDS = 1800  # a hang guard for the canary run, not a timing
+
+
+def cmd_upgrade(platform: Platform, args: argparse.Namespace) -> int:
+    try:
+        version = Version(args.version)
+    except InvalidVersion:
+        raise PlatformError(f"{args.version!r} is not a version (e.g. 3.9.1)") from None
+    if args.team:
+        return _upgrade_team(platform, select(platform, [args.team], deployable=False)[0], version, args)
+    return _upgrade_platform(platform, version)
+
+
+def _locks(platform: Platform) -> dict[str, dict[str, str]]:
+    return {team.name: _pins(team) for team in packages(platform.root)}
+
+
+def _pins(team: Team) -> dict[str, str]:
+    text = (team.package / "requirements.lock").read_text()
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.MULTILINE))
+
+
+def _print_changes(name: str, before: dict[str, str], after: dict[str, str]) -> None:
+    changed = sorted(set(before) | set(after))
+    lines = [
+        f"  {package}: {before.get(package, '-')} -> {after.get(package, '-')}"
+        for package in changed
+        if before.get(package) != after.get(package)
+    ]
+    print(f"{name}: {len(lines)} change(s) in its lock" + (":" if lines else ""))
+    if lines:
+        print("\n".join(lines))
+
+
+def _lock(platform: Platform, *args: str) -> None:
+    done = subprocess.run([sys.executable, str(platform.root / "tools/lock.py"), *args], cwd=platform.root)
+    if done.returncode != 0:
+        raise PlatformError(
+            f"re-locking failed (tools/lock.py {' '.join(args)}); the locks say what was done"
+        )
+
+
+def _upgrade_platform(platform: Platform, version: Version) -> int:
+    ahead = [
+        f"{team.name} ({pinned})"
+        for team in packages(platform.root)
+        if (pinned := versions.team_version(team)) > version
+    ]
+    if ahead:
+        raise PlatformError(
+            f"prefect {version} is older than what {', '.join(ahead)} run(s): a team may not be newer than "
+            f"the server; move those teams first (`./dev upgrade prefect {version} --team TEAM`)"
+        )
+    pyproject = platform.root / "pyproject.toml"
+    text = pyproject.read_text()
+    moved, count = re.subn(r'(?m)^(prefect = )"[^"]*"', rf'\g<1>"{version}"', text, count=1)
+    if count != 1:
+        raise PlatformError("pyproject.toml has no [tool.jaffle] prefect line to move")
+    before = _locks(platform)
+    pyproject.write_text(moved)
+    _lock(platform)
+    after = _locks(platform)
+    for name in sorted(after):
+        _print_changes(name, before[name], after[name])
+    print(f"\nThe platform runs prefect {version}; restart it (`./dev down && ./dev up`) to serve it.")
+    return 0
+
+
+def _upgrade_team(platform: Platform, team: Team, version: Version, args: argparse.Namespace) -> int:
+    home = versions.platform_version(platform.root)
+    if version > home:
+        raise PlatformError(
+            f"{team.name} may not lead the server: prefect {version} is newer than the platform's {home}; "
+            f"upgrade the platform first (`./dev upgrade prefect {version}`)"
+        )
+    before = _pins(team)
+    _lock(platform, "--prefect", str(version), team.env)
+    _print_changes(team.name, before, _pins(team))
+    back = f"`./dev upgrade prefect {before.get('prefect')} --team {team.name}` goes back"
+    if not args.no_tests:
+        tests = subprocess.run(["hatch", "run", f"{team.env}:test", "-q"], cwd=platform.root)
+        if tests.returncode != 0:
+            raise PlatformError(f"{team.name}'s tests fail on prefect {version} (its lock is moved; {back})")
+    if team.deployments:
+        _canary(platform, team, back)
+    return 0
+
+
+def _canary(platform: Platform, team: Team, back: str) -> None:
+    """Deploy the team on the local platform and run each of its deployments once, with its defaults."""
+    if not admin.healthy(platform):
+        print(f"canary      no platform at {platform.api_url}: `./dev up`, then run this again to try it")
+        return
+    deploy(platform, [team])  # the version gate runs here first
+    with admin.client(platform) as client:
+        for deployment in team.deployments:
+            name = deployment["name"]
+            found = client.read_deployment_by_name(f"{name}/{name}")
+            run = client.create_flow_run_from_deployment(found.id, tags=["canary"])
+            deadline = time.monotonic() + CANARY_SECONDS
+            while not (state := client.read_flow_run(run.id).state) or not state.is_final():
+                if time.monotonic() > deadline:
+                    raise PlatformError(f"canary {name} did not end within {CANARY_SECONDS} s ({back})")
+                time.sleep(2)
+            print(f"canary      {name}: {state.type.value} ({platform.ui_url}/runs/flow-run/{run.id})")
+            if not state.is_completed():
+                raise PlatformError(f"canary {name} ended {state.type.value}: {state.message} ({back})")
