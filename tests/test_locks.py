@@ -33,10 +33,11 @@ def conflicts() -> dict[str, dict[str, str]]:
     return {n: vs for n, vs in sorted(table.items()) if len(set(vs.values())) > 1}
 
 
-def test_every_team_environment_has_a_lock_with_prefect_3_8():
+def test_every_team_environment_has_a_lock_with_prefect():
+    # which Prefect each may hold is the version rule's (ops/tests/test_versions.py)
     assert TEAM_LOCKS and all(lock.is_file() for lock in TEAM_LOCKS.values()), TEAM_LOCKS
     for team, locked in LOCKED.items():
-        assert locked["prefect"].startswith("3.8."), team
+        assert "prefect" in locked, team
 
 
 def test_statsforecast_holds_ml_below_pandas_3_while_others_take_pandas_3():

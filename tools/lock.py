@@ -39,8 +39,13 @@ def locked_environments() -> dict[str, dict]:
     return {name: env for name, env in envs.items() if "lock-filename" in env}
 
 
-def exclude_newer() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["exclude-newer"]
+def exclude_newer() -> list[str]:
+    """uv's resolution date, and any package allowed a later one (`exclude-newer-package`)."""
+    uv = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]
+    flags = ["--exclude-newer", uv["exclude-newer"]]
+    for package, date in sorted(uv.get("exclude-newer-package", {}).items()):
+        flags += ["--exclude-newer-package", f"{package}={date}"]
+    return flags
 
 
 def members_of(env: dict) -> list[Path]:
@@ -111,8 +116,7 @@ def compile_lock(
         "--quiet",
         "--python-version",
         "3.11",
-        "--exclude-newer",
-        exclude_newer(),
+        *exclude_newer(),
         "--output-file",
         output.name,
     ]
@@ -134,7 +138,8 @@ def compile_lock(
         elif prefect:
             command += ["--upgrade-package", "prefect"]
     try:
-        subprocess.run(command, cwd=lock_dir, check=True)
+        if subprocess.run(command, cwd=lock_dir).returncode != 0:
+            raise SystemExit(f"locking {name} failed (uv says why, above); its lock is unchanged")
     finally:
         requirements.unlink(missing_ok=True)
         constraints.unlink(missing_ok=True)

@@ -419,6 +419,64 @@ def test_without_a_warm_parent_a_run_starts_cold(platform):
     platform.start_warm()
 
 
+# Made to fail from outside the worker: a sitecustomize on its path makes the prompt worker's import of a
+# Prefect name fail as it would on a release that moved it (Prefect's own modules, which a release keeps
+# consistent, load as they are).
+MOVED = "EngineCommandStarter"
+SITECUSTOMIZE = f"""
+import importlib.abc, sys
+
+class Moved(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "jaffle_runtime.prompt_worker":
+            raise ImportError(
+                "cannot import name {MOVED!r} from 'prefect.runner._starter_engine'",
+                name="prefect.runner._starter_engine",
+            )
+        return None
+
+sys.meta_path.insert(0, Moved())
+"""
+
+
+def test_a_worker_whose_prefect_moved_a_private_module_serves_its_pool_with_the_stock_worker(platform):
+    blocked = platform.root / "moved-prefect"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["command"]["default"] = launcher.COMMAND
+    platform.client.create_work_pool(
+        WorkPoolCreate(name="fallback", type="process", base_job_template=template)
+    )
+    deployment = platform.client.create_deployment(
+        platform.client.create_flow_from_name("probe"),
+        "probe-fallback",
+        work_pool_name="fallback",
+        entrypoint="flows.py:probe",
+        pull_steps=[
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(platform.package)}}
+        ],
+    )
+    env = {**platform.env, "PYTHONPATH": os.pathsep.join([str(blocked), platform.env["PYTHONPATH"]])}
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # the stock worker finds runs by polling
+    log = platform.root / "fallback-worker.log"
+    worker = _spawn(
+        [sys.executable, "-m", "jaffle_runtime.worker", "--pool", "fallback", "--name", "f-1"], env, log
+    )
+    try:
+        run = platform.client.create_flow_run_from_deployment(
+            deployment, parameters={"tag": "fallback", "sleep": 0.0, "lazy": ""}
+        )
+        assert platform.final(run).type == StateType.COMPLETED
+        platform.probe("fallback")  # the flow itself ran (its probe is written), under the pool's command
+        said = log.read_text()
+        assert "prompt worker cannot load" in said and MOVED in said, said[-2000:]
+        assert "Prefect's own process worker" in said
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def _learned(platform: Platform, record: dict) -> None:
     """Wait until the parent has imported what the probed run imported: the run's process writes their
     names as it exits, and the parent reads them when it reaps it."""

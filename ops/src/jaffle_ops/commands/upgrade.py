@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
@@ -42,6 +43,14 @@ def _locks(platform: Platform) -> dict[str, dict[str, str]]:
     return {team.name: _pins(team) for team in packages(platform.root)}
 
 
+def _lock_files(platform: Platform) -> list[Path]:
+    return [
+        team.package / name
+        for team in packages(platform.root)
+        for name in ("requirements.lock", "runtime.lock")
+    ]
+
+
 def _pins(team: Team) -> dict[str, str]:
     text = (team.package / "requirements.lock").read_text()
     return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.MULTILINE))
@@ -67,6 +76,13 @@ def _lock(platform: Platform, *args: str) -> None:
         )
 
 
+def _recreate(platform: Platform, env: str) -> None:
+    """An environment whose lock moved is made again from it (hatch does not see a lock change), at
+    its next `hatch run`."""
+    subprocess.run(["hatch", "env", "remove", env], cwd=platform.root, check=False)
+    print(f"environment {env}: removed, made again from its new lock at its next use")
+
+
 def _upgrade_platform(platform: Platform, version: Version) -> int:
     ahead = [
         f"{team.name} ({pinned})"
@@ -84,11 +100,24 @@ def _upgrade_platform(platform: Platform, version: Version) -> int:
     if count != 1:
         raise PlatformError("pyproject.toml has no [tool.jaffle] prefect line to move")
     before = _locks(platform)
+    # All or nothing: a resolution that fails (the version does not exist, or is newer than the
+    # resolution date allows) puts the version and every lock back as they were.
+    kept = {path: path.read_bytes() for path in [pyproject, *_lock_files(platform)]}
     pyproject.write_text(moved)
-    _lock(platform)
+    try:
+        _lock(platform)
+    except PlatformError:
+        for path, content in kept.items():
+            path.write_bytes(content)
+        raise PlatformError(f"prefect {version} does not resolve here; nothing was changed") from None
     after = _locks(platform)
     for name in sorted(after):
         _print_changes(name, before[name], after[name])
+    for name in sorted(after):
+        if after[name] != before[name]:
+            _recreate(platform, name)
+    # The generated files that name the server's image, made in ops' environment as just re-created.
+    subprocess.run(["hatch", "run", "ops:cli", "generate"], cwd=platform.root, check=False)
     print(f"\nThe platform runs prefect {version}; restart it (`./dev down && ./dev up`) to serve it.")
     return 0
 
@@ -101,8 +130,17 @@ def _upgrade_team(platform: Platform, team: Team, version: Version, args: argpar
             f"upgrade the platform first (`./dev upgrade prefect {version}`)"
         )
     before = _pins(team)
-    _lock(platform, "--prefect", str(version), team.env)
+    kept = {path: path.read_bytes() for path in _lock_files(platform) if path.is_relative_to(team.package)}
+    try:
+        _lock(platform, "--prefect", str(version), team.env)
+    except PlatformError:
+        for path, content in kept.items():
+            path.write_bytes(content)
+        raise PlatformError(
+            f"prefect {version} does not resolve for {team.name}; its lock is unchanged"
+        ) from None
     _print_changes(team.name, before, _pins(team))
+    _recreate(platform, team.env)
     back = f"`./dev upgrade prefect {before.get('prefect')} --team {team.name}` goes back"
     if not args.no_tests:
         tests = subprocess.run(["hatch", "run", f"{team.env}:test", "-q"], cwd=platform.root)

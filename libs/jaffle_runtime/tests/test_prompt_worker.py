@@ -7,7 +7,7 @@ import asyncio
 import logging
 from uuid import uuid4
 
-from jaffle_runtime.worker import SCHEDULED, PromptProcessWorker, SharedExecutorContext, names_pool
+from jaffle_runtime.prompt_worker import SCHEDULED, PromptProcessWorker, SharedExecutorContext, names_pool
 from prefect.events import Event
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
