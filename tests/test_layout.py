@@ -58,6 +58,30 @@ def test_every_link_in_the_readme_and_the_docs_reaches_a_file():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 150  # reference belongs in docs/
 
 
+# Paths the docs show that are examples, not files: the team `./dev new-team finance` would make.
+EXAMPLE_PATHS = {"packages/finance/"}
+
+
+def test_every_path_the_readme_and_the_docs_name_exists():
+    """A path in backticks (from the root, or from the page's own folder) names a file or folder that
+    exists; placeholders (`<team>`, `*`, `...`) are patterns, not paths."""
+    import re
+
+    pages = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+    pages += [ROOT / name for name in _tracked() if name.endswith("README.md") and "/" in name]
+    folders = "packages|coordinator|ops|libs|docker|tests|docs|tools|bench|deploy|\\.ci|\\.github"
+    named = re.compile(rf"`((?:{folders})/[^`\s]*)`")
+    missing = []
+    for page in pages:
+        for found in named.findall(page.read_text()):
+            path = found.split("::")[0].split("#")[0].rstrip(".,:;")
+            if path in EXAMPLE_PATHS or "..." in path or any(c in path for c in "<>*{}$"):
+                continue
+            if not (ROOT / path).exists() and not (page.parent / path).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {found}")
+    assert not missing, missing
+
+
 def test_every_command_the_readme_and_the_docs_show_is_one_the_cli_takes():
     """`./dev X` in any page: X is a command of ./dev (its own, or the operations CLI's)."""
     import argparse
