@@ -56,3 +56,11 @@ def platform_server(tmp_path: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def dead_port():
+    """A loopback port that refuses connections (bound, never listening) for the test's duration."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dead_port():
-    """A loopback port that refuses connections (bound, never listening) for the test's duration."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
 
 
 def cli(tmp_path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -20,14 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def dead_port():
-    """A loopback port that refuses connections (bound, never listening) for the test's duration."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
-
-
-@pytest.fixture
 def platform(tmp_path, dead_port):
     """A local platform in a throwaway home whose server is not up; stops whatever a test left running."""
     made = Platform(root=ROOT, home=tmp_path / "home", port=dead_port)

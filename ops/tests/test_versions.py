@@ -4,12 +4,16 @@ name before anything is deployed; one on the server's version or older passes.""
 from __future__ import annotations
 
 from importlib.metadata import version as installed
+from pathlib import Path
 
 import pytest
 from jaffle_ops import versions
 from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
 from jaffle_ops.workspace import Team
 from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _team(tmp_path, name: str, prefect: str) -> Team:
@@ -23,7 +27,7 @@ def _team(tmp_path, name: str, prefect: str) -> Team:
 
 def test_a_team_newer_than_the_server_is_refused_by_name_and_the_others_pass(platform_server, tmp_path):
     api, _log = platform_server
-    server = versions.server_version(api)
+    server = versions.server_version(Platform(root=ROOT, home=tmp_path / "home", port=1, remote_api_url=api))
     assert server == Version(installed("prefect"))  # the server this environment runs
     older = _team(tmp_path, "ingestion", "3.0.0")
     same = _team(tmp_path, "coordinator", str(server))

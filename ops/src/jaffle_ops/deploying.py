@@ -26,7 +26,7 @@ def deploy(
     if infra == "kubernetes":
         check_cluster_settings(platform)
     # No team is deployed while one of them is newer than the server (a newer client is rejected).
-    versions.gate(versions.server_version(platform.api_url, platform.auth_string), selected)
+    versions.gate(versions.server_version(platform), selected)
     for team in selected:
         env_bin = hatch_env_path(team.env) / "bin"
         started = time.monotonic()

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from jaffle_ops import admin
 from jaffle_ops.errors import PlatformError
+from jaffle_ops.local import Platform
 from jaffle_ops.workspace import Team
 
 PREFECT = "prefect"
@@ -51,23 +53,18 @@ def team_version(team: Team) -> Version:
     return locked(team.package / "requirements.lock")
 
 
-def server_version(api_url: str, auth_string: str | None = None) -> Version:
-    """The version a running Prefect server reports (`GET /admin/version`)."""
-    import httpx
+def server_version(platform: Platform) -> Version:
+    """The version a running Prefect server reports (`GET /admin/version`), asked with the platform's
+    own client (its secret, or a Cloud key where the API is Cloud's)."""
+    import httpx  # Prefect's client errors (PrefectHTTPStatusError too) are httpx's
 
-    headers = {"Authorization": f"Basic {_basic(auth_string)}"} if auth_string else {}
     try:
-        answer = httpx.get(f"{api_url}/admin/version", headers=headers, timeout=10)
-        answer.raise_for_status()
+        with admin.client(platform) as client:
+            return Version(client.api_version())
     except httpx.HTTPError as error:
-        raise PlatformError(f"could not read the server's Prefect version at {api_url}: {error}") from error
-    return Version(answer.json())
-
-
-def _basic(auth_string: str) -> str:
-    import base64
-
-    return base64.b64encode(auth_string.encode()).decode()
+        raise PlatformError(
+            f"could not read the server's Prefect version at {platform.api_url}: {error}"
+        ) from error
 
 
 def ahead_of(server: Version, teams: list[Team]) -> list[tuple[Team, Version]]:
