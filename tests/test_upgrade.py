@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jaffle_ops import versions
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +56,7 @@ def test_a_team_may_not_lead_the_server_and_the_server_may_not_fall_behind_a_tea
 
 
 def test_one_team_moves_while_the_others_stay(repository_copy):
-    older = "3.8.8"  # the oldest Prefect the platform supports
+    older = str(versions.oldest_version(repository_copy))
     assert _home(repository_copy) != older, "the platform runs it: pick an older release for this test"
     before = {p: _pins(repository_copy / p) for p in _locks(repository_copy)}
     moved = _upgrade(repository_copy, older, "--team", "ml_forecast", "--no-tests")

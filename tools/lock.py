@@ -17,7 +17,9 @@ Dockerfile installs that file with `--require-hashes`.
 
 Prefect: the platform's own environments (ops, which runs the server, and the coordinator) are pinned to
 the root pyproject's `[tool.jaffle] prefect`; a team's (`packages/`) is held to it or older, and keeps
-the version its lock has until it is moved (a client is never newer than its server).
+the version its lock has until it is moved (a client is never newer than its server). The compatibility
+tier's environment (`compat`: ops' by hatch's `template`) is pinned to `[tool.jaffle] prefect-oldest`,
+the oldest Prefect the platform supports, and has no runtime lock (no image is built from it).
 """
 
 from __future__ import annotations
@@ -31,12 +33,20 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+COMPAT = "compat"  # ops' environment on the oldest supported Prefect: the compatibility tier's
+OLDEST = "prefect-oldest"  # its key in [tool.jaffle]
 
 
 def locked_environments() -> dict[str, dict]:
+    """Every environment with a lock, one that names a `template` with the template's keys filled in
+    (a key the environment sets itself wins, as hatch merges them)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     envs = config["tool"]["hatch"]["envs"]
-    return {name: env for name, env in envs.items() if "lock-filename" in env}
+    return {
+        name: {**envs.get(env.get("template", ""), {}), **env}
+        for name, env in envs.items()
+        if "lock-filename" in env
+    }
 
 
 def exclude_newer() -> list[str]:
@@ -57,16 +67,23 @@ def members_of(env: dict) -> list[Path]:
     return found
 
 
-def platform_prefect() -> str:
-    """The Prefect the platform's server and its own environments run (its one home)."""
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["jaffle"]["prefect"]
+def platform_prefect(key: str = "prefect") -> str:
+    """The Prefect the platform's server and its own environments run (its one home), or with
+    `OLDEST`, the oldest one it supports."""
+    written = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"].get("jaffle", {}).get(key)
+    if not written:
+        raise SystemExit(f"pyproject.toml has no [tool.jaffle] {key}")
+    return written
 
 
-def prefect_constraint(env: dict, moved_to: str | None = None) -> str:
+def prefect_constraint(name: str, env: dict, moved_to: str | None = None) -> str:
     """What an environment's lock may hold of Prefect: a team's (its package under packages/) the
-    platform's version or older, unless it is being moved; the platform's own, exactly its version."""
+    platform's version or older, unless it is being moved; the platform's own, exactly its version;
+    the compatibility tier's, exactly the oldest supported."""
     if moved_to:
         return f"prefect=={moved_to}"
+    if name == COMPAT:
+        return f"prefect=={platform_prefect(OLDEST)}"
     package = env.get("env-vars", {}).get("PLATFORM_PACKAGE", "")
     relation = "<=" if package.startswith("packages/") else "=="
     return f"prefect{relation}{platform_prefect()}"
@@ -81,9 +98,10 @@ def member_names(env: dict) -> list[str]:
     return [tomllib.loads((m / "pyproject.toml").read_text())["project"]["name"] for m in members_of(env)]
 
 
-def runtime_lock_path(env: dict) -> Path | None:
-    """Where a team environment's runtime-only lock lives (None for tool environments)."""
-    if not env.get("workspace", {}).get("members"):
+def runtime_lock_path(name: str, env: dict) -> Path | None:
+    """Where a team environment's runtime-only lock lives (None for tool environments and the
+    compatibility tier's, which only runs tests)."""
+    if name == COMPAT or not env.get("workspace", {}).get("members"):
         return None
     return (ROOT / env["lock-filename"]).with_name("runtime.lock")
 
@@ -131,7 +149,7 @@ def compile_lock(
         command += ["--constraint", constraints.name]
     else:
         constraints = requirements.with_suffix(".prefect.txt")  # stable: named in the lock too
-        constraints.write_text(prefect_constraint(env, prefect) + "\n")
+        constraints.write_text(prefect_constraint(name, env, prefect) + "\n")
         command += ["--constraint", constraints.name]
         if upgrade:
             command.append("--upgrade")
@@ -185,7 +203,7 @@ def main() -> int:
     for name in args.envs or sorted(environments):
         env = environments[name]
         lock = ROOT / env["lock-filename"]
-        runtime = runtime_lock_path(env)
+        runtime = runtime_lock_path(name, env)
         if args.check:
             fresh = lock.with_name("check.lock")
             fresh_runtime = lock.with_name("check.runtime.lock") if runtime else None

@@ -2,9 +2,10 @@
 
 `./dev test` (what CI runs) is every suite and every tier, in two lanes side by side: the team suites
 and then the platform's docker and security tiers in one, the platform's other tiers (unit, contract,
-faults, integration, browser) in the other. Each suite and part has its own environment, temporary
-folders, Prefect servers, images by content hash and free ports, so nothing is shared but the two
-cores. `--serial` runs everything one after another.
+faults, integration, browser) in the other, then there the compatibility tier (`-m compat`) on the
+oldest Prefect the platform supports, in its own environment, and on the newest, in ops'. Each suite
+and part has its own environment, temporary folders, Prefect servers, images by content hash and free
+ports, so nothing is shared but the two cores. `--serial` runs everything one after another.
 
 `./dev test --quick` is the everyday loop: lint, and beside it every suite's unit tests (every test
 without a tier marker, the contract tests among them) in its own environment, three suites at a time.
@@ -31,6 +32,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+from lock import COMPAT, OLDEST, platform_prefect
 from pytest_tiers import TIERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +110,13 @@ def lanes(names: list[str], quick: bool, serial: bool) -> list[list[Part]]:
         return [parts] if serial else balanced(parts, QUICK_LANES)
     beside = " or ".join(BESIDE_THE_TEAMS)
     teams: list[Part] = [(name, name, []) for name in names if name != OPS]
-    platform: list[Part] = [(OPS, OPS, ["-m", f"not ({beside})"])]
+    # The compatibility tier's tests (marked `compat`, named for its environment) run once on each
+    # Prefect: the oldest supported in that environment, the newest in ops' (and not in ops' other part).
+    compat: list[Part] = [
+        (f"{COMPAT}-{platform_prefect(OLDEST)}", COMPAT, ["-m", COMPAT]),
+        (f"{COMPAT}-{platform_prefect()}", OPS, ["-m", COMPAT]),
+    ]
+    platform: list[Part] = [(OPS, OPS, ["-m", f"not ({beside} or {COMPAT})"]), *compat]
     docker: Part = (f"{OPS}-{'-'.join(BESIDE_THE_TEAMS)}", OPS, ["-m", beside])
     if serial:
         return [[*teams, *platform, docker]]

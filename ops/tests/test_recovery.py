@@ -13,6 +13,10 @@ from prefect.server.concurrency.lease_storage import ConcurrencyLimitLeaseMetada
 from prefect.server.concurrency.lease_storage.filesystem import ConcurrencyLeaseStorage
 from prefect.testing.utilities import prefect_test_harness
 
+# The crash automations and the lease repair lean on Prefect's automations API and its lease storage:
+# the compatibility tier runs them on the oldest and the newest Prefect the platform supports.
+pytestmark = pytest.mark.compat
+
 
 @pytest.fixture(scope="module")
 def client():

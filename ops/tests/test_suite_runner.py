@@ -29,7 +29,8 @@ runner = _load("test_all")
 def test_every_marker_the_suites_declare_is_a_tier_the_quick_loop_leaves_out():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     markers = {line.split(":")[0] for line in declared["markers"]}
-    assert set(tiers.TIERS) == markers
+    # but the compatibility tier's: a selection across tiers, whose unit tests the quick loop keeps
+    assert set(tiers.TIERS) == markers - {runner.COMPAT}
 
 
 def test_the_full_run_runs_every_tier_once_in_two_lanes_the_teams_beside_the_platform():
@@ -37,10 +38,18 @@ def test_the_full_run_runs_every_tier_once_in_two_lanes_the_teams_beside_the_pla
     assert names[-1] == runner.OPS and {"ingestion", "dbt-transform", "coordinator"} <= set(names)
     teams, platform = runner.lanes(names, quick=False, serial=False)
     assert [env for _, env, _ in teams[:-1]] == names[:-1] and all(not own for _, _, own in teams[:-1])
-    (docker, ops, beside), [(rest, ops_again, not_beside)] = teams[-1], platform
+    (docker, ops, beside), [(rest, ops_again, not_beside), *compat] = teams[-1], platform
     assert ops == ops_again == runner.OPS and docker != rest
-    # one part takes the tiers beside the teams, the other every other test: none twice, none lost
-    assert beside == ["-m", "docker or security"] and not_beside == ["-m", "not (docker or security)"]
+    # in ops' environment, one part takes the tiers beside the teams, one the compatibility tier and
+    # the other every other test: none twice, none lost
+    assert beside == ["-m", "docker or security"]
+    assert not_beside == ["-m", "not (docker or security or compat)"]
+    # the compatibility tier once on the oldest supported Prefect, in its environment, once on the newest
+    oldest, newest = runner.platform_prefect(runner.OLDEST), runner.platform_prefect()
+    assert compat == [
+        (f"compat-{oldest}", runner.COMPAT, ["-m", "compat"]),
+        (f"compat-{newest}", runner.OPS, ["-m", "compat"]),
+    ]
     assert sorted(runner.lanes(names, quick=False, serial=True)[0]) == sorted([*teams, *platform])
 
 

@@ -107,14 +107,9 @@ class Platform:
 
     @property
     def warm(self) -> Parent:
-        """The warm parent now serving (the supervisor's child)."""
-        assert self.supervisor is not None
-        pid = self.supervisor.pid
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:  # the supervisor has ended
-            children = []
-        return Parent(int(children[0]) if children else -1)
+        """The warm parent now serving: the last to say it is ready (a new one takes the socket over)."""
+        ready = [line for line in (self.root / "warm.log").read_text().splitlines() if "ready on" in line]
+        return Parent(int(ready[-1].rsplit("(pid ", 1)[1].rstrip(")")) if ready else -1)
 
     def run(
         self, tag: str, sleep: float = 0.0, env: dict[str, str] | None = None, lazy: str = "", **job_variables
@@ -321,17 +316,25 @@ def test_a_cancellation_that_cannot_be_carried_out_leaves_the_worker_serving(pla
 
 
 def _a_change_reaches_the_next_run(platform: Platform, changed: Path, field: str, name: str) -> None:
-    """Write `changed` anew; the next run sees it (cold while the parent reloads), then warm again."""
+    """Write `changed` anew; the next run sees it (cold while a new parent starts), then warm again,
+    from the new parent."""
+    old = platform.warm.pid
     time.sleep(0.05)  # a new mtime, even on a coarse clock
     changed.write_text('VALUE = "second"\n')
     run = platform.run(f"{name}-changed")
     assert platform.final(run).type == StateType.COMPLETED
     assert platform.probe(f"{name}-changed")[field] == "second"
-    _wait(lambda: True if platform.socket.exists() else None, "the reloaded parent", 60)
+    _taken_over(platform, old)
     warm_again = platform.run(f"{name}-warm-again")
     assert platform.final(warm_again).type == StateType.COMPLETED
     record = platform.probe(f"{name}-warm-again")
-    assert (record["ppid"], record[field]) == (platform.warm.pid, "second")  # execv: the same pid
+    assert (record["ppid"], record[field]) == (platform.warm.pid, "second")
+    _wait(lambda: None if _alive(old) else True, "the old parent to end", 60)  # it had no run to drain
+
+
+def _taken_over(platform: Platform, old: int) -> None:
+    said = f"took over from pid {old}"
+    _wait(lambda: True if said in (platform.root / "warm.log").read_text() else None, "a new parent", 120)
 
 
 def test_a_code_change_reaches_the_next_run(platform):
@@ -346,6 +349,46 @@ def test_a_change_to_a_library_on_the_path_outside_the_package_reaches_the_next_
 def test_a_change_to_a_file_the_flow_reads_at_import_reaches_the_next_run(platform):
     # not code: what a team's datasets.toml is to its flows, read once when the flow script is imported
     _a_change_reaches_the_next_run(platform, platform.package / "settings.toml", "setting", "data")
+
+
+def test_a_new_parent_takes_over_beside_the_old_one_which_drains_its_running_run(platform):
+    old = platform.warm.pid
+    long = platform.run("long-on-old", sleep=25)
+    assert platform.probe("long-on-old")["ppid"] == old
+    time.sleep(0.05)
+    (platform.package / "helper.py").write_text('VALUE = "third"\n')
+    changed = platform.run("third-changed")
+    assert platform.final(changed).type == StateType.COMPLETED
+    _taken_over(platform, old)
+    # warm from the new parent while the old one's run still runs: a reload waits for no run
+    beside = platform.run("third-beside")
+    assert platform.final(beside).type == StateType.COMPLETED
+    record = platform.probe("third-beside")
+    assert (record["ppid"], record["value"]) == (platform.warm.pid, "third") and record["ppid"] != old
+    assert _alive(old) and not platform.client.read_flow_run(long.id).state.is_final()
+    assert platform.final(long).type == StateType.COMPLETED  # the old parent's run ends as it would have
+    _wait(lambda: None if _alive(old) else True, "the old parent to end once drained", 60)
+
+
+def test_a_new_parent_whose_import_fails_leaves_the_old_one_serving_and_says_why(platform):
+    old = platform.warm.pid
+    time.sleep(0.05)
+    (platform.package / "helper.py").write_text("VALUE = (\n")  # a deploy with a syntax error
+    broken = platform.run("broken")
+    assert platform.final(broken).type != StateType.COMPLETED  # cold, it fails as a stock run would
+    said = f"ended before it was ready (exit 1); pid {old} serves on"
+    _wait(lambda: True if said in (platform.root / "warm.log").read_text() else None, "the supervisor", 120)
+    assert "SyntaxError" in (platform.root / "warm.log").read_text()  # why: the new parent's traceback
+    assert _alive(old) and platform.warm.pid == old and platform.socket.exists()
+    time.sleep(0.05)
+    (platform.package / "helper.py").write_text('VALUE = "fixed"\n')  # the next deploy mends it
+    mended = platform.run("mended")
+    assert platform.final(mended).type == StateType.COMPLETED
+    assert platform.probe("mended")["value"] == "fixed"  # cold: never the old parent's code
+    _taken_over(platform, old)
+    warm = platform.run("mended-warm")
+    assert platform.final(warm).type == StateType.COMPLETED
+    assert platform.probe("mended-warm")["ppid"] == platform.warm.pid != old
 
 
 def test_every_forked_run_draws_its_own_random_numbers(platform):

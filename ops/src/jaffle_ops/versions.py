@@ -9,7 +9,8 @@ is refused by name with the command that fixes it, instead of failing half-way.
 
 The version the platform's server and its own environments run is written once, in the root
 pyproject's `[tool.jaffle] prefect`; `./dev upgrade prefect VERSION` moves it, and `--team` moves one
-team's lock (see docs/upgrading.md).
+team's lock (see docs/upgrading.md). The oldest version the platform supports is written beside it, as
+`prefect-oldest`: the compatibility tier runs the platform's runtime on both.
 """
 
 from __future__ import annotations
@@ -26,14 +27,24 @@ from jaffle_ops.local import Platform
 from jaffle_ops.workspace import Team
 
 PREFECT = "prefect"
+OLDEST = "prefect-oldest"
 
 
 def platform_version(root: Path) -> Version:
     """The Prefect the platform's server and its own environments run: its one home."""
+    return _written(root, PREFECT, "the platform's Prefect version")
+
+
+def oldest_version(root: Path) -> Version:
+    """The oldest Prefect the platform supports (the compatibility tier's oldest environment)."""
+    return _written(root, OLDEST, "the oldest Prefect the platform supports")
+
+
+def _written(root: Path, key: str, meaning: str) -> Version:
     config = tomllib.loads((root / "pyproject.toml").read_text())
-    written = config.get("tool", {}).get("jaffle", {}).get(PREFECT)
+    written = config.get("tool", {}).get("jaffle", {}).get(key)
     if not written:
-        raise PlatformError("pyproject.toml has no [tool.jaffle] prefect: the platform's Prefect version")
+        raise PlatformError(f"pyproject.toml has no [tool.jaffle] {key}: {meaning}")
     return Version(written)
 
 

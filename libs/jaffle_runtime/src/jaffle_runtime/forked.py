@@ -13,6 +13,10 @@ from typing import Any
 
 from jaffle_runtime import protocol
 
+# The folder the warm parent was started in: `python -m` put it first on sys.path, where a run started
+# as `python -m prefect.engine` has its own folder.
+STARTED_IN = os.getcwd()
+
 
 def run_forked(request: dict[str, Any], streams: list[int], inherited: list[Any], imports: Path) -> None:
     """In the forked child: become the run's process and run Prefect's engine entry point; at its end,
@@ -28,10 +32,13 @@ def run_forked(request: dict[str, Any], streams: list[int], inherited: list[Any]
         signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as in any interpreter
         die_with_parent()
         reseed()
+        forget_event_loop()
         for target, fd in zip(protocol.STREAMS, streams, strict=True):
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(request["cwd"])
+        if sys.path[:1] == [STARTED_IN]:
+            sys.path[0] = request["cwd"]
         os.environ.clear()
         os.environ.update(request["env"])
         import time
@@ -77,6 +84,18 @@ def reseed() -> None:
         numpy_random.seed()
     if faker_generator := sys.modules.get("faker.generator"):
         faker_generator.random.seed()
+
+
+def forget_event_loop() -> None:
+    """No event loop set or running, as in a new interpreter: what asyncio's own at-fork hook does in
+    every forked child from Python 3.12 on, done here for 3.11 (whose asyncio has no such hook)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or sys.version_info >= (3, 12):
+        return
+    events = asyncio.events
+    if events._event_loop_policy is not None:
+        events._event_loop_policy._local = events.BaseDefaultEventLoopPolicy._Local()
+    events._set_running_loop(None)
 
 
 def die_with_parent() -> None:

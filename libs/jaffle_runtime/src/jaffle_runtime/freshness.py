@@ -40,7 +40,10 @@ def source_folders(package: Path) -> tuple[list[Path], list[Path]]:
     changes them) and every other source folder on the path that is not part of an interpreter or
     environment (an editable install, such as the platform library this module belongs to)."""
     installed, environments, sources = installed_folders(), [], []
-    for entry in filter(None, sys.path):  # "" is the folder the parent started in, not a source folder
+    # The folder the parent started in ("" or, under `python -m`, its path first on sys.path) is not a
+    # source folder: a run has its own there (forked.run_forked puts it in its place).
+    started_in = sys.path[:1] if sys.path[:1] == [os.getcwd()] else []
+    for entry in (entry for entry in sys.path if entry and entry not in started_in):
         folder = Path(entry).resolve()
         if not folder.is_dir():
             continue
@@ -88,6 +91,15 @@ def fingerprint(
             continue
         marks.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(marks)
+
+
+def changed(
+    before: tuple[tuple[str, int, int], ...], after: tuple[tuple[str, int, int], ...], most: int = 3
+) -> str:
+    """The files that differ between two fingerprints (added, removed or written), the first `most`."""
+    paths = sorted({path for path, *_ in set(before) ^ set(after)})
+    named = ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+    return named or "nothing"
 
 
 # Files Prefect also reads its settings from, in the folder a run starts in.

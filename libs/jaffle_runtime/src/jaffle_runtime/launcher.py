@@ -17,19 +17,25 @@ becomes `python -m prefect.engine` in place: a run never waits on, or fails for,
 The warm parent makes Prefect's settings and logging for a run's environment before it forks (once per
 distinct set of PREFECT_ variables and settings files in the run's folder), so a forked run starts with
 them made; and it imports the installed libraries its runs imported lazily (a dbt adapter: each run
-writes their names when it ends), so the runs after it find them imported. It forks only with one
-thread and no event loop alive (checked before every fork), and
-it reloads when the team's code or environment changes: the first run after a deploy that changed
-them starts cold while the parent drains its runs and starts again with the new code.
+writes their names when it ends), so the runs after it find them imported. It forks only with no other
+thread alive, Python's or native (a library's pool that makes itself ready for a fork aside: OpenBLAS,
+jemalloc), and no event loop running (checked before every fork: `forksafety`).
 
-`supervise` keeps a warm parent running: one that dies (killed, out of memory, a reload whose import
-fails) is started again, with a growing pause while it keeps failing, and its socket is removed
-meanwhile so runs start cold rather than knock on a dead one. A run whose warm parent died under it
-ends Crashed with a message naming that parent.
+When the team's code or environment changes (any file of its package, the environment, the Python files
+of the libraries on its path), the first run after it starts cold and a new parent starts beside the old
+one. It takes the socket over once it has imported the new code, and the old one drains its running runs
+and ends. If the new one's import fails, the old one serves on (every run starting cold, never with the
+old code) and says why.
+
+`supervise` keeps a warm parent running: one that dies (killed, out of memory) is started again, with a
+growing pause while it keeps failing, and its socket is removed meanwhile so runs start cold rather than
+knock on a dead one. A run whose warm parent died under it ends Crashed with a message naming that
+parent. It also starts the new parent a stale one asks for.
 
 This module is the pool's command and the entry point; `run` needs the standard library only. The rest:
 `protocol` (the socket's messages), `parent` (`serve`), `freshness` (what makes a parent stale or a run
-cold), `warmup` (what a parent makes ready), `forked` (a run in its forked process) and `supervisor`.
+cold), `forksafety` (whether it may fork), `warmup` (what a parent makes ready), `forked` (a run in its
+forked process) and `supervisor`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """`serve`: one team's warm parent. It imports Prefect and the team's flow code once, listens on the
 team's socket and forks each run a client hands it, unless the run must start cold (its start-time
-settings differ, its Prefect settings do not load, forking is unsafe) or the team's code changed, in
-which case it drains its runs and starts again with the new code."""
+settings differ, its Prefect settings do not load, forking is unsafe) or the team's code changed.
+
+When the code changed, a supervised parent asks its supervisor for a new parent beside it and serves on,
+answering each request "reload" (the run starts cold, never with the old code), until the new parent
+has imported the new code and taken the socket over (an atomic rename): then it drains its running runs
+and ends. A new parent whose import fails never takes over; the old one serves on, asks again later and
+at the next change, and the supervisor's log says why. Unsupervised, it drains and re-executes itself."""
 
 from __future__ import annotations
 
@@ -11,14 +16,19 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from jaffle_runtime import forked, freshness, protocol, warmup
+from jaffle_runtime import forked, forksafety, freshness, protocol, warmup
 
-# "0": the parent does not import what its runs imported (set by the parent itself when doing so once
-# left a thread behind, which would make every fork unsafe).
+# "0": the parent does not import what its runs imported.
 LEARN_ENV = "JAFFLE_WARM_LEARN"
+# The pipe on which a supervised parent says it is ready (it has taken the socket): `supervise` sets it.
+READY_FD_ENV = "JAFFLE_WARM_READY_FD"
+# How long a parent waiting to be replaced waits before it asks again (a new parent that failed to
+# start, for a cause that may pass), doubled at each ask up to the cap.
+ASK_AGAIN_SECONDS, ASK_AGAIN_CAP_SECONDS = 30.0, 600.0
 
 
 def serve(socket_path: Path, package: Path, entrypoints: list[str] | None = None) -> int:
@@ -30,6 +40,8 @@ class WarmParent:
     the settings it made last, what it has learned to import, and whether it is draining."""
 
     def __init__(self, socket_path: Path, package: Path, entrypoints: list[str] | None) -> None:
+        ready = os.environ.pop(READY_FD_ENV, None)  # not handed on to the runs
+        self.supervisor = os.getppid() if ready else None
         warmup.preload(package, entrypoints)
         self.socket_path, self.package = socket_path, package
         self.folders = freshness.source_folders(package)
@@ -59,21 +71,37 @@ class WarmParent:
         self.configured: tuple[tuple[str, str], ...] | None = freshness.settings_key(
             hands_on, socket_path.parent
         )
-        self.draining = False
-        self.learning, self.learned = os.environ.get(LEARN_ENV) != "0", set[str]()
-        for stale in socket_path.parent.glob(f"{socket_path.name}.*.imports*"):  # a killed parent's
-            stale.unlink(missing_ok=True)
+        self.draining = self.handed_over = False
+        self.replacing: tuple[tuple[str, int, int], ...] | None = None  # the code a new parent is asked for
+        self.asked_at, self.ask_again = 0.0, ASK_AGAIN_SECONDS
+        self.learning = os.environ.get(LEARN_ENV) != "0" and not warmup.unlearnable(socket_path).exists()
+        self.learned = set[str]()
+        for stale in socket_path.parent.glob(f"{socket_path.name}.*.imports*"):  # a killed parent's runs'
+            if not _alive(_pid_in(stale)):
+                stale.unlink(missing_ok=True)
         self.to_learn: list[str] = []  # what ended runs imported, imported here while no request waits
-        os.rename(binding, socket_path)
+        # Unsafe already, with only its own imports made (a library that starts a thread when imported):
+        # a new parent would be no safer, so every run starts cold until the code changes.
+        self.born_unsafe = forksafety.unsafe_to_fork()
+        os.rename(binding, socket_path)  # atomically over a parent being replaced
+        self.inode = socket_path.stat().st_ino
         protocol.log(f"ready on {socket_path} for {package.name} (pid {os.getpid()})")
+        sources = ", ".join(str(folder) for folder in self.folders[1]) or "none"
+        protocol.log(f"watching {len(self.marks)} files: the package's, its environment's, and {sources}")
+        if self.born_unsafe:
+            protocol.log(f"unsafe to fork ({self.born_unsafe}): every run starts cold")
+        if ready:
+            with protocol.gone():
+                os.write(int(ready), b"ready\n")
+            os.close(int(ready))
 
     def _bind(self) -> Path:
         """Listen under a name of its own, renamed into place once this parent can answer: a run never
         knocks on a parent still making its settings (it finds no socket, and starts cold at once)."""
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.socket_path.unlink(missing_ok=True)
         for stale in self.socket_path.parent.glob(f"{self.socket_path.name}.*.binding"):  # killed starting
-            stale.unlink(missing_ok=True)
+            if not _alive(_pid_in(stale)):
+                stale.unlink(missing_ok=True)
         binding = self.socket_path.with_name(f"{self.socket_path.name}.{os.getpid()}.binding")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
@@ -94,13 +122,15 @@ class WarmParent:
                 else:
                     self._client_gone(key.fileobj)  # type: ignore[arg-type]
             self._after_runs_end()
+            if self.replacing is not None and not self.draining and self._taken_over():
+                self._hand_over()
             if self.stopping and not self.draining:
                 self._stop_listening()
                 for pid in self.runs:
                     with protocol.gone():
                         os.kill(pid, signal.SIGTERM)
             if self.draining and not self.runs:
-                if self.stopping:
+                if self.stopping or self.handed_over:
                     return 0
                 protocol.log("reloading")
                 signal.set_wakeup_fd(-1)
@@ -121,7 +151,47 @@ class WarmParent:
         self.draining = True
         self.selector.unregister(self.listener)
         self.listener.close()
-        self.socket_path.unlink(missing_ok=True)
+        if not self._taken_over():  # a new parent's socket is not this one's to remove
+            self.socket_path.unlink(missing_ok=True)
+
+    def _taken_over(self) -> bool:
+        try:
+            return self.socket_path.stat().st_ino != self.inode
+        except FileNotFoundError:
+            return False
+
+    def _hand_over(self) -> None:
+        """A new parent has the socket: answer what still waits here "reload", then drain and end."""
+        protocol.log(f"a new parent took over; ending once {len(self.runs)} running runs end")
+        self.selector.unregister(self.listener)
+        self.listener.setblocking(False)
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # none left (BlockingIOError), or one that went away
+                break
+            with protocol.gone():
+                conn.sendall(b"reload\n")
+            conn.close()
+        self.listener.close()
+        self.draining = self.handed_over = True
+
+    def _replace(self, marks: tuple[tuple[str, int, int], ...], reason: str) -> bytes:
+        """This parent may fork no more (`reason`): have a new one started, and start runs cold meanwhile.
+        Supervised, the new one starts beside this one, which serves on until it takes over."""
+        if self.supervisor is None or os.getppid() != self.supervisor:
+            protocol.log(f"not forking ({reason}); reloading once the running runs end")
+            self._stop_listening()
+            return b"reload\n"
+        now = time.monotonic()
+        if marks != self.replacing or now - self.asked_at >= self.ask_again:
+            again = marks == self.replacing
+            self.ask_again = min(self.ask_again * 2, ASK_AGAIN_CAP_SECONDS) if again else ASK_AGAIN_SECONDS
+            self.replacing, self.asked_at = marks, now
+            asked = "asked again for a new parent" if again else "asked for a new parent beside this one"
+            protocol.log(f"not forking ({reason}); {asked}; runs start cold until it takes over")
+            os.kill(self.supervisor, signal.SIGUSR1)
+        return b"reload\n"
 
     def _accept(self) -> None:
         try:
@@ -161,12 +231,13 @@ class WarmParent:
                 return b"refused settings\n"
             self.configured = wanted
             protocol.log(f"Prefect's settings and logging made again, for a run whose {differ} differ")
-        unsafe = warmup.fork_is_safe()
-        if freshness.fingerprint(self.package, self.folders) != self.marks or unsafe:
-            reason = unsafe or "the team's code or environment changed"
-            protocol.log(f"not forking ({reason}); reloading once the running runs end")
-            self._stop_listening()
-            return b"reload\n"
+        marks = freshness.fingerprint(self.package, self.folders)
+        if marks != self.marks:
+            return self._replace(marks, f"changed: {freshness.changed(self.marks, marks)}")
+        if self.born_unsafe:
+            return b"refused unsafe\n"
+        if unsafe := forksafety.unsafe_to_fork():
+            return self._replace(marks, unsafe)
         if protocol.gone_away(conn):  # it gave up waiting (and started its run cold): no second run
             protocol.log("refused a request: its run did not wait for the answer")
             return b"refused late\n"
@@ -213,12 +284,13 @@ class WarmParent:
             warmup.imports_file(self.socket_path, pid).unlink(missing_ok=True)
         if self.learning and self.to_learn and not self.busy():
             self.to_learn = warmup.learn(self.to_learn, self.learned, self.busy)
-            if unsafe := warmup.fork_is_safe():
+            if unsafe := forksafety.unsafe_to_fork():
                 protocol.log(
                     f"importing what runs imported left the parent unsafe to fork ({unsafe}); not again"
                 )
                 self.learning, self.to_learn = False, []
-                os.environ[LEARN_ENV] = "0"  # the reload inherits it
+                os.environ[LEARN_ENV] = "0"  # a reload in place inherits it, a new parent reads the file
+                warmup.unlearnable(self.socket_path).touch()
 
 
 def reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], selector: Any) -> list[int]:
@@ -245,3 +317,20 @@ def reap(runs: dict[int, socket.socket], by_conn: dict[socket.socket, int], sele
         conn.close()
         reaped.append(pid)
     return reaped
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        pass
+    return True
+
+
+def _pid_in(path: Path) -> int:
+    """The pid in a name such as `warm.sock.123.imports`."""
+    return next((int(part) for part in reversed(path.name.split(".")) if part.isdigit()), 0)

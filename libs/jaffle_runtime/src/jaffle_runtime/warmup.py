@@ -22,13 +22,16 @@ def preload(package: Path, named: list[str] | None = None) -> None:
     import prefect.runner  # noqa: F401
     from prefect.utilities.importtools import load_script_as_module
 
-    cwd = os.getcwd()
+    cwd, path = os.getcwd(), list(sys.path)
     os.chdir(package)
     try:
         for script in freshness.entrypoints(package, named):
             load_script_as_module(str(script))
     finally:
         os.chdir(cwd)
+        # Prefect leaves the script's folder on sys.path; a run's engine puts it there again when it
+        # loads its flow, as a stock run's does: a run's path is a stock run's.
+        sys.path[:] = path
 
 
 def as_a_worker_hands_it(env: dict[str, str]) -> dict[str, str]:
@@ -68,17 +71,10 @@ def configure(env: dict[str, str], cwd: Path) -> None:
         os.environ.update(own)
 
 
-def fork_is_safe() -> str | None:
-    import asyncio
-    import threading
-
-    if threading.active_count() != 1:
-        return f"{threading.active_count()} threads alive: {[t.name for t in threading.enumerate()]}"
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-    return "an event loop is running"
+def unlearnable(socket_path: Path) -> Path:
+    """Where a parent marks that importing what runs imported left it unsafe to fork: the parents
+    started after it (until the supervisor starts afresh) do not learn."""
+    return socket_path.with_name(f"{socket_path.name}.unlearnable")
 
 
 def imports_file(socket_path: Path, pid: int) -> Path:
