@@ -48,10 +48,13 @@ def test_a_team_may_not_lead_the_server_and_the_server_may_not_fall_behind_a_tea
     assert f"ml-forecast may not lead the server: prefect 99.0.0 is newer than the platform's {home}" in (
         ahead.stderr
     )
-    behind = _upgrade(ROOT, "3.0.0")
-    assert behind.returncode != 0 and "prefect 3.0.0 is older than what" in behind.stderr
+    oldest = str(versions.oldest_version(ROOT))  # supported, but older than what every team runs
+    behind = _upgrade(ROOT, oldest)
+    assert behind.returncode != 0 and f"prefect {oldest} is older than what" in behind.stderr
     assert "ml-forecast" in behind.stderr and "a team may not be newer than the server" in behind.stderr
     assert _upgrade(ROOT, "three").stderr.strip().endswith("'three' is not a version (e.g. 3.9.1)")
+    too_old = _upgrade(ROOT, "3.0.0", "--team", "ml-forecast")
+    assert too_old.returncode != 0 and "older than the oldest the platform supports" in too_old.stderr
     assert _home(ROOT) == home and _locks(ROOT) == before  # refused before anything was written
 
 

@@ -34,6 +34,12 @@ def cmd_upgrade(platform: Platform, args: argparse.Namespace) -> int:
         version = Version(args.version)
     except InvalidVersion:
         raise PlatformError(f"{args.version!r} is not a version (e.g. 3.9.1)") from None
+    oldest = versions.oldest_version(platform.root)
+    if version < oldest:
+        raise PlatformError(
+            f"prefect {version} is older than the oldest the platform supports ({oldest}, [tool.jaffle] "
+            "prefect-oldest in pyproject.toml): its runtime is not tested there"
+        )
     if args.team:
         return _upgrade_team(platform, select(platform, [args.team], deployable=False)[0], version, args)
     return _upgrade_platform(platform, version)
