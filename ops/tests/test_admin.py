@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jaffle_ops import admin
+from jaffle_ops import admin, workspace
 from jaffle_ops.pools import docker_template
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -78,3 +78,29 @@ def test_the_data_roots_credentials_are_kept_only_for_an_object_store_with_keys(
     }
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session")  # temporary credentials need their token
     assert storage_options(OpsSettings())["token"] == "session"
+
+
+def test_pausing_schedules_pauses_the_platforms_deployments_and_never_another_on_the_same_server(client):
+    """A shared server: a foreign deployment with a schedule, and one that shares a platform deployment's
+    name under another flow, stay active while every platform deployment is paused."""
+    from datetime import timedelta
+
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    def scheduled(flow: str, name: str):
+        hourly = DeploymentScheduleCreate(schedule=IntervalSchedule(interval=timedelta(hours=1)), active=True)
+        return client.create_deployment(client.create_flow_from_name(flow), name, schedules=[hourly])
+
+    names = [d["name"] for team in workspace.teams(workspace.repo_root()) for d in team.deployments]
+    assert len(names) > 1, names
+    for name in names:
+        scheduled(name, name)
+    foreign = [scheduled("someone-elses-flow", "nightly"), scheduled("someone-elses-flow", names[0])]
+
+    assert admin.pause_deployments(client, names) == names
+    for name in names:
+        assert client.read_deployment_by_name(f"{name}/{name}").paused, name
+    for deployment in foreign:
+        stays = client.read_deployment(deployment)
+        assert not stays.paused and all(s.active for s in stays.schedules), stays.name

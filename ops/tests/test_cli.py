@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -96,3 +98,23 @@ def test_every_command_the_parser_takes_names_the_function_that_runs_it():
     for name, command in commands.choices.items():
         handler = command.get_default("handler")
         assert callable(handler) and handler.__name__.startswith("cmd_"), name
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+@pytest.mark.parametrize(
+    ("days", "says"),
+    [("0", "at least 1 day, not 0"), ("-3", "at least 1 day, not -3"), ("x", "not a whole number: 'x'")],
+)
+def test_days_below_one_are_refused_naming_the_option(command, days, says, capsys):
+    from jaffle_ops.cli import parser
+
+    with pytest.raises(SystemExit) as refused:
+        parser().parse_args([command, "--days", days])
+    assert refused.value.code == 2
+    assert f"argument --days: {says}" in capsys.readouterr().err
+
+
+def test_one_day_is_taken():
+    from jaffle_ops.cli import parser
+
+    assert parser().parse_args(["run", "--days", "1"]).days == 1

@@ -139,3 +139,67 @@ def test_this_teams_deployments_run_on_its_pool_and_carry_its_tag():
     for deployment in DEPLOYMENTS:
         assert deployment["work_pool"]["name"] == names.pool, deployment["name"]
         assert f"team:{names.team}" in deployment["tags"], deployment["name"]
+
+
+def _numbers_without_both_bounds(prop: dict, defs: dict, where: str) -> list[str]:
+    """Where a parameter's schema takes a number (itself, an item, a mapping's value) with no minimum or
+    no maximum."""
+    if "$ref" in prop:
+        prop = defs[prop["$ref"].rsplit("/", 1)[1]]
+    found = [
+        missing
+        for key, inner in (("anyOf", None), ("items", "[]"), ("additionalProperties", "{}"))
+        for sub in (prop.get(key, []) if key == "anyOf" else [prop.get(key)])
+        if isinstance(sub, dict)
+        for missing in _numbers_without_both_bounds(sub, defs, where + (inner or ""))
+    ]
+    if prop.get("type") in ("integer", "number") and not {"minimum", "maximum"} <= set(prop):
+        found.append(where)
+    return found
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_every_number_says_its_bounds_in_its_schema_and_its_description(deployment):
+    """A number out of range is refused by the run form and the server before a run exists only if the
+    schema has its bounds: typed `Annotated[int, BOUNDS.field]`, described with `bounds=BOUNDS`."""
+    flow = load_flow_from_entrypoint(str(PACKAGE / deployment["entrypoint"]))
+    schema = parameter_schema(flow).model_dump()
+    defs = schema.get("definitions", {})
+    for name, prop in schema["properties"].items():
+        where = f"{deployment['name']}.{name}"
+        unbounded = _numbers_without_both_bounds(prop, defs, where)
+        assert not unbounded, f"{unbounded} take a number without both bounds: Annotated[int, BOUNDS.field]"
+        if "minimum" in prop:
+            said = f"Range: {prop['minimum']} to {prop['maximum']}."
+            assert said in prop["description"], f"{where}'s description does not say {said!r}"
+
+
+def test_a_number_without_bounds_fails_the_check_and_one_with_them_passes():
+    from typing import Annotated
+
+    from jaffle_contract.parameters import Bounds, parameter
+    from prefect import flow
+
+    days = Bounds(1, 7)
+    no_caps = parameter(None, "C", "c")
+
+    @flow
+    def loose(n: int = parameter(1, "N", "n"), caps: dict[str, int] | None = no_caps) -> None: ...
+
+    @flow
+    def bounded(
+        n: Annotated[int, days.field] = parameter(1, "N", "n", bounds=days),
+        caps: dict[str, Annotated[int, days.field]] | None = no_caps,
+    ) -> None: ...
+
+    def unbounded(fn) -> list[str]:
+        schema = parameter_schema(fn).model_dump()
+        return [
+            found
+            for name, prop in schema["properties"].items()
+            for found in _numbers_without_both_bounds(prop, schema.get("definitions", {}), name)
+        ]
+
+    assert unbounded(loose) == ["n", "caps{}"]
+    assert unbounded(bounded) == []
+    assert parameter_schema(bounded).model_dump()["properties"]["n"]["description"] == "n Range: 1 to 7."

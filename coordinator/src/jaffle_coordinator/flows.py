@@ -14,9 +14,9 @@ bodies are in the modules above.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from jaffle_contract.deployments import BACKFILL
+from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS
 from jaffle_contract.parameters import parameter
 from prefect import flow
 
@@ -36,6 +36,9 @@ FIRE_AND_FORGET = parameter(
 )
 # The run form's choices for it: the children no other child reads from.
 Forgettable = Literal[plan.FORGETTABLE]  # type: ignore[valid-type]
+CHUNK_DAYS, CAP, ATTEMPTS, BACKOFF = (
+    BACKFILL_BOUNDS[name] for name in ("chunk_days", "caps", "attempts", "backoff_seconds")
+)
 
 
 @flow(name="data-platform", timeout_seconds=SETTINGS.parent_timeout_seconds)
@@ -50,10 +53,15 @@ async def data_platform(
 
 @flow(name="data-platform-backfill")
 async def data_platform_backfill(
+    # "The last day is not before the first" is not a JSON schema rule: plan.resolve_window checks it
+    # when the run starts, naming both days.
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
-    chunk_days: int = parameter(
-        BACKFILL.chunk_days, "Days per chunk", "Each chunk is one run of every team deployment."
+    chunk_days: Annotated[int, CHUNK_DAYS.field] = parameter(
+        BACKFILL.chunk_days,
+        "Days per chunk",
+        "Each chunk is one run of every team deployment.",
+        bounds=CHUNK_DAYS,
     ),
     reprocess: Literal["all", "missing", "failed"] = parameter(
         BACKFILL.reprocess,
@@ -61,16 +69,23 @@ async def data_platform_backfill(
         "all: every cell; missing: the cells whose outputs the data lacks for their window; "
         "failed: only the cells that did not complete in the last backfill of this range.",
     ),
-    caps: dict[str, int] | None = parameter(
+    caps: dict[str, Annotated[int, CAP.field]] | None = parameter(
         BACKFILL.caps,
         "Caps",
-        'Cells of a team at once, by team, e.g. {"ingestion": 3} (default: each team\'s own).',
+        'Cells of a team at once, by team, e.g. {"ingestion": 3} (default: each team\'s own). '
+        f"Range of each: {CAP.text}.",
     ),
-    attempts: int = parameter(
-        BACKFILL.attempts, "Attempts", "Runs of a cell before it fails and blocks what needs it."
+    attempts: Annotated[int, ATTEMPTS.field] = parameter(
+        BACKFILL.attempts,
+        "Attempts",
+        "Runs of a cell before it fails and blocks what needs it.",
+        bounds=ATTEMPTS,
     ),
-    backoff_seconds: float = parameter(
-        BACKFILL.backoff_seconds, "Backoff (s)", "Wait before a cell's second attempt; doubles."
+    backoff_seconds: Annotated[float, BACKOFF.field] = parameter(
+        BACKFILL.backoff_seconds,
+        "Backoff (s)",
+        "Wait before a cell's second attempt; doubles.",
+        bounds=BACKOFF,
     ),
     dry_run: bool = parameter(
         BACKFILL.dry_run, "Dry run", "List the cells that would run, and why; run nothing."

@@ -207,11 +207,24 @@ def repair_slots(platform: Platform) -> list[str]:
         return recovery.repair_slots(prefect, platform.lease_dir)
 
 
-def pause_schedules(platform: Platform) -> None:
+def pause_schedules(platform: Platform, teams: list[Team]) -> list[str]:
+    """Pause the schedules of these teams' deployments, and of no other: a server the platform shares
+    may hold deployments that are not its own to pause."""
     with client(platform) as prefect:
-        for deployment in prefect.read_deployments():
-            if deployment.schedules:
-                prefect.pause_deployment(deployment.id)
+        return pause_deployments(prefect, [d["name"] for team in teams for d in team.deployments])
+
+
+def pause_deployments(prefect: SyncPrefectClient, names: list[str]) -> list[str]:
+    """Pause each of these deployments (`<name>/<name>`) that has a schedule; the ones paused."""
+    from jaffle_contract.deployments import qualified
+
+    paused = []
+    for name in names:
+        deployment = prefect.read_deployment_by_name(qualified(name))
+        if deployment.schedules:
+            prefect.pause_deployment(deployment.id)
+            paused.append(name)
+    return paused
 
 
 def worker_online(prefect: SyncPrefectClient, pool: str, name: str) -> bool:

@@ -65,6 +65,17 @@ def _global_options(top: argparse.ArgumentParser) -> None:
     )
 
 
+def at_least_one(text: str) -> int:
+    """A count of days: a whole number of at least 1 (argparse names the option in its error)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 day, not {number}")
+    return number
+
+
 def _up_and_deploy(sub: Commands) -> None:
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
     up.set_defaults(handler=lifecycle.cmd_up)
@@ -99,7 +110,7 @@ def _run_and_demo(sub: Commands) -> None:
         run.add_argument("--end", type=date.fromisoformat)
         run.add_argument(
             "--days",
-            type=int,
+            type=at_least_one,
             default=28 if name == "demo" else None,
             help="the last N days up to --end (default yesterday)",
         )

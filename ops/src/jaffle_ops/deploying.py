@@ -56,7 +56,7 @@ def deploy(
         if catalog:
             print(f"catalog     {catalog}: where its datasets live (a Prefect Variable)")
     if paused:
-        admin.pause_schedules(platform)
+        print(f"paused      {', '.join(admin.pause_schedules(platform, selected)) or 'no schedules'}")
 
 
 def docker_job_variables(platform: Platform, team: Team) -> dict[str, Any]:

@@ -48,10 +48,29 @@ def test_a_start_without_an_end_is_checked_against_yesterday(data_dir):
     assert message == f"end_date {yesterday().isoformat()} is before start_date {after.isoformat()}"
 
 
-@pytest.mark.parametrize("horizon", [0, -7, forecast.MAX_HORIZON_DAYS + 1])
-def test_a_horizon_outside_one_to_a_year_is_refused_naming_the_bounds_and_the_value(data_dir, horizon):
-    message = _refused(data_dir, end_date=date(2023, 12, 31), horizon_days=horizon)
-    assert message == f"horizon_days must be between 1 and {forecast.MAX_HORIZON_DAYS}, got {horizon}"
+@pytest.mark.parametrize(
+    ("horizon", "says"),
+    [
+        (0, "greater than or equal to 1"),
+        (-7, "greater than or equal to 1"),
+        (forecast.MAX_HORIZON_DAYS + 1, f"less than or equal to {forecast.MAX_HORIZON_DAYS}"),
+    ],
+)
+def test_a_horizon_outside_one_to_a_year_is_refused_by_its_schema_naming_the_bound(horizon, says):
+    """The bounds live in the parameter's type: Prefect checks them when a run starts (the server
+    checks the same bounds, from the deployment's schema, before it creates one)."""
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match=f"horizon_days: Input should be {says}"):
+        sales_forecast.validate_parameters({"horizon_days": horizon})
+
+
+def test_the_horizons_description_says_the_bounds_its_schema_has():
+    from prefect.utilities.callables import parameter_schema
+
+    horizon = parameter_schema(sales_forecast).model_dump()["properties"]["horizon_days"]
+    assert (horizon["minimum"], horizon["maximum"]) == (1, forecast.MAX_HORIZON_DAYS)
+    assert horizon["description"].endswith(f"Range: 1 to {forecast.MAX_HORIZON_DAYS}.")
 
 
 @pytest.fixture(scope="module")

@@ -230,7 +230,9 @@ def test_mean_mase_compares_chosen_models_with_the_baseline_and_says_none_withou
 
 
 def test_a_horizon_over_a_year_is_rejected_as_the_parameter_says(warehouse):
-    with pytest.raises(ValueError, match="horizon_days must be between 1 and 365, got 366"):
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match="horizon_days: Input should be less than or equal to 365"):
         sales_forecast(end_date=date(2024, 3, 1), horizon_days=366)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jaffle_contract.parameters import Bounds
+
 RAW_DATA_JAFFLE_SHOP = "raw-data-jaffle-shop"
 RAW_DATA_MARKETING = "raw-data-marketing"
 DBT_JAFFLE_SHOP = "dbt-jaffle-shop"
@@ -36,6 +38,18 @@ class BackfillOptions:
 
 
 BACKFILL = BackfillOptions()
+
+
+# The numeric options' bounds: the backfill flow's parameter schema (its run form refuses a value out of
+# range). Below them the grid cannot run (a chunk of no days, a cap of no cells, a cell never tried, a
+# negative wait); above them is taken for a typo: a chunk over a year, a cell retried for days (the
+# backoff doubles each attempt).
+BACKFILL_BOUNDS: dict[str, Bounds] = {
+    "chunk_days": Bounds(1, 366),
+    "caps": Bounds(1, 32),  # each team's cap
+    "attempts": Bounds(1, 10),
+    "backoff_seconds": Bounds(0, 3600),
+}
 
 
 def qualified(name: str) -> str:

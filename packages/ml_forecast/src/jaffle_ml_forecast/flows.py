@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from jaffle_contract import runtime
-from jaffle_contract.parameters import parameter
+from jaffle_contract.parameters import Bounds, parameter
 from jaffle_contract.window import Window, yesterday
 from jaffle_data import lineage
 from prefect import flow, get_run_logger, task
@@ -13,6 +14,8 @@ from prefect.artifacts import create_table_artifact
 
 from jaffle_ml_forecast import datasets, forecast
 from jaffle_ml_forecast.settings import MlSettings
+
+HORIZON = Bounds(1, forecast.MAX_HORIZON_DAYS)
 
 
 def record_runtime() -> dict[str, str]:
@@ -60,13 +63,17 @@ def forecast_revenue(as_of: date, horizon_days: int, stores: list[str] | None) -
 
 @flow(name="sales-forecast")
 def sales_forecast(
+    # "The last day is not before the first" is not a JSON schema rule: Window checks it when the run
+    # starts, naming both days.
     start_date: date | None = parameter(
         None, "First day", "Only for the run's window; the models train on the year up to the last day."
     ),
     end_date: date | None = parameter(
         None, "Last day", "Forecast from the day after this one. Empty: yesterday."
     ),
-    horizon_days: int = parameter(28, "Horizon (days)", "How many days ahead to forecast, 1 to 365."),
+    horizon_days: Annotated[int, HORIZON.field] = parameter(
+        28, "Horizon (days)", "How many days ahead to forecast.", bounds=HORIZON
+    ),
     stores: list[str] | None = parameter(
         None, "Stores", "Store ids to forecast, e.g. store_01. Empty: every store with sales.", free=True
     ),
@@ -75,10 +82,6 @@ def sales_forecast(
     as_of = end_date or yesterday()
     if start_date:
         Window(start_date, as_of)  # the platform's rule: end before start is rejected
-    if not 1 <= horizon_days <= forecast.MAX_HORIZON_DAYS:
-        raise ValueError(
-            f"horizon_days must be between 1 and {forecast.MAX_HORIZON_DAYS}, got {horizon_days}"
-        )
     written = forecast_revenue(as_of, horizon_days, stores or None)
     get_run_logger().info(
         "Forecast %s stores as of %s (mean MASE chosen %s vs seasonal naive %s): %s",
