@@ -35,7 +35,7 @@ def test_the_dashboard_shows_every_section_with_the_windows_numbers(data_dir):
     assert not list((data_dir / "dashboards").rglob("*.tmp"))
 
     summary = Artifact.get("jaffle-shop-dashboard").data
-    assert "| revenue | 5,040.0 |" in summary
+    assert "| revenue | $5,040.00 |" in summary
     assert latest.resolve().as_uri() in Artifact.get("jaffle-shop-dashboard-link").data
     table = Artifact.get("jaffle-shop-revenue-by-store").data
     rows = json.loads(table) if isinstance(table, str) else table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import pandas as pd
 from jaffle_dashboards import render
 from jaffle_data.storage import Storage
@@ -39,8 +40,56 @@ def test_headline_numbers_add_up_the_window():
 def test_an_empty_window_has_zero_headlines_and_says_what_is_missing():
     data = render.DashboardData(START, END, missing={"forecast": "no forecast as of 2024-03-02"})
     markdown = render.headline_markdown(data, START, END)
-    assert "| revenue | 0.0 |" in markdown and "| roas linear | 0.0 |" in markdown
+    assert "| revenue | $0.00 |" in markdown and "| orders | 0 |" in markdown
+    assert "| roas linear | n/a |" in markdown  # no marketing data: not a ratio of 0
     assert "- **forecast**: no forecast as of 2024-03-02" in markdown
+
+
+def test_money_is_shown_as_money_and_counts_with_separators():
+    data = render.DashboardData(START, END, revenue=REVENUE, channels=CHANNELS)
+    shown = {key: render.shown(key, value) for key, value in render.kpis(data).items()}
+    assert shown["revenue"] == "$170.25" and shown["ad_spend"] == "$40.00"
+    assert shown["orders"] == "7" and shown["roas_linear"] == "2.00"
+    assert render.shown("revenue", 4059468.0) == "$4,059,468.00"
+    assert render.shown("orders", 388056) == "388,056"
+
+
+def _attribution(path, sessions: int, revenue: float) -> None:
+    """An attribution warehouse with one channel_performance row per channel."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            """create table channel_performance as select * from (values
+               (DATE '2024-03-01', 'email', 10.0, ?, ?, ?, ?, 1),
+               (DATE '2024-03-02', 'paid_search', 30.0, ?, ?, ?, ?, 1))
+               t(activity_date, channel, spend, count_sessions, first_touch_revenue, last_touch_revenue,
+                 linear_revenue, linear_orders)""",
+            [sessions, revenue, revenue, revenue] * 2,
+        )
+
+
+def test_attribution_without_web_sessions_says_so_instead_of_empty_charts(tmp_path):
+    storage = Storage(tmp_path)
+    sources = render.Sources(tmp_path / "none.duckdb", tmp_path / "attribution.duckdb", storage)
+    _attribution(sources.attribution, sessions=0, revenue=0.0)
+    data = render.load(sources, START, END)
+    assert data.missing["channels"].startswith("the landed data has no web sessions from 2024-03-01")
+    assert "marketing data" in data.missing["channels"]
+    kpis = render.kpis(data)
+    assert kpis["attributed_revenue"] is None and kpis["roas_linear"] is None and kpis["ad_spend"] is None
+    page = render.render(data)
+    assert 'data-section="channels' not in page and 'data-missing="channels"' in page
+
+
+def test_sessions_that_led_to_no_order_say_there_is_nothing_to_attribute(tmp_path):
+    sources = render.Sources(tmp_path / "none.duckdb", tmp_path / "attribution.duckdb", Storage(tmp_path))
+    _attribution(sources.attribution, sessions=5, revenue=0.0)
+    data = render.load(sources, START, END)
+    assert "led to an order" in data.missing["channels"]
+    _attribution(tmp_path / "with-revenue.duckdb", sessions=5, revenue=12.5)
+    attributed = render.load(
+        render.Sources(sources.warehouse, tmp_path / "with-revenue.duckdb", sources.storage), START, END
+    )
+    assert "channels" not in attributed.missing and render.kpis(attributed)["attributed_revenue"] == 25.0
 
 
 def test_revenue_by_store_sums_each_store_over_the_window():

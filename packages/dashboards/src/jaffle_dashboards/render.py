@@ -21,6 +21,10 @@ from jaffle_contract import datasets
 from jaffle_data.storage import Storage
 
 MODELS = ("first_touch", "last_touch", "linear")
+# Headline numbers that are money, shown as such ("$4,059,468.00").
+MONEY = frozenset({"revenue", "ad_spend", "attributed_revenue", "forecast_revenue"})
+# A headline number that cannot be worked out from what was landed (shown so, with the reason below).
+NOT_AVAILABLE = "n/a"
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,15 @@ def load(sources: Sources, start: date, end: date) -> DashboardData:
         )
         if data.channels.empty:
             data.missing["channels"] = f"channel_performance has no rows from {start} to {end}"
+        elif not data.channels["sessions"].sum():
+            data.missing["channels"] = (
+                f"the landed data has no web sessions from {start} to {end}: attribution needs marketing "
+                "data (web sessions and ad spend, which the raw-data-marketing flow lands)"
+            )
+        elif not data.channels[[f"{m}_revenue" for m in MODELS]].to_numpy().sum():
+            data.missing["channels"] = (
+                f"no web session from {start} to {end} led to an order: there is no revenue to attribute"
+            )
         latest = _read(
             sources.attribution, "select max(activity_date) as latest from channel_performance", []
         )
@@ -169,22 +182,33 @@ def load(sources: Sources, start: date, end: date) -> DashboardData:
     return data
 
 
-def kpis(data: DashboardData) -> dict[str, float]:
-    """The headline numbers of the window."""
-    spend = float(data.channels["spend"].sum()) if not data.channels.empty else 0.0
-    attributed = float(data.channels["linear_revenue"].sum()) if not data.channels.empty else 0.0
+def kpis(data: DashboardData) -> dict[str, float | None]:
+    """The headline numbers of the window; None for the marketing ones when attribution has nothing to
+    show (no marketing data landed: the page says why), rather than a 0 that reads as a result."""
+    attribution = "channels" not in data.missing and not data.channels.empty
+    spend = float(data.channels["spend"].sum()) if attribution else None
+    attributed = float(data.channels["linear_revenue"].sum()) if attribution else None
     revenue = float(data.revenue["revenue"].sum()) if not data.revenue.empty else 0.0
     return {
         "revenue": round(revenue, 2),
         "orders": int(data.revenue["count_orders"].sum()) if not data.revenue.empty else 0,
         "stores": int(data.revenue["location_id"].nunique()) if not data.revenue.empty else 0,
-        "ad_spend": round(spend, 2),
-        "attributed_revenue": round(attributed, 2),
-        "roas_linear": round(attributed / spend, 2) if spend else 0.0,
+        "ad_spend": None if spend is None else round(spend, 2),
+        "attributed_revenue": None if attributed is None else round(attributed, 2),
+        "roas_linear": round(attributed / spend, 2) if spend and attributed is not None else None,
         "forecast_revenue": round(float(data.forecast["revenue_forecast"].sum()), 2)
         if not data.forecast.empty
         else 0.0,
     }
+
+
+def shown(key: str, value: float | None) -> str:
+    """A headline number as the page and the summary show it: money as money, counts with separators."""
+    if value is None:
+        return NOT_AVAILABLE
+    if key in MONEY:
+        return f"${value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
 
 
 def headline_markdown(data: DashboardData, start: date, end: date) -> str:
@@ -196,7 +220,7 @@ def headline_markdown(data: DashboardData, start: date, end: date) -> str:
             "",
             "| measure | value |",
             "| --- | --- |",
-            *[f"| {k.replace('_', ' ')} | {v:,} |" for k, v in kpis(data).items()],
+            *[f"| {k.replace('_', ' ')} | {shown(k, v)} |" for k, v in kpis(data).items()],
             *(["", "Missing from this dashboard:", *missing] if missing else []),
         ]
     )
@@ -350,7 +374,7 @@ def render(data: DashboardData, team_runs: list[dict] | None = None) -> str:
     )
     tiles = "".join(
         f'<div class="kpi" data-kpi="{html.escape(k)}"><span>{html.escape(k.replace("_", " "))}</span>'
-        f"<strong>{v:,}</strong></div>"
+        f"<strong>{html.escape(shown(k, v))}</strong></div>"
         for k, v in kpis(data).items()
     )
     fresh = "".join(
