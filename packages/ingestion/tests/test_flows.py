@@ -241,3 +241,34 @@ def test_a_file_the_run_cannot_fetch_fails_the_run_and_stays_for_the_next(data_d
     assert (folder / "spend.csv").is_symlink()  # not moved aside
     assert not (data_dir / "landing/_rejected").exists()
     assert _bytes(data_dir / "lake") == before
+
+
+def test_own_files_after_the_demo_keep_the_demos_stores_and_say_the_shops_are_mixed(data_dir, caplog):
+    # The README's order: the demo lands the synthetic shop, then a user lands their own export into the
+    # same data folder. The demo's orders refer to the demo's stores: those stay, beside the export's.
+    raw_data_jaffle_shop(date(2024, 3, 1), date(2024, 3, 1))
+    stores = data_dir / "lake/raw/jaffle_shop/stores/part-0.parquet"
+    demo = set(pd.read_parquet(stores)["store_id"])
+    demo_orders = pd.read_parquet(data_dir / "lake/raw/jaffle_shop/orders/date=2024-03-01/part-0.parquet")
+    assert set(demo_orders["store_id"]) <= demo and not demo & set(STORES["store_id"])
+
+    _drop(data_dir, "jaffle_shop", "stores", "stores.csv", STORES)
+    _drop(data_dir, "jaffle_shop", "orders", "march.csv", _orders(10))
+    result = raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+
+    assert result["rows"]["stores"] == 2 and result["rows"]["orders"] == 10
+    now = pd.read_parquet(stores)
+    assert set(now["store_id"]) == demo | {"s1", "s2"} and now["store_id"].is_unique  # every reference holds
+    report = {row["dataset"]: row for row in _artifact("landed-jaffle-shop")}
+    assert report["jaffle_shop.stores"]["rows kept from earlier landings"] == len(demo)
+    said = [
+        r.getMessage() for r in caplog.records if "rows of entities these files do not list" in r.getMessage()
+    ]
+    assert said and "data folder of its own" in said[0], said
+
+    # A store the export lists again is replaced by its new row, not doubled.
+    renamed = STORES.assign(store_name=["Lisboa", "Porto"])
+    _drop(data_dir, "jaffle_shop", "stores", "stores.csv", renamed)
+    raw_data_jaffle_shop(date(2024, 3, 3), date(2024, 3, 3), ingest_from="landing")
+    again = pd.read_parquet(stores).set_index("store_id")
+    assert len(again) == len(demo) + 2 and again.loc["s1", "store_name"] == "Lisboa"

@@ -124,6 +124,16 @@ def _land(
         for part in parts:
             reports[part.dataset].add(part)
 
+    for report in reports.values():
+        if report.kept:
+            logger.warning(
+                "%s: kept %d rows of entities these files do not list: they were landed before (by the "
+                "demo, perhaps), and what was landed with them still refers to them. The warehouse now "
+                "holds both shops' data; to keep each shop apart, land each in a data folder of its own "
+                "(a platform home of its own: ./dev --home DIR up; docs/own-data.md)",
+                report.dataset,
+                report.kept,
+            )
     rows = [r.row() for r in reports.values()]
     create_table_artifact(
         key=f"landed-{source.replace('_', '-')}",

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from jaffle_contract import datasets
 
@@ -63,8 +65,10 @@ class TableReport:
     untouched: list[str] = field(default_factory=list)  # days of the window without input rows: kept
     files: int = 0
     reasons: Counter = field(default_factory=Counter)
+    kept: int = 0  # a reference table's rows of entities the input does not name, landed before: kept
 
     def add(self, other: TableReport) -> None:
+        self.kept += other.kept
         self.landed += other.landed
         self.quarantined += other.quarantined
         self.partitions += other.partitions
@@ -93,6 +97,7 @@ class TableReport:
             "partitions written": self.partitions,
             "partitions refused": ", ".join(self.refused),
             "days without input (kept)": len(self.untouched),
+            "rows kept from earlier landings": self.kept,
             "top reasons": top,
         }
 
@@ -150,10 +155,30 @@ def land_partition(
         report.refused.append(label)
         report.held_back = checked.good.num_rows
         return report
-    lake.write(checked.good, lake.partition(dataset, day))
+    table = checked.good
+    if day is None:
+        table, report.kept = merged_reference(lake, dataset, table)
+    lake.write(table, lake.partition(dataset, day))
     report.landed = checked.good.num_rows
     report.partitions = 1
     return report
+
+
+def merged_reference(lake: Lake, dataset: Dataset, landed: pa.Table) -> tuple[pa.Table, int]:
+    """A reference table (one partition, not by day) merged by its entity, the first column of its key:
+    the landed rows replace every row of the entities they name (a product's whole price history), and
+    the rows of other entities are kept, with how many. Those were landed before, from another source
+    perhaps (the demo's stores, under a user's own export), and the orders landed then still refer to
+    them: replacing the table would break every one of those references."""
+    target = lake.partition(dataset)
+    if not dataset.key or not lake.exists(target):
+        return landed, 0
+    before = lake.read(target)
+    entity = dataset.key[0]
+    others = before.filter(pc.invert(pc.is_in(before[entity], value_set=landed[entity])))
+    if not others.num_rows:
+        return landed, 0
+    return pa.concat_tables([landed, others.select(landed.column_names).cast(landed.schema)]), others.num_rows
 
 
 def write_contracts(lake: Lake, source: str) -> list[str]:
