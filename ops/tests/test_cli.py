@@ -87,6 +87,12 @@ def test_land_names_a_folder_with_nothing_to_land_before_it_copies_or_runs_anyth
     assert not (tmp_path / "data" / "landing").exists()
 
 
+def test_land_without_dates_needs_a_folder_to_read_them_from(tmp_path, dead_port):
+    out = cli(tmp_path, "--port", str(dead_port), "land", env={})
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: without --start and --end, name the folder whose files' days to land"
+
+
 def test_every_command_the_parser_takes_names_the_function_that_runs_it():
     """The parser is the commands' one list: `main` runs the handler each command's parser names."""
     import argparse

@@ -3,7 +3,8 @@
 A platform of its own (its lake holds the exports' shop, not the synthetic one), told to land the
 jaffle_shop source from its landing folder (`JAFFLE_INGEST_FROM=jaffle_shop:landing`): `./dev land`
 copies the year's exports there and lands their last 15 weeks, then `./dev run` runs every team over
-those weeks. Fifteen weeks are what a forecast's backtest needs for every store that sold in them (three
+those weeks. Then exports spanning three years land whole with `./dev land` and no dates, in runs of at
+most a year. Fifteen weeks are what a forecast's backtest needs for every store that sold in them (three
 28-day windows and two weeks of training: 98 days), at under half the rows of the year.
 """
 
@@ -14,6 +15,7 @@ from datetime import timedelta
 
 import duckdb
 import pytest
+from jaffle_contract.window import MAX_RUN_DAYS
 from jaffle_ops.environments import hatch_env_path
 
 pytestmark = pytest.mark.integration
@@ -34,11 +36,18 @@ def one(sql: str, *parameters: object) -> tuple:
     return duckdb.execute(sql, list(parameters)).fetchone() or ()
 
 
-def test_the_canonical_exports_run_through_every_team(launch_platform, year):
-    # Not shared: its lake holds the exports' shop, not the synthetic one the others count on.
+@pytest.fixture(scope="module")
+def shop(launch_platform):
+    """Not shared with other modules: its lake holds the exports' shop, not the synthetic one the others
+    count on. Its tests run in order: the year first, then the exports over several years."""
     cli, home, _port = launch_platform(
         "--paused-schedules", env={"JAFFLE_INGEST_FROM": "jaffle_shop:landing"}
     )
+    return cli, home
+
+
+def test_the_canonical_exports_run_through_every_team(shop, year):
+    cli, home = shop
     exported = str(year / "raw_orders.csv")
     (last,) = one("select max(ordered_at)::date from read_csv(?)", exported)
     first = last - timedelta(days=7 * WEEKS - 1)
@@ -92,3 +101,49 @@ def test_the_canonical_exports_run_through_every_team(launch_platform, year):
     # The dashboard shows every store that sold, by name.
     page = (home / "data" / "dashboards" / "latest.html").read_text()
     assert all(name in page for name in sold.values())
+
+
+def test_exports_over_several_years_land_whole_without_dates_in_runs_of_a_year_at_most(shop, year, tmp_path):
+    # Three years of exports, kept small: the year's last two weeks of orders, and the same orders two
+    # years earlier (new order, item and customer ids), with every reference table.
+    cli, home = shop
+    years = tmp_path / "three-years"
+    years.mkdir()
+    source = {name: str(year / f"raw_{name}.csv") for name in EXPORTS}
+    (last,) = one("select max(ordered_at)::date from read_csv(?)", source["orders"])
+    recent = f"(select * from read_csv('{source['orders']}') where ordered_at::date > date '{last}' - 14)"
+    earlier = (
+        "(select 'y2-' || id as id, 'y2-' || customer as customer, "
+        "ordered_at - interval 730 day as ordered_at, store_id, subtotal, tax_paid, order_total "
+        f"from {recent})"
+    )
+    items, customers = source["items"], source["customers"]
+    copies = {
+        "orders": f"select * from {recent} union all select * from {earlier}",
+        "items": f"select i.* from read_csv('{items}') i semi join {recent} o on i.order_id = o.id "
+        f"union all select 'y2-' || i.id, 'y2-' || i.order_id, i.sku from read_csv('{items}') i "
+        f"semi join {recent} o on i.order_id = o.id",
+        # only customers who ordered in these weeks: one who never ordered is quarantined as such
+        "customers": f"select c.* from read_csv('{customers}') c semi join {recent} o on c.id = o.customer "
+        f"union all select 'y2-' || c.id, c.name from read_csv('{customers}') c "
+        f"semi join {recent} o on c.id = o.customer",
+        **{name: f"select * from read_csv('{source[name]}')" for name in ("products", "stores", "supplies")},
+    }
+    for name, sql in copies.items():
+        duckdb.execute(f"copy ({sql}) to '{years / f'raw_{name}.csv'}' (header)")
+    (first,) = one("select min(ordered_at)::date from read_csv(?)", str(years / "raw_orders.csv"))
+    (orders,) = one("select count(*) from read_csv(?)", str(years / "raw_orders.csv"))
+
+    landed = cli("land", str(years))
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert f"the files hold {first}..{last}" in landed.stdout
+    assert (last - first).days + 1 > MAX_RUN_DAYS and "(3 of 3)" in landed.stdout, landed.stdout
+    assert "./dev run --start" in landed.stdout  # what builds the teams over the last of them
+    lake_orders = str(home / "data" / "lake" / "raw/jaffle_shop/orders/*/*.parquet")
+    counted = one(
+        "select count(distinct order_id), count(*) from read_parquet(?) where order_id in "
+        "(select id from read_csv(?))",
+        lake_orders,
+        str(years / "raw_orders.csv"),
+    )
+    assert counted == (orders, orders)  # every order of the three years, once

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,14 +107,7 @@ FORGETTABLE = tuple(
 
 def chunks(window: Window, chunk_days: int) -> list[Window]:
     """Split a window into consecutive chunks of at most `chunk_days` days."""
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
-    out, start = [], window.start
-    while start <= window.end:
-        end = min(start + timedelta(days=chunk_days - 1), window.end)
-        out.append(Window(start, end))
-        start = end + timedelta(days=1)
-    return out
+    return window.chunks(chunk_days)
 
 
 def check_fire_and_forget(names: list[str]) -> set[str]:

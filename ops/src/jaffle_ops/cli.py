@@ -166,14 +166,19 @@ def _backfill(sub: Commands) -> None:
 
 def _land(sub: Commands) -> None:
     land = sub.add_parser(
-        "land", help="copy a folder of exports into the landing folder, then land a window of them"
+        "land",
+        help="copy a folder of exports into the landing folder, then land a window of them (default: all)",
     )
     land.set_defaults(handler=runs.cmd_land)
     land.add_argument(
         "folder", nargs="?", help="CSV or Parquet files: native raw tables or Jaffle Shop exports"
     )
-    land.add_argument("--start", type=date.fromisoformat, required=True)
-    land.add_argument("--end", type=date.fromisoformat, required=True)
+    land.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        help="first day (without --start and --end: every day the files hold)",
+    )
+    land.add_argument("--end", type=date.fromisoformat, help="last day (default: the first day)")
     land.add_argument("--source", choices=sorted(deployments.INGESTED), default="jaffle_shop")
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+# The longest range one run of a team flow may take (a landing, a dbt build); longer ranges are split into
+# runs of at most this many days (`./dev land`, backfills).
+MAX_RUN_DAYS = 366
+
 
 def yesterday(today: date | None = None) -> date:
     """The default day of a run, decided when the run starts (never at import time)."""
@@ -28,6 +32,17 @@ class Window:
     @property
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    def chunks(self, days: int) -> list[Window]:
+        """This window as consecutive windows of at most `days` days."""
+        if days < 1:
+            raise ValueError(f"a chunk spans at least one day, not {days}")
+        out, start = [], self.start
+        while start <= self.end:
+            end = min(start + timedelta(days=days - 1), self.end)
+            out.append(Window(start, end))
+            start = end + timedelta(days=1)
+        return out
 
     def parameters(self) -> dict[str, str]:
         """The window as every team flow's `start_date` / `end_date` parameters."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from jaffle_contract import datasets, deployments
-from jaffle_contract.window import resolve_window
+from jaffle_contract.window import MAX_RUN_DAYS, resolve_window
 
-from jaffle_ops import admin, gridview
+from jaffle_ops import admin, gridview, spans
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
 
@@ -175,10 +176,14 @@ def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
 
 def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
     """Copy a folder's files (native raw tables or Jaffle Shop exports) into the source's landing folder,
-    then land them: the source's ingestion deployment from the landing folder over the window."""
+    then land them: the source's ingestion deployment from the landing folder over the window. Without
+    dates, the window is every day the files hold, landed in runs of at most MAX_RUN_DAYS days."""
     from jaffle_data.storage import DataSettings
 
-    window = resolve_window(args.start, args.end)
+    whole = args.start is None and args.end is None
+    if whole and args.folder is None:
+        raise PlatformError("without --start and --end, name the folder whose files' days to land")
+    window = None if whole else resolve_window(args.start, args.end)
     if args.folder is not None:
         folder = Path(args.folder)
         files = (
@@ -188,12 +193,35 @@ def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
         )
         if not files:
             raise PlatformError(f"{folder} holds no {' or '.join(datasets.LANDABLE)} files to land")
+        if window is None:
+            window = spans.span(files, spans.date_columns(platform.root, args.source))
+            print(f"the files hold {window} ({len(window.days)} days)", flush=True)
         storage = DataSettings(data_dir=platform.data_dir).storage
         for path in files:
             storage.put(path, datasets.LANDING, args.source, path.name)
         print(f"copied {len(files)} file(s) to {storage.uri(datasets.LANDING, args.source)}", flush=True)
-    parameters = {**window.parameters(), "ingest_from": "landing"}
-    return trigger(platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {window}")
+    assert window is not None
+    runs = window.chunks(MAX_RUN_DAYS)
+    for number, chunk in enumerate(runs, start=1):
+        parameters = {**chunk.parameters(), "ingest_from": "landing"}
+        of = f" ({number} of {len(runs)})" if len(runs) > 1 else ""
+        code = trigger(
+            platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {chunk}{of}"
+        )
+        if code:
+            if number < len(runs):
+                rest = f"--start {chunk.start} --end {window.end}"
+                print(f"stopped at {chunk}: land the rest with `./dev land {rest}`", file=sys.stderr)
+            return code
+    if len(runs) > 1:
+        last = runs[-1]
+        print(
+            f"landed {window} in {len(runs)} runs; build every team over the last of them with "
+            f"`./dev run --start {last.start} --end {last.end}` (on a platform that lands {args.source} "
+            "from its landing folder: docs/own-data.md)",
+            flush=True,
+        )
+    return 0
 
 
 def cmd_backfill(platform: Platform, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from jaffle_contract import datasets
+from jaffle_contract.window import MAX_RUN_DAYS
 from jaffle_data.storage import DataSettings
 from pydantic import Field, field_validator
 
@@ -29,7 +30,7 @@ class IngestionSettings(DataSettings):
     # A partition with more rejected rows than this share is not replaced, and the run fails.
     max_bad_row_ratio: float = Field(0.01, ge=0, le=1)
     # Longest range one run may land; backfills split longer ranges into chunks.
-    max_days: int = Field(366, ge=1)
+    max_days: int = Field(MAX_RUN_DAYS, ge=1)
 
     @field_validator("ingest_from")
     @classmethod
