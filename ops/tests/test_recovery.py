@@ -38,7 +38,14 @@ def test_the_crash_automations_are_made_once_and_mark_silent_runs_crashed(client
     assert automation.trigger.after == {"prefect.flow-run.heartbeat"}
     assert automation.trigger.within == timedelta(seconds=recovery.CRASH_AFTER_SECONDS)
     assert [a.state.value for a in automation.actions] == ["CRASHED"]
-    assert recovery.flow_run_environment() == {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    assert recovery.flow_run_environment() == {
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        "PREFECT_CLIENT_MAX_RETRIES": str(recovery.CLIENT_RETRIES),
+    }
+    # a server restart of API_OUTAGE_SECONDS: the client's retries (2, 4, 8, ... s) wait longer, and
+    # the heartbeats it stops are fewer than a crash takes
+    waited = sum(2**n for n in range(1, recovery.CLIENT_RETRIES + 1))
+    assert waited > recovery.OUTAGE_SECONDS and recovery.CRASH_AFTER_SECONDS > recovery.OUTAGE_SECONDS + 30
 
 
 def test_an_automation_read_back_with_its_events_in_another_order_is_the_same():

@@ -17,13 +17,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from jaffle_contract.datasets import WAREHOUSE_LEASE_SECONDS
+from jaffle_ops import recovery
 from jaffle_ops.secrets import read_auth_string
 
 ROOT = Path(__file__).resolve().parents[2]
 # Hang guards: the crash automation's window plus the server's evaluation loop and a busy machine's slack.
-CRASH_BOUND = 120 + 240
-# A dead holder's slot: its 60 s lease, the server's 15 s repossessor loop, and slack.
-SLOT_BOUND = 60 + 15 + 60
+CRASH_BOUND = recovery.CRASH_AFTER_SECONDS + 240
+# A dead holder's slot: its lease, the server's 15 s repossessor loop, and slack.
+SLOT_BOUND = WAREHOUSE_LEASE_SECONDS + 15 + 60
 RUN_BOUND = 900
 # The jaffle_shop landing's deployment, which the scenarios on the lake run by themselves.
 SHOP_INGESTION = "raw-data-jaffle-shop/raw-data-jaffle-shop"

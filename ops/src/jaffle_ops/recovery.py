@@ -27,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jaffle_contract.datasets import API_OUTAGE_SECONDS
+
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.events.schemas.automations import AutomationCore
@@ -34,8 +36,14 @@ if TYPE_CHECKING:
     from prefect.server.utilities.leasing import ResourceLease
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum; its default is 180
-MISSED_BEATS = 4  # tolerated before a run counts as crashed (a busy machine can delay one or two)
+# A server restart of up to API_OUTAGE_SECONDS costs a running flow run nothing: its client retries that
+# long, and its heartbeats may stop that long and one beat more.
+OUTAGE_SECONDS = API_OUTAGE_SECONDS
+MISSED_BEATS = OUTAGE_SECONDS // HEARTBEAT_SECONDS + 2  # and a busy machine may delay one more
 CRASH_AFTER_SECONDS = HEARTBEAT_SECONDS * MISSED_BEATS
+# Prefect's client retries a request (a refused connection too, once it has connected) after 2, 4, 8, ...
+# seconds: this many retries wait longer than OUTAGE_SECONDS in all.
+CLIENT_RETRIES = next(n for n in range(1, 20) if sum(2**i for i in range(1, n + 1)) > OUTAGE_SECONDS)
 CRASH_AUTOMATION = "jaffle-crash-runs-without-heartbeats"
 # A process, a container or a pod starts well within this; an image pull on a cold host may not, and
 # the run is then submitted again.
@@ -50,7 +58,10 @@ SLOT_WAIT_SECONDS = 1  # a waiter asks this often (jittered); a handful of waite
 
 def flow_run_environment() -> dict[str, str]:
     """What every flow run the platform starts needs in its environment."""
-    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
+    return {
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        "PREFECT_CLIENT_MAX_RETRIES": str(CLIENT_RETRIES),
+    }
 
 
 def server_environment() -> dict[str, str]:

@@ -21,6 +21,13 @@ LANDABLE = (".csv", ".parquet")
 # The global concurrency limit every warehouse writer holds while it builds (one at a time); the
 # operations CLI creates it, the dbt flows take it.
 WAREHOUSE_LIMIT = "jaffle-warehouse"
+# How long the Prefect API may be away (a server restart: an upgrade, a host reboot) without costing a
+# running flow run anything: its client retries, its heartbeats and its warehouse slot's lease outlast it.
+API_OUTAGE_SECONDS = 120
+# The warehouse slot's lease: how soon a dead build's slot frees itself. It outlasts such an outage (a
+# lease the server saw expire while it was away is revoked, and a strict build is stopped when its renewal
+# fails) by a renewal's margin.
+WAREHOUSE_LEASE_SECONDS = API_OUTAGE_SECONDS + 30
 # The Prefect Secret block holding the password of the warehouse's PostgreSQL role (the dbt `postgres`
 # target): `./dev up` saves it from the operator's JAFFLE_PG_PASSWORD; flow runs never get it in their
 # environment.

@@ -35,11 +35,12 @@ class DbtSettings(DataSettings):
     # How long a build waits for another build of the same project to finish.
     dbt_lock_timeout_seconds: float = Field(3600, gt=0)
     # The platform-wide warehouse slot every warehouse build holds (created by `./dev up`), and how soon
-    # the slot of a build whose process died frees itself (Prefect's minimum lease is 60 s).
+    # the slot of a build whose process died frees itself (Prefect's minimum lease is 60 s; the platform's
+    # outlasts a server restart).
     warehouse_limit: str = datasets.WAREHOUSE_LIMIT
-    warehouse_lease_seconds: float = Field(60, ge=60)
+    warehouse_lease_seconds: float = Field(datasets.WAREHOUSE_LEASE_SECONDS, ge=60)
     # How long a build keeps asking for the slot while the Prefect API does not answer (a restart).
-    warehouse_api_patience_seconds: float = Field(120, ge=0)
+    warehouse_api_patience_seconds: float = Field(datasets.API_OUTAGE_SECONDS, ge=0)
 
     @property
     def pg_dsn(self) -> str:
