@@ -326,8 +326,9 @@ def test_the_postgres_target_builds_the_same_marts_and_increments_by_range(data_
     assert postgres(daily) == [(date(2020, 3, 1), 28.0), (date(2020, 3, 2), 99.0)]
 
 
-def test_a_slot_request_the_api_does_not_answer_is_asked_again_and_a_missing_limit_is_not(monkeypatch):
-    """The server restarting while a build asks for its slot costs a wait, not the run."""
+def test_a_slot_request_the_api_misses_is_asked_again_and_a_lost_release_keeps_the_build(monkeypatch):
+    """The server restarting while a build asks for its slot costs a wait, and while it gives the slot
+    back, nothing: neither costs the run. A missing limit is no restart."""
     from contextlib import contextmanager
 
     import httpx
@@ -362,6 +363,26 @@ def test_a_slot_request_the_api_does_not_answer_is_asked_again_and_a_missing_lim
     with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):
         build_under_lock()
     assert waits == [5, 5]  # a missing limit is not asked again
+
+    # The server gone as the build ends: the slot's release (a new client's first request) is refused.
+    # The build stands; the slot frees itself when its lease runs out. A build that failed still fails.
+    @contextmanager
+    def gone_at_release(*args, **kwargs):
+        yield
+        raise httpx.ConnectError("All connection attempts failed")
+
+    monkeypatch.setattr(flows, "concurrency", gone_at_release)
+    assert build_under_lock() == "built"
+
+    @flow
+    def failing_build_under_lock() -> str:
+        def build() -> str:
+            raise httpx.ConnectError("the build's own request")
+
+        return flows._under_warehouse_lock(DbtSettings(), build, wait=waits.append)
+
+    with pytest.raises(httpx.ConnectError, match="the build's own request"):
+        failing_build_under_lock()
 
 
 @pytest.mark.postgres

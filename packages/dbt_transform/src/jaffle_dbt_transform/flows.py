@@ -42,6 +42,9 @@ class WarehouseBusy(TimeoutError):
     """Another warehouse build held the platform's warehouse slot for longer than this run would wait."""
 
 
+_NOT_BUILT = object()  # what a build returned, before it returns
+
+
 def _api_unreachable(error: BaseException) -> bool:
     """The slot request failed because the Prefect API did not answer (a restart), not because of a
     missing limit or a refusal."""
@@ -76,7 +79,7 @@ def _under_warehouse_lock(settings: DbtSettings, build, wait=time.sleep):
     `warehouse_api_patience_seconds`."""
     give_up = time.monotonic() + settings.warehouse_api_patience_seconds
     while True:
-        holding = False
+        holding, built = False, _NOT_BUILT
         try:
             with concurrency(
                 settings.warehouse_limit,
@@ -86,7 +89,22 @@ def _under_warehouse_lock(settings: DbtSettings, build, wait=time.sleep):
                 lease_duration=settings.warehouse_lease_seconds,
             ):
                 holding = True
-                return build()
+                built = build()
+            return built
+        except httpx.TransportError as error:
+            # Built, but the slot's release found no API (Prefect asks it with a client that has not
+            # connected yet, which does not retry a refused connection): the build stands, and the
+            # lease no longer renewed frees the slot within its duration.
+            if built is _NOT_BUILT:
+                raise
+            get_run_logger().warning(
+                "Built; the Prefect API did not answer the release of the %r slot (%s): its lease frees "
+                "it within %.0f s",
+                settings.warehouse_limit,
+                type(error).__name__,
+                settings.warehouse_lease_seconds,
+            )
+            return built
         except ConcurrencySlotAcquisitionError as error:
             if holding or not _api_unreachable(error) or time.monotonic() > give_up:
                 raise
