@@ -127,7 +127,10 @@ def test_exports_over_several_years_land_whole_without_dates_in_runs_of_a_year_a
         "customers": f"select c.* from read_csv('{customers}') c semi join {recent} o on c.id = o.customer "
         f"union all select 'y2-' || c.id, c.name from read_csv('{customers}') c "
         f"semi join {recent} o on c.id = o.customer",
-        **{name: f"select * from read_csv('{source[name]}')" for name in ("products", "stores", "supplies")},
+        # the stores opened two years earlier: a product's price holds from the first store's opening
+        "stores": "select * replace (opened_at - interval 730 day as opened_at) "
+        f"from read_csv('{source['stores']}')",
+        **{name: f"select * from read_csv('{source[name]}')" for name in ("products", "supplies")},
     }
     for name, sql in copies.items():
         duckdb.execute(f"copy ({sql}) to '{years / f'raw_{name}.csv'}' (header)")

@@ -280,6 +280,37 @@ def test_a_killed_run_is_crashed_and_the_warm_parent_lives_on(platform):
     assert platform.probe("after-kill")["ppid"] == platform.warm.pid
 
 
+def test_a_killed_launcher_takes_its_run_with_it_and_the_warm_parent_lives_on(platform):
+    # The worker's process of a run is the launcher's `run` (the shim): killed right after its parent
+    # answered, the run it asked for must not go on unwatched, and the parent serves on.
+    parent = platform.warm.pid
+    run = platform.run("shim-killed", sleep=120)
+    record = platform.probe("shim-killed")
+    assert record["ppid"] == parent
+    shim = _shim_of(run.id)
+    os.kill(shim, signal.SIGKILL)
+    _wait(lambda: None if _running(record["pid"]) else True, "the forked run to end with its launcher", 30)
+    assert platform.final(run).type == StateType.CRASHED
+    assert _alive(parent) and platform.warm.pid == parent
+    after = platform.run("after-shim-killed")
+    assert platform.final(after).type == StateType.COMPLETED
+    assert platform.probe("after-shim-killed")["ppid"] == parent
+
+
+def _shim_of(flow_run_id) -> int:
+    """The launcher process (`python -m jaffle_runtime.launcher run`) the worker started for a run."""
+    wanted = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            launcher_run = b"jaffle_runtime.launcher" in command and b"run" in command
+            if launcher_run and wanted in (proc / "environ").read_bytes().split(b"\0"):
+                return int(proc.name)
+        except (OSError, ValueError):
+            continue
+    raise AssertionError(f"no launcher process for flow run {flow_run_id}")
+
+
 def test_cancel_stops_a_forked_run(platform):
     run = platform.run("cancelled", sleep=120)
     record = platform.probe("cancelled")
