@@ -95,3 +95,26 @@ def test_a_child_whose_resubmission_is_refused_fails_alone(monkeypatch):
     assert [state for _, _, state, _ in error.failures] == ["NotDeployed"]
     assert blocked == {"dbt-attribution": "raw-data-marketing", "dashboards": "dbt-attribution"}
     assert ("end", "sales-forecast") in fake.events  # the branch that does not read it finished
+
+
+def test_a_landing_chosen_for_a_source_reaches_only_that_sources_ingestion_child(monkeypatch):
+    fake = Children({})
+    sent: dict[str, dict] = {}
+
+    async def launch(child, parameters, run_name, earlier, extra_tags=()):
+        sent[child.name] = parameters
+        return await fake.launch(child, parameters, run_name, earlier, extra_tags)
+
+    monkeypatch.setattr(children, "launch", launch)
+    monkeypatch.setattr(children, "wait_resubmitting", fake.wait_resubmitting)
+
+    @flow
+    async def parent() -> None:
+        window = plan.Window(date(2024, 3, 1), date(2024, 3, 2))
+        await daily.run_graph(window, set(), {}, [], {}, {"jaffle_shop": "landing"})
+
+    asyncio.run(parent())
+    window = {"start_date": "2024-03-01", "end_date": "2024-03-02"}
+    assert sent["raw-data-jaffle-shop"] == {**window, "ingest_from": "landing"}
+    assert sent["raw-data-marketing"] == window  # its flow's own default
+    assert all(sent[name] == window for name in plan.CHILD_NAMES if not name.startswith("raw-data"))

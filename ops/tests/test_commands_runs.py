@@ -63,3 +63,21 @@ def test_a_malformed_cap_is_named_before_the_server_is_asked(platform):
     )
     with pytest.raises(PlatformError, match=r"--cap takes TEAM=N .*not 'ingestion=x'"):
         runs.cmd_backfill(platform, args)
+
+
+def test_ingest_from_takes_the_contracts_grammar_and_names_a_bad_pair():
+    assert parser().parse_args(["run", "--ingest-from", "jaffle_shop:landing"]).ingest_from == {
+        "jaffle_shop": "landing"
+    }
+    assert parser().parse_args(["demo", "--ingest-from", "landing"]).ingest_from == {
+        "jaffle_shop": "landing",
+        "marketing": "landing",
+    }
+
+
+def test_ingest_from_names_the_bad_pair(capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--ingest-from", "jaffle_shop:landing,shop:files"])
+    assert "--ingest-from='jaffle_shop:landing,shop:files': 'shop:files' is not <source>:<kind>" in (
+        capsys.readouterr().err
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -252,6 +254,52 @@ def test_failing_child_fails_parent_by_name_and_summary_still_runs(platform, pla
         )
     summary = next(a for a in artifacts if a.key == "platform-run-summary")
     assert "failed: child run 'raw-data-jaffle-shop" in summary.data
+
+
+def test_one_team_upgraded_on_a_live_platform_runs_its_canary_while_the_others_stay(
+    platform, platform_client, repository_copy
+):
+    """`./dev upgrade prefect OLDER --team ml_forecast` against this running platform, from a copy of
+    the repository (the lock really moves): only the ML team's worker and warm parent start again, from
+    its re-made environment, and its canary run (the parameters of its last completed run) completes on
+    the older Prefect while every other team's processes keep running."""
+    from jaffle_ops import versions
+
+    _, home, port = platform
+    older = str(versions.oldest_version(ROOT))
+    assert older != locked("packages/ml_forecast/requirements.lock", "prefect"), "pick an older release"
+    pids = {p.stem: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
+    moved = subprocess.run(
+        [
+            *(sys.executable, "-m", "jaffle_ops", "--home", str(home), "--port", str(port)),
+            *("upgrade", "prefect", older, "--team", "ml_forecast", "--no-tests"),
+        ],
+        cwd=repository_copy,
+        env={**os.environ, "JAFFLE_REPO_ROOT": str(repository_copy)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert (
+        f"prefect: {locked('packages/ml_forecast/requirements.lock', 'prefect')} -> {older}" in moved.stdout
+    )
+    assert "canary      sales-forecast: run with the parameters of sales-forecast" in moved.stdout
+    assert "canary      sales-forecast: COMPLETED" in moved.stdout
+    now = {p.stem: json.loads(p.read_text())["pid"] for p in (home / "pids").glob("*.json")}
+    restarted = {name for name in pids if now.get(name) != pids[name]}
+    assert restarted == {name for name in pids if name.endswith("ml-forecast")} and restarted, restarted
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with platform_client(home, port) as client:
+        (canary,) = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["canary"]))
+        )
+        assert canary.state.is_completed()
+        assert canary.parameters["end_date"] == END.isoformat()  # the window that has data
+        record = runtime_artifact(client, canary.id, "runtime-ml-forecast")
+    assert record["prefect"] == older  # the team's new lock ran it, against the newer server
+    assert record["pandas"] == locked("packages/ml_forecast/requirements.lock", "pandas")
 
 
 def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path, run_cli):

@@ -11,7 +11,9 @@ import asyncio
 import dataclasses
 import logging
 from datetime import date
+from typing import Any
 
+from jaffle_contract import deployments
 from prefect import get_run_logger
 from prefect.client.schemas.objects import FlowRun
 
@@ -32,6 +34,14 @@ class _Graph:
     ended: dict[str, asyncio.Future[bool]]
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
     failures: dict[str, list[tuple[str, str, str, str]]] = dataclasses.field(default_factory=dict)
+    ingest_from: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def parameters(self, child: plan.Child) -> dict[str, Any]:
+        """A child's parameters: the window, and for an ingestion child whose source the run chose a
+        landing for, that choice (the others land from their flow's own default)."""
+        chosen = {deployments.INGESTED[source]: kind for source, kind in self.ingest_from.items()}
+        kind = chosen.get(child.name)
+        return {**self.window.parameters(), **({"ingest_from": kind} if kind else {})}
 
 
 async def run_graph(
@@ -40,6 +50,7 @@ async def run_graph(
     earlier: dict[str, list[FlowRun]],
     launched: list[children.Launched],
     blocked: dict[str, str],
+    ingest_from: dict[str, str] | None = None,
 ) -> None:
     """Run every child as soon as the children it reads from have completed; raise ChildRunFailed
     naming every child that failed once nothing else can run. A child whose producer did not complete
@@ -47,7 +58,9 @@ async def run_graph(
     else (a wait that timed out, the API gone, a cancellation) ends the run at once."""
     loop = asyncio.get_running_loop()
     ended = {child.name: loop.create_future() for child in plan.CHILDREN}
-    graph = _Graph(window, forget, earlier, launched, blocked, ended, get_run_logger())
+    graph = _Graph(
+        window, forget, earlier, launched, blocked, ended, get_run_logger(), ingest_from=ingest_from or {}
+    )
     async with asyncio.TaskGroup() as group:
         for child in plan.CHILDREN:
             group.create_task(_run_child(graph, child), name=child.name)
@@ -67,7 +80,7 @@ async def _run_child(graph: _Graph, child: plan.Child) -> None:
     try:
         item = await children.launch(
             child,
-            graph.window.parameters(),
+            graph.parameters(child),
             f"{child.name} {graph.window}",
             graph.earlier.get(child.name, []),
         )
@@ -104,7 +117,7 @@ async def _completed(graph: _Graph, child: plan.Child, item: children.Launched) 
     try:
         await children.wait_resubmitting(
             item,
-            graph.window.parameters(),
+            graph.parameters(child),
             graph.earlier.get(child.name, []),
             SETTINGS.child_timeout_seconds,
             SETTINGS.wait_slice_seconds,
@@ -120,7 +133,10 @@ async def _completed(graph: _Graph, child: plan.Child, item: children.Launched) 
 
 
 async def run(
-    start_date: date | None, end_date: date | None, fire_and_forget: list[str] | None
+    start_date: date | None,
+    end_date: date | None,
+    fire_and_forget: list[str] | None,
+    ingest_from: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """The daily parent's body: run the graph for the window, then (on any way out) the summary."""
     window = plan.resolve_window(start_date, end_date)
@@ -130,7 +146,7 @@ async def run(
     blocked: dict[str, str] = {}
     error: BaseException | None = None
     try:
-        await run_graph(window, forget, earlier, launched, blocked)
+        await run_graph(window, forget, earlier, launched, blocked, ingest_from)
     except BaseException as exc:
         # a TaskGroup raises its children's errors as a group: the first one is what ended the run
         error = _first(exc)

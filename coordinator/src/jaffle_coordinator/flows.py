@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS
+from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS, IngestFrom, SourceName
 from jaffle_contract.parameters import parameter
 from prefect import flow
 
@@ -34,6 +34,13 @@ FIRE_AND_FORGET = parameter(
     "Do not wait for",
     "Deployments nobody reads from, to start without waiting for, e.g. dashboards.",
 )
+INGEST_FROM = parameter(
+    None,
+    "Land from",
+    'Where each named source lands from, e.g. {"jaffle_shop": "landing"} for your own files in its '
+    "landing folder. Empty, or a source it does not name: the ingestion flow's default "
+    "(JAFFLE_INGEST_FROM, synthetic unless set).",
+)
 # The run form's choices for it: the children no other child reads from.
 Forgettable = Literal[plan.FORGETTABLE]  # type: ignore[valid-type]
 CHUNK_DAYS, CAP, ATTEMPTS, BACKOFF = (
@@ -46,9 +53,11 @@ async def data_platform(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
     fire_and_forget: list[Forgettable] | None = FIRE_AND_FORGET,
+    ingest_from: dict[SourceName, IngestFrom] | None = INGEST_FROM,
 ) -> dict[str, object]:
     """Run every team's deployment for a window of days: ingestion, dbt, forecast, dashboards."""
-    return await daily.run(start_date, end_date, fire_and_forget)
+    chosen = {str(source): str(kind) for source, kind in (ingest_from or {}).items()}
+    return await daily.run(start_date, end_date, fire_and_forget, chosen)
 
 
 @flow(name="data-platform-backfill")

@@ -76,6 +76,14 @@ def at_least_one(text: str) -> int:
     return number
 
 
+def ingest_from(text: str) -> dict[str, str]:
+    """`--ingest-from`: `landing`, or `jaffle_shop:landing[,marketing:synthetic]` (the contract's grammar)."""
+    try:
+        return dict(deployments.ingest_from(text, "--ingest-from"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _up_and_deploy(sub: Commands) -> None:
     up = sub.add_parser("up", help="start server, pools, deployments and workers")
     up.set_defaults(handler=lifecycle.cmd_up)
@@ -119,6 +127,13 @@ def _run_and_demo(sub: Commands) -> None:
             action="append",
             metavar="DEPLOYMENT",
             help="do not wait for this child (only one no other child reads from, e.g. dashboards)",
+        )
+        run.add_argument(
+            "--ingest-from",
+            type=ingest_from,
+            metavar="SOURCE:KIND",
+            help="where sources land from in this run, e.g. jaffle_shop:landing (your files); "
+            "default: the platform's JAFFLE_INGEST_FROM",
         )
         if name == "run":
             run.add_argument(
@@ -180,6 +195,12 @@ def _land(sub: Commands) -> None:
     )
     land.add_argument("--end", type=date.fromisoformat, help="last day (default: the first day)")
     land.add_argument("--source", choices=sorted(deployments.INGESTED), default="jaffle_shop")
+    land.add_argument(
+        "--no-build",
+        action="store_true",
+        help="only land (default: the last run is the parent's over its window, landing it from the "
+        "files and building every team on it)",
+    )
 
 
 def _build_commands(sub: Commands) -> None:

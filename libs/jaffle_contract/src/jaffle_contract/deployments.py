@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from jaffle_contract.parameters import Bounds
 
@@ -18,6 +19,29 @@ DATA_PLATFORM_BACKFILL = "data-platform-backfill"
 
 # The sources the ingestion team lands, each by its own deployment (`./dev land --source`).
 INGESTED: dict[str, str] = {"jaffle_shop": RAW_DATA_JAFFLE_SHOP, "marketing": RAW_DATA_MARKETING}
+SourceName = Literal["jaffle_shop", "marketing"]
+# Where an ingestion run lands a source from: generated days, or the files in its landing folder. The
+# ingestion flows' `ingest_from` parameter, the parent's per source, and JAFFLE_INGEST_FROM's grammar.
+IngestFrom = Literal["synthetic", "landing"]
+
+
+def ingest_from(value: str, what: str = "JAFFLE_INGEST_FROM") -> dict[str, IngestFrom]:
+    """`landing` (every source), or `jaffle_shop:landing,marketing:synthetic` (those sources): where
+    each named source lands from. ValueError naming `what`, the pair and the choices."""
+    kinds = get_args(IngestFrom)
+    if value in kinds:
+        return dict.fromkeys(INGESTED, value)  # type: ignore[arg-type]
+    chosen: dict[str, IngestFrom] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        source, _, kind = pair.partition(":")
+        if source not in INGESTED or kind not in kinds:
+            raise ValueError(
+                f"{what}={value!r}: {pair!r} is not <source>:<kind> with a source among "
+                f"{', '.join(INGESTED)} and a kind among {', '.join(kinds)}"
+            )
+        chosen[source] = kind  # type: ignore[assignment]
+    return chosen
+
 
 # What a backfill reruns (the backfill flow's `reprocess` parameter, `./dev backfill --reprocess`).
 REPROCESS = ("all", "missing", "failed")

@@ -149,6 +149,8 @@ def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
         args.end = end
     window = resolve_window(args.start, args.end)
     parameters = {**window.parameters(), "fire_and_forget": args.fire_and_forget or []}
+    if getattr(args, "ingest_from", None):
+        parameters["ingest_from"] = args.ingest_from
     return trigger(platform, deployments.DATA_PLATFORM, parameters, f"data-platform {window}")
 
 
@@ -176,8 +178,10 @@ def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
 
 def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
     """Copy a folder's files (native raw tables or Jaffle Shop exports) into the source's landing folder,
-    then land them: the source's ingestion deployment from the landing folder over the window. Without
-    dates, the window is every day the files hold, landed in runs of at most MAX_RUN_DAYS days."""
+    then land them over the window (without dates: every day the files hold), in runs of at most
+    MAX_RUN_DAYS days one after the other. Each but the last is the source's ingestion deployment from
+    the landing folder; the last is the parent's, which lands its window from the files and builds
+    every team on it (`--no-build`: the ingestion deployment again, and nothing built)."""
     from jaffle_data.storage import DataSettings
 
     whole = args.start is None and args.end is None
@@ -202,25 +206,30 @@ def cmd_land(platform: Platform, args: argparse.Namespace) -> int:
         print(f"copied {len(files)} file(s) to {storage.uri(datasets.LANDING, args.source)}", flush=True)
     assert window is not None
     runs = window.chunks(MAX_RUN_DAYS)
+    build = not getattr(args, "no_build", False)
     for number, chunk in enumerate(runs, start=1):
-        parameters = {**chunk.parameters(), "ingest_from": "landing"}
         of = f" ({number} of {len(runs)})" if len(runs) > 1 else ""
-        code = trigger(
-            platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {chunk}{of}"
-        )
+        if build and number == len(runs):
+            # The last run is the parent's: it lands this window from the files and builds every team
+            # on it once (the earlier windows are in the lake by now).
+            parameters = {**chunk.parameters(), "ingest_from": {args.source: "landing"}}
+            code = trigger(platform, deployments.DATA_PLATFORM, parameters, f"data-platform {chunk}{of}")
+        else:
+            parameters = {**chunk.parameters(), "ingest_from": "landing"}
+            code = trigger(
+                platform, deployments.INGESTED[args.source], parameters, f"land {args.source} {chunk}{of}"
+            )
         if code:
             if number < len(runs):
                 rest = f"--start {chunk.start} --end {window.end}"
                 print(f"stopped at {chunk}: land the rest with `./dev land {rest}`", file=sys.stderr)
             return code
-    if len(runs) > 1:
-        last = runs[-1]
-        print(
-            f"landed {window} in {len(runs)} runs; build every team over the last of them with "
-            f"`./dev run --start {last.start} --end {last.end}` (on a platform that lands {args.source} "
-            "from its landing folder: docs/own-data.md)",
-            flush=True,
-        )
+    last = runs[-1]
+    again = f"--start {last.start} --end {last.end} --ingest-from {args.source}:landing"
+    if build:
+        print(f"landed {window} and built every team over {last}; again with `./dev run {again}`", flush=True)
+    else:
+        print(f"landed {window}; build every team over {last} with `./dev run {again}`", flush=True)
     return 0
 
 

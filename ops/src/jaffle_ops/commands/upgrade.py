@@ -4,8 +4,9 @@ Without `--team`, the platform's version (the root pyproject's `[tool.jaffle] pr
 lock is re-resolved: the server's and the coordinator's move with it, each team keeps its version (it
 may lag the server). A version older than a team's is refused: that team would lead the server. With
 `--team`, only that team's lock moves (never past the platform's), then its tests run in its
-environment and, when a local platform is up, its deployments are deployed and run once as a canary.
-Each prints what changed in the lock.
+environment and, when a local platform is up, that team's worker and warm parent start again from the
+new environment (every other team's keep running), its deployments are deployed and each is run once as
+a canary with the parameters of its last completed run. Each prints what changed in the lock.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from jaffle_ops import admin, versions
 from jaffle_ops.commands.build import select
+from jaffle_ops.commands.lifecycle import start_workers
 from jaffle_ops.deploying import deploy
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import Platform
@@ -135,6 +138,9 @@ def _upgrade_team(platform: Platform, team: Team, version: Version, args: argpar
             f"{team.name} may not lead the server: prefect {version} is newer than the platform's {home}; "
             f"upgrade the platform first (`./dev upgrade prefect {version}`)"
         )
+    live = admin.healthy(platform)
+    if live:
+        _refuse_runs_in_flight(platform, team)
     before = _pins(team)
     kept = {path: path.read_bytes() for path in _lock_files(platform) if path.is_relative_to(team.package)}
     try:
@@ -146,19 +152,67 @@ def _upgrade_team(platform: Platform, team: Team, version: Version, args: argpar
             f"prefect {version} does not resolve for {team.name}; its lock is unchanged"
         ) from None
     _print_changes(team.name, before, _pins(team))
-    _recreate(platform, team.env)
     back = f"`./dev upgrade prefect {before.get('prefect')} --team {team.name}` goes back"
-    if not args.no_tests:
-        tests = subprocess.run(["hatch", "run", f"{team.env}:test", "-q"], cwd=platform.root)
-        if tests.returncode != 0:
-            raise PlatformError(f"{team.name}'s tests fail on prefect {version} (its lock is moved; {back})")
+    # The team's processes on the local platform run from the environment about to be made again.
+    stopped = _stop_team_processes(platform, team) if live else []
+    _recreate(platform, team.env)
+    try:
+        if not args.no_tests:
+            tests = subprocess.run(["hatch", "run", f"{team.env}:test", "-q"], cwd=platform.root)
+            if tests.returncode != 0:
+                raise PlatformError(
+                    f"{team.name}'s tests fail on prefect {version} (its lock is moved; {back})"
+                )
+    finally:
+        if stopped:  # started again from the new environment, whatever the tests said
+            start_workers(platform, [team])
     if team.deployments:
         _canary(platform, team, back)
     return 0
 
 
+def _refuse_runs_in_flight(platform: Platform, team: Team) -> None:
+    """A team's environment is not made again under its running flow runs."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    names = [deployment["name"] for deployment in team.deployments]
+    if not names:
+        return
+    busy = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    with admin.client(platform) as client:
+        running = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=busy))),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)),
+        )
+    if running:
+        listed = ", ".join(f"{run.name} ({run.state_name})" for run in running)
+        raise PlatformError(
+            f"{team.name} has flow runs in flight on {platform.api_url}: {listed}; upgrade it when they "
+            "have ended (nothing was changed)"
+        )
+
+
+def _stop_team_processes(platform: Platform, team: Team) -> list[str]:
+    """Stop the team's process workers and warm parent (they run its environment); the names stopped."""
+    if platform.infra != "process":  # a Docker worker runs in ops' environment; deploy builds the image
+        return []
+    names = [f"worker-{pool}" for pool in team.pools] + [f"warm-{team.env}"]
+    stopped = [name for name in names if platform.processes.stop(name)]
+    if stopped:
+        print(f"stopped     {', '.join(stopped)}: started again from the new environment")
+    return stopped
+
+
 def _canary(platform: Platform, team: Team, back: str) -> None:
-    """Deploy the team on the local platform and run each of its deployments once, with its defaults."""
+    """Deploy the team on the local platform and run each of its deployments once, with the parameters
+    of its last completed run (a window known to have data), or its defaults when it has none."""
     if not admin.healthy(platform):
         print(f"canary      no platform at {platform.api_url}: `./dev up`, then run this again to try it")
         return
@@ -167,7 +221,12 @@ def _canary(platform: Platform, team: Team, back: str) -> None:
         for deployment in team.deployments:
             name = deployment["name"]
             found = client.read_deployment_by_name(f"{name}/{name}")
-            run = client.create_flow_run_from_deployment(found.id, tags=["canary"])
+            last = _last_completed(client, found.id)
+            replayed = f"the parameters of {last.name}" if last else "its defaults (no completed run yet)"
+            print(f"canary      {name}: run with {replayed}")
+            run = client.create_flow_run_from_deployment(
+                found.id, parameters=last.parameters if last else None, tags=["canary"]
+            )
             deadline = time.monotonic() + CANARY_SECONDS
             while not (state := client.read_flow_run(run.id).state) or not state.is_final():
                 if time.monotonic() > deadline:
@@ -176,3 +235,24 @@ def _canary(platform: Platform, team: Team, back: str) -> None:
             print(f"canary      {name}: {state.type.value} ({platform.ui_url}/runs/flow-run/{run.id})")
             if not state.is_completed():
                 raise PlatformError(f"canary {name} ended {state.type.value}: {state.message} ({back})")
+
+
+def _last_completed(client: Any, deployment_id: Any) -> Any:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    done = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+    found = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(state=done),
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        sort=FlowRunSort.END_TIME_DESC,
+        limit=1,
+    )
+    return found[0] if found else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from jaffle_contract import runtime
+from jaffle_contract.deployments import IngestFrom
 from jaffle_contract.parameters import parameter
 from jaffle_contract.window import resolve_window
 from jaffle_data import lineage
@@ -15,10 +16,12 @@ from prefect.cache_policies import NO_CACHE
 from jaffle_ingestion import landing, synthetic
 from jaffle_ingestion.lake import Lake
 from jaffle_ingestion.schemas import DECLARATIONS, ZONE, datasets_of
-from jaffle_ingestion.settings import IngestionSettings, Source
+from jaffle_ingestion.settings import IngestionSettings
 
 
-def days_to_land(start_date: date | None, end_date: date | None, max_days: int, source: Source) -> list[date]:
+def days_to_land(
+    start_date: date | None, end_date: date | None, max_days: int, source: IngestFrom
+) -> list[date]:
     """The days to land: the platform's window rule, at most `max_days` of them, none before the
     synthetic shop opened."""
     window = resolve_window(start_date, end_date)
@@ -76,7 +79,9 @@ def land_files(
     return landing.land_files(lake, dataset, files, days, landing.known_values(lake), max_ratio)
 
 
-def _ingest(source: str, start_date: date | None, end_date: date | None, ingest_from: Source | None) -> dict:
+def _ingest(
+    source: str, start_date: date | None, end_date: date | None, ingest_from: IngestFrom | None
+) -> dict:
     settings = IngestionSettings()
     ingest_from = ingest_from or settings.source_for(source)
     days = days_to_land(start_date, end_date, settings.max_days, ingest_from)
@@ -96,7 +101,7 @@ def _land(
     lake: Lake,
     source: str,
     days: list[date],
-    ingest_from: Source,
+    ingest_from: IngestFrom,
     files: dict,
     reports: dict[str, landing.TableReport],
     settings: IngestionSettings,
@@ -170,7 +175,7 @@ SOURCE = parameter(
 def raw_data_jaffle_shop(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
-    ingest_from: Source | None = SOURCE,
+    ingest_from: IngestFrom | None = SOURCE,
 ) -> dict:
     """Land the Jaffle Shop's stores, customers, products, supplies, orders, order items and tweets."""
     return _ingest("jaffle_shop", start_date, end_date, ingest_from)
@@ -180,7 +185,7 @@ def raw_data_jaffle_shop(
 def raw_data_marketing(
     start_date: date | None = FIRST_DAY,
     end_date: date | None = LAST_DAY,
-    ingest_from: Source | None = SOURCE,
+    ingest_from: IngestFrom | None = SOURCE,
 ) -> dict:
     """Land marketing ad spend per channel and campaign, and web sessions, per day."""
     return _ingest("marketing", start_date, end_date, ingest_from)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any
 
-from jaffle_contract import datasets
+from jaffle_contract import datasets, deployments
+from jaffle_contract.deployments import IngestFrom
 from jaffle_contract.window import MAX_RUN_DAYS
 from jaffle_data.storage import DataSettings
 from pydantic import Field, field_validator
 
 from jaffle_ingestion.schemas import SOURCES
-
-Source = Literal["synthetic", "landing"]
 
 
 class IngestionSettings(DataSettings):
@@ -39,23 +38,12 @@ class IngestionSettings(DataSettings):
         return value
 
     @staticmethod
-    def choices(value: str) -> dict[str, Source]:
-        """`JAFFLE_INGEST_FROM` as a choice per source; ValueError naming what is wrong."""
-        kinds = get_args(Source)
-        if value in kinds:
-            return dict.fromkeys(SOURCES, value)  # type: ignore[arg-type]
-        chosen: dict[str, Source] = dict.fromkeys(SOURCES, "synthetic")
-        for pair in filter(None, (p.strip() for p in value.split(","))):
-            source, _, kind = pair.partition(":")
-            if source not in SOURCES or kind not in kinds:
-                raise ValueError(
-                    f"JAFFLE_INGEST_FROM={value!r}: {pair!r} is not <source>:<kind> with a source among "
-                    f"{', '.join(SOURCES)} and a kind among {', '.join(kinds)}"
-                )
-            chosen[source] = kind  # type: ignore[assignment]
-        return chosen
+    def choices(value: str) -> dict[str, IngestFrom]:
+        """`JAFFLE_INGEST_FROM` as a choice per source (synthetic where it names none); ValueError
+        naming what is wrong."""
+        return {**dict.fromkeys(SOURCES, "synthetic"), **deployments.ingest_from(value)}
 
-    def source_for(self, source: str) -> Source:
+    def source_for(self, source: str) -> IngestFrom:
         """Where `source` lands from when a run does not say."""
         return self.choices(self.ingest_from)[source]
 
