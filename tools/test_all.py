@@ -38,8 +38,9 @@ from pytest_tiers import TIERS
 ROOT = Path(__file__).resolve().parent.parent
 OPS = "ops"  # the platform's suite: its longest, split in two parts that run side by side
 # The platform's tiers that build images and attack a platform (CPU-bound) run beside the ones that
-# wait on a platform (faults, integration): the two lanes end at about the same time.
-BESIDE_THE_TEAMS = ("docker", "security")
+# wait on a platform (faults, integration), with the alerts' scenarios (which wait, and would make that
+# lane the longer): the two lanes end at about the same time.
+BESIDE_THE_TEAMS = ("docker", "security", "alerts")
 ARTIFACTS = Path(os.environ.get("JAFFLE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 SLOWEST = 10
 QUICK_LANES = 3  # unit tests wait on their Prefect test servers as much as they compute

@@ -97,3 +97,15 @@ def test_a_graph_whose_child_needs_one_that_does_not_come_before_it_is_refused_a
         plan._children(
             {"children": [{**entry, "name": "b", "needs": {"c": ["x"]}}, {**entry, "name": "c", "needs": {}}]}
         )
+
+
+def test_a_failed_child_holds_back_what_it_writes_and_everything_downstream():
+    from jaffle_coordinator import alerts
+
+    teams, datasets = alerts.held_back("sales-forecast")
+    assert teams == ["dashboards"]
+    assert {"ml.revenue_forecast", "ml.forecast_metrics"} <= set(datasets)
+    assert any(d.startswith("dashboards.") for d in datasets)
+    teams, _ = alerts.held_back("raw-data-jaffle-shop")
+    assert teams == ["dashboards", "dbt-transform", "ml-forecast"]
+    assert alerts.held_back("dashboards")[0] == []

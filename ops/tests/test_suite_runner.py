@@ -29,8 +29,9 @@ runner = _load("test_all")
 def test_every_marker_the_suites_declare_is_a_tier_the_quick_loop_leaves_out():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     markers = {line.split(":")[0] for line in declared["markers"]}
-    # but the compatibility tier's: a selection across tiers, whose unit tests the quick loop keeps
-    assert set(tiers.TIERS) == markers - {runner.COMPAT}
+    # but the selections across tiers: the compatibility tier's (whose unit tests the quick loop keeps)
+    # and the alerts' (faults scenarios, which the quick loop leaves out as faults)
+    assert set(tiers.TIERS) == markers - {runner.COMPAT, "alerts"}
 
 
 def test_the_full_run_runs_every_tier_once_in_two_lanes_the_teams_beside_the_platform():
@@ -43,8 +44,8 @@ def test_the_full_run_runs_every_tier_once_in_two_lanes_the_teams_beside_the_pla
     assert ops == ops_again == runner.OPS and docker != rest
     # in ops' environment, one part takes the tiers beside the teams, one the compatibility tier and
     # the other every other test: none twice, none lost
-    assert beside == ["-m", "docker or security"]
-    assert not_beside == ["-m", "not (docker or security or compat)"]
+    assert beside == ["-m", "docker or security or alerts"]
+    assert not_beside == ["-m", "not (docker or security or alerts or compat)"]
     # the compatibility tier once on the oldest supported Prefect, in its environment, once on the newest
     oldest, newest = runner.platform_prefect(runner.OLDEST), runner.platform_prefect()
     assert compat == [

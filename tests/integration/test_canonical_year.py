@@ -1,11 +1,12 @@
-"""The canonical Jaffle Shop exports, as `jafgen` writes them (a year), through the whole platform.
+"""The canonical Jaffle Shop exports, as `jafgen` writes them (a year), through the whole platform,
+in the README's order: `./dev demo` first, then "Bring your own data" on the same data folder.
 
-A platform of its own (its lake holds the exports' shop, not the synthetic one), told to land the
-jaffle_shop source from its landing folder (`JAFFLE_INGEST_FROM=jaffle_shop:landing`): `./dev land`
-copies the year's exports there and lands their last 15 weeks, then `./dev run` runs every team over
-those weeks. Then exports spanning three years land whole with `./dev land` and no dates, in runs of at
-most a year. Fifteen weeks are what a forecast's backtest needs for every store that sold in them (three
-28-day windows and two weeks of training: 98 days), at under half the rows of the year.
+A platform of its own (its lake ends up holding both shops). After a (short) demo, `./dev land` copies
+the year's exports into the landing folder and lands their last 15 weeks; its last run is the parent's,
+which lands that window from the files and builds every team on it. Then exports spanning three years
+land whole with `./dev land` and no dates, in runs of at most a year, the last again the parent's. Fifteen
+weeks are what a forecast's backtest needs for every store that sold in them (three 28-day windows and
+two weeks of training: 98 days), at under half the rows of the year.
 """
 
 from __future__ import annotations
@@ -36,18 +37,26 @@ def one(sql: str, *parameters: object) -> tuple:
     return duckdb.execute(sql, list(parameters)).fetchone() or ()
 
 
+def published(warehouse: str, sql: str, *parameters: object) -> tuple:
+    """One row from a published warehouse file, opened read-only as its readers do."""
+    with duckdb.connect(warehouse, read_only=True) as connection:
+        return connection.execute(sql, list(parameters)).fetchone() or ()
+
+
 @pytest.fixture(scope="module")
 def shop(launch_platform):
     """Not shared with other modules: its lake holds the exports' shop, not the synthetic one the others
     count on. Its tests run in order: the year first, then the exports over several years."""
-    cli, home, _port = launch_platform(
-        "--paused-schedules", env={"JAFFLE_INGEST_FROM": "jaffle_shop:landing"}
-    )
+    cli, home, _port = launch_platform("--paused-schedules")
     return cli, home
 
 
-def test_the_canonical_exports_run_through_every_team(shop, year):
+def test_own_data_after_the_demo_on_the_same_data_folder_runs_through_every_team(shop, year):
     cli, home = shop
+    demo = cli("demo", "--days", "7", "--paused-schedules")  # the README's first command, a week of it
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    warehouse = str(home / "data" / "warehouse" / "jaffle_shop.duckdb")
+    (demo_stores,) = published(warehouse, "select list(distinct location_id) from stores")
     exported = str(year / "raw_orders.csv")
     (last,) = one("select max(ordered_at)::date from read_csv(?)", exported)
     first = last - timedelta(days=7 * WEEKS - 1)
@@ -55,31 +64,40 @@ def test_the_canonical_exports_run_through_every_team(shop, year):
     (orders,) = one(f"select count(*) from {in_window}")
     window = ("--start", first.isoformat(), "--end", last.isoformat())
 
-    landed = cli("land", str(year), *window)
+    landed = cli("land", str(year), *window)  # lands the window and builds every team on it
     assert landed.returncode == 0, landed.stdout + landed.stderr
     assert f"copied {len(EXPORTS)} file(s)" in landed.stdout
-    lake = home / "data" / "lake"
-    landed_orders = str(lake / "raw/jaffle_shop/orders/*/*.parquet")
-    assert one("select count(distinct order_id), count(*) from read_parquet(?)", landed_orders) == (
-        orders,
-        orders,
-    )
-
-    run = cli("run", *window)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"data-platform {first}..{last}: " in landed.stdout
     for child in (
         "raw-data-jaffle-shop",
+        "raw-data-marketing",
         "dbt-jaffle-shop",
         "dbt-attribution",
         "sales-forecast",
         "dashboards",
     ):
-        assert f"{child} {first}..{last}" in run.stdout and "Completed" in run.stdout, run.stdout
-    # The run landed the exports again (the source's setting): the same orders, once each.
-    assert one("select count(distinct order_id), count(*) from read_parquet(?)", landed_orders) == (
-        orders,
-        orders,
+        assert f"{child} {first}..{last}" in landed.stdout, landed.stdout
+    assert f"built every team over {first}..{last}" in landed.stdout
+    lake = home / "data" / "lake"
+    landed_orders = (
+        f"(select * from read_parquet('{lake}/raw/jaffle_shop/orders/*/*.parquet') "
+        f"where ordered_at::date between date '{first}' and date '{last}')"  # not the demo's days
     )
+    assert one(f"select count(distinct order_id), count(*) from {landed_orders}") == (orders, orders)
+    # The warehouse's revenue for the window is the files', to the cent; the demo's stores stay beside
+    # the export's (the demo's orders still refer to them).
+    # (the exports' money is in cents, the warehouse's in dollars)
+    files = one(f"select round(sum(subtotal) / 100, 2), round(sum(order_total) / 100, 2) from {in_window}")
+    built = published(
+        warehouse,
+        "select round(sum(revenue), 2), round(sum(revenue_with_tax), 2) "
+        "from daily_store_revenue where order_date between ? and ?",
+        first,
+        last,
+    )
+    assert built == files and files[0] > 0, (built, files)
+    (stores,) = published(warehouse, "select list(distinct location_id) from stores")
+    assert set(demo_stores) <= set(stores)
 
     # Every store that sold is forecast with a model its backtest chose, not the short-history fallback.
     sold = dict(
@@ -141,7 +159,11 @@ def test_exports_over_several_years_land_whole_without_dates_in_runs_of_a_year_a
     assert landed.returncode == 0, landed.stdout + landed.stderr
     assert f"the files hold {first}..{last}" in landed.stdout
     assert (last - first).days + 1 > MAX_RUN_DAYS and "(3 of 3)" in landed.stdout, landed.stdout
-    assert "./dev run --start" in landed.stdout  # what builds the teams over the last of them
+    # the last run is the parent's: it lands the last window and builds every team on it, once
+    final = first + timedelta(days=2 * MAX_RUN_DAYS)
+    assert f"data-platform {final}..{last} (3 of 3)" in landed.stdout, landed.stdout
+    assert f"land jaffle_shop {final}" not in landed.stdout
+    assert f"./dev run --start {final} --end {last} --ingest-from jaffle_shop:landing" in landed.stdout
     lake_orders = str(home / "data" / "lake" / "raw/jaffle_shop/orders/*/*.parquet")
     counted = one(
         "select count(distinct order_id), count(*) from read_parquet(?) where order_id in "

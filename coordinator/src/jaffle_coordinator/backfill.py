@@ -22,7 +22,7 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import children, missing, plan
+from jaffle_coordinator import alerts, children, missing, plan
 from jaffle_coordinator.grid import Cell, Grid, Mode, State
 from jaffle_coordinator.settings import SETTINGS
 
@@ -202,7 +202,15 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
         0.0, key=f"backfill-progress-{window.start.isoformat()}-{window.end.isoformat()}"
     )
 
+    alerted: set[str] = set()
+
     async def on_change(current: Grid) -> None:
+        for cell in current.cells.values():  # failed on its last attempt: final
+            if cell.state == State.FAILED and cell.name not in alerted:
+                alerted.add(cell.name)
+                alerts.child_failed(
+                    cell.child, cell.run_name or cell.name, cell.run_url, "Failed", cell.reason
+                )
         await acreate_table_artifact(
             key=artifact_key(window),
             table=rows(current),
@@ -212,11 +220,16 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
 
     try:
         await drive(grid, launch_cell, on_change)
-    except BaseException:
+    except BaseException as error:
         await asyncio.shield(children.cancel_unfinished(launched))
+        alerts.parent_ended(error)
         raise
     counts = grid.counts()
-    _raise_failed(grid, counts[State.BLOCKED])
+    try:
+        _raise_failed(grid, counts[State.BLOCKED])
+    except plan.ChildRunFailed as failed:
+        alerts.parent_ended(failed)
+        raise
     return {"window": str(window), "cells": {state.value: n for state, n in counts.items()}}
 
 

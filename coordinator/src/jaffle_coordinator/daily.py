@@ -17,7 +17,7 @@ from jaffle_contract import deployments
 from prefect import get_run_logger
 from prefect.client.schemas.objects import FlowRun
 
-from jaffle_coordinator import children, plan, summary
+from jaffle_coordinator import alerts, children, plan, summary
 from jaffle_coordinator.settings import SETTINGS
 
 
@@ -86,6 +86,8 @@ async def _run_child(graph: _Graph, child: plan.Child) -> None:
         )
     except plan.ChildRunFailed as refused:  # not deployed: a failure of this child, not of the run
         graph.failures[child.name] = refused.failures
+        for _, run_name, state, message in refused.failures:
+            alerts.child_failed(child, run_name, "", state, message)
         ended.set_result(False)
         return
     graph.launched.append(item)
@@ -125,10 +127,14 @@ async def _completed(graph: _Graph, child: plan.Child, item: children.Launched) 
         )
     except plan.ChildRunFailed as refused:  # its resubmission was refused (no deployment any more)
         graph.failures[child.name] = refused.failures
+        for _, run_name, state, message in refused.failures:
+            alerts.child_failed(child, run_name, children.ui_link(item.run), state, message)
         return False
     found = children.failure(item)
-    if found:
+    if found:  # final: a daily parent does not retry a child (a resumed parent is a new attempt)
         graph.failures[child.name] = [found]
+        _, run_name, state, message = found
+        alerts.child_failed(child, run_name, children.ui_link(item.run), state, message)
     return found is None
 
 
@@ -155,6 +161,7 @@ async def run(
         raise error from None
     finally:
         await summary.finish(window, launched, list(plan.CHILD_NAMES), error, blocked, forget)
+        alerts.parent_ended(error)
     return {
         "window": str(window),
         "children": {i.run.name: i.run.state.name for i in launched if i.run.state},

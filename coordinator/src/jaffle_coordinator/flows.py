@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS, IngestFrom, SourceName
+from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS, PROMISE_BOUNDS, IngestFrom, SourceName
 from jaffle_contract.parameters import parameter
 from prefect import flow
 
-from jaffle_coordinator import backfill, daily, grid, plan
+from jaffle_coordinator import backfill, daily, freshness, grid, plan
 from jaffle_coordinator.settings import SETTINGS
 
 FIRST_DAY = parameter(
@@ -113,3 +113,18 @@ async def data_platform_backfill(
     if dry_run:
         return await backfill.show_plan(the_grid, window, reprocess)
     return await backfill.run(the_grid, window)
+
+
+@flow(name="data-freshness")
+async def data_freshness(
+    promises_seconds: dict[str, Annotated[float, PROMISE_BOUNDS.field]] | None = parameter(
+        None,
+        "Promises (s)",
+        'For this check only: datasets\' freshness promises in seconds, e.g. {"ml.revenue_forecast": 60} '
+        "to try an alert. Empty: each dataset's declared freshness_hours. "
+        f"Range of each: {PROMISE_BOUNDS.text}.",
+    ),
+) -> dict[str, object]:
+    """Check each dataset's freshness promise: alert its owner and its readers once when it goes stale,
+    and once when it is fresh again."""
+    return await freshness.check(dict(promises_seconds or {}))

@@ -82,6 +82,10 @@ def ensure_pools_and_limits(
                 pass
         for made in recovery.ensure_automations(prefect):
             print(f"automation  {made}: runs silent for too long are marked Crashed")
+        from jaffle_ops import alerts
+
+        for changed in alerts.ensure(platform, prefect):
+            print(f"alerts      {changed}")
 
 
 def _ensure_pool(prefect: SyncPrefectClient, pool: str, infra: str, template: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import httpx
 from jaffle_contract import deployments
 from jaffle_contract.deployments import BACKFILL
 
-from jaffle_ops.commands import build, lifecycle, runs, upgrade
+from jaffle_ops.commands import alerting, build, lifecycle, runs, upgrade
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.local import INFRAS, Platform
 from jaffle_ops.settings import DEFAULT_PORT, OpsSettings
@@ -268,6 +268,10 @@ def _state_commands(sub: Commands) -> None:
     )
     for name, handler, says in simple:
         sub.add_parser(name, help=says).set_defaults(handler=handler)
+    alerts = sub.add_parser("alerts", help="test: send a test alert through an owner's routes; which arrived")
+    alerts.set_defaults(handler=alerting.cmd_alerts)
+    alerts.add_argument("action", choices=["test"])
+    alerts.add_argument("owner", nargs="?", help="a team (default: the platform team)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -181,6 +181,20 @@ def test_a_failing_data_test_fails_the_flow_and_names_it(data_dir, land_raw):
     assert _published(data_dir, "jaffle_shop", "select count(*) from orders") == before
 
 
+def test_a_customer_landed_again_on_a_later_day_is_one_customer_first_seen_at_the_earliest(
+    data_dir, land_raw
+):
+    # A second export whose orders begin later lands cust-1 in another day's partition, first seen then.
+    land_raw(
+        "jaffle_shop/customers/date=2020-03-02",
+        "select 'cust-1' as customer_id, 'Ava Adams' as customer_name, "
+        "timestamp '2020-03-02' as first_seen_at",
+    )
+    dbt_jaffle_shop(date(2020, 3, 1), date(2020, 3, 2), docs=False)  # its unique test on customer_id passes
+    customers = "select count(*), count(distinct customer_id) from customers"
+    assert _published(data_dir, "jaffle_shop", customers) == [(2, 2)]
+
+
 def _land_day(data_dir, land_raw, day: str, orders: str | None) -> None:
     """One more day in the lake: an order and its item (`orders` None: a corrupt orders file)."""
     land_raw(

@@ -16,6 +16,11 @@ SALES_FORECAST = "sales-forecast"
 DASHBOARDS = "dashboards"
 DATA_PLATFORM = "data-platform"
 DATA_PLATFORM_BACKFILL = "data-platform-backfill"
+DATA_FRESHNESS = "data-freshness"
+# The platform's checks, which take no window of days (every other deployment takes one).
+UNWINDOWED = (DATA_FRESHNESS,)
+# A freshness promise given to one check, in seconds (a second to a year).
+PROMISE_BOUNDS = Bounds(1, 366 * 24 * 3600)
 
 # The sources the ingestion team lands, each by its own deployment (`./dev land --source`).
 INGESTED: dict[str, str] = {"jaffle_shop": RAW_DATA_JAFFLE_SHOP, "marketing": RAW_DATA_MARKETING}

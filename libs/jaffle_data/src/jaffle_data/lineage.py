@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jaffle_contract.contracts import Declarations, Produced
@@ -26,6 +27,44 @@ REFERENCED = "prefect.asset.referenced"
 # The link artifact (its latest version) that points at the lineage view; the platform run's summary
 # links to it.
 VIEW_ARTIFACT = "jaffle-lineage-view"
+
+
+PAGE = 50  # the events API's largest page
+
+
+def read_latest(client: Any, days: float, status: str | None = None) -> list[Any]:
+    """The latest materialization event of every dataset the platform's runs reported in the last
+    `days` (of `status` only, `succeeded` or `failed`, if given), from the events API; `client` is a sync
+    Prefect client. The server keeps the latest event of each dataset, so one page holds a platform's."""
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventResourceFilter,
+    )
+
+    names = (
+        EventNameFilter(name=[MATERIALIZED + status]) if status else EventNameFilter(prefix=[MATERIALIZED])
+    )
+    query = EventFilter(
+        occurred=EventOccurredFilter(since=datetime.now(UTC) - timedelta(days=days)),
+        event=names,
+        resource=EventResourceFilter(id_prefix=[SCHEME], distinct=True),
+    )
+    page = client.read_events(filter=query, limit=PAGE)
+    found = list(page.events)
+    while page.next_page:
+        page = client.read_events_page(str(page.next_page))
+        found += page.events
+    return found
+
+
+def flow_run_of(event: Any) -> str | None:
+    """The id of the flow run that sent `event` (Prefect's events worker attaches the run)."""
+    for related in event.related:
+        if related.id.startswith("prefect.flow-run."):
+            return str(related.id.removeprefix("prefect.flow-run."))
+    return None
 
 
 def asset_key(dataset: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from jaffle_contract import contracts, datasets, runtime
 from jaffle_contract.parameters import parameter
@@ -20,7 +20,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.settings import PREFECT_UI_URL
 
 from jaffle_dashboards import lineage, render
@@ -33,7 +32,6 @@ DECLARATIONS = contracts.load_installed("jaffle_dashboards")
 DASHBOARD = "dashboards.dashboard"
 # How far back the lineage view reads materializations (the server keeps events 7 days by default).
 LINEAGE_DAYS = 30
-PAGE = 50  # the events API's largest page
 
 
 def record_runtime() -> dict[str, str]:
@@ -74,31 +72,16 @@ def team_runs() -> list[dict]:
 
 
 def _run_url(event) -> str | None:
-    """The UI page of the flow run that sent `event` (Prefect's events worker attaches the run)."""
-    ui = PREFECT_UI_URL.value()
-    for related in event.related:
-        if related.id.startswith("prefect.flow-run.") and ui:
-            return f"{ui}/runs/flow-run/{related.id.removeprefix('prefect.flow-run.')}"
-    return None
+    """The UI page of the flow run that sent `event`."""
+    ui, run = PREFECT_UI_URL.value(), events.flow_run_of(event)
+    return f"{ui}/runs/flow-run/{run}" if ui and run else None
 
 
 @task(name="read-materializations")
 def read_materializations() -> list[lineage.Materialization]:
     """The latest materialization of every dataset the platform's runs reported (events API)."""
-    since = datetime.now(UTC) - timedelta(days=LINEAGE_DAYS)
-    query = EventFilter(
-        occurred=EventOccurredFilter(since=since),
-        event=EventNameFilter(prefix=[events.MATERIALIZED]),
-        # the server keeps the latest event of each dataset: one page holds a platform's datasets
-        resource=EventResourceFilter(id_prefix=[events.SCHEME], distinct=True),
-    )
-    found = []
     with get_client(sync_client=True) as client:
-        page = client.read_events(filter=query, limit=PAGE)
-        found += page.events
-        while page.next_page:
-            page = client.read_events_page(str(page.next_page))
-            found += page.events
+        found = events.read_latest(client, LINEAGE_DAYS)
     out = []
     for event in found:
         dataset, said = events.dataset_of(event.resource.id), event.payload or {}

@@ -15,6 +15,19 @@ renamed as (
 
     from source
 
+),
+
+-- The lake keeps customers by the day first seen: a customer landed again from files whose orders begin
+-- later (a second export, a narrower window) is then in two days' partitions: one customer, first seen
+-- at the earliest (DuckDB and PostgreSQL alike).
+ranked as (
+
+    select
+        *,
+        row_number() over (partition by customer_id order by first_seen_at, customer_name) as landing
+
+    from renamed
+
 )
 
-select * from renamed
+select customer_id, customer_name, first_seen_at from ranked where landing = 1
