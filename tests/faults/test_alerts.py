@@ -159,6 +159,9 @@ def test_a_failed_child_and_a_killed_one_alert_their_owners_once_and_the_parent_
     (parent_alert,) = receivers["platform"].received[before["platform"] :]
     assert parent_alert["subject"] == f"[platform] data-platform {START}..{END} failed"
     assert "owner ml-forecast" in parent_alert["text"] and "owner dbt-transform" in parent_alert["text"]
+    said = platform.summary(parent.id)  # the run's summary lists what it sent
+    assert f"ml-forecast: [ml-forecast] sales-forecast {START}..{END} ended Failed" in said
+    assert f"platform: [platform] data-platform {START}..{END} failed" in said
 
 
 def test_a_cell_that_fails_every_attempt_alerts_once_and_one_that_recovers_not_at_all(

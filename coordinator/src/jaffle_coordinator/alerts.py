@@ -7,6 +7,7 @@ route it to the owner's notification blocks. What a failure holds back comes fro
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,16 @@ from prefect import get_run_logger
 from prefect.events import emit_event
 
 from jaffle_coordinator import plan
+
+# The alerts a parent run has sent (owner: subject), for its summary: see `collect`.
+_SENT: ContextVar[list[str] | None] = ContextVar("jaffle_alerts_sent", default=None)
+
+
+def collect() -> list[str]:
+    """From here on in this run, each alert sent is also added to the list returned."""
+    sent: list[str] = []
+    _SENT.set(sent)
+    return sent
 
 
 def held_back(name: str) -> tuple[list[str], list[str]]:
@@ -130,3 +141,5 @@ def _emit(
         payload={"subject": subject, "text": text, "owner": owner, **run, **extra},
     )
     get_run_logger().info("Alert to %s: %s", owner, subject)
+    if (sent := _SENT.get()) is not None:
+        sent.append(f"{owner}: {subject}")

@@ -147,6 +147,7 @@ async def run(
     """The daily parent's body: run the graph for the window, then (on any way out) the summary."""
     window = plan.resolve_window(start_date, end_date)
     forget = plan.check_fire_and_forget(fire_and_forget or [])
+    sent = alerts.collect()
     earlier = await children.earlier_children()
     launched: list[children.Launched] = []
     blocked: dict[str, str] = {}
@@ -160,8 +161,8 @@ async def run(
             raise
         raise error from None
     finally:
-        await summary.finish(window, launched, list(plan.CHILD_NAMES), error, blocked, forget)
         alerts.parent_ended(error)
+        await summary.finish(window, launched, list(plan.CHILD_NAMES), error, blocked, forget, sent)
     return {
         "window": str(window),
         "children": {i.run.name: i.run.state.name for i in launched if i.run.state},

@@ -97,7 +97,7 @@ async def lineage_view() -> str | None:
 
 
 @task(name="summarize-platform-run", cache_policy=NO_CACHE)
-async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
+async def summarize(window: plan.Window, rows: list[Row], outcome: str, sent: list[str] | None = None) -> str:
     """Always runs: record every child's state, how this attempt got it, its duration and link."""
     launches = [r["launch"] for r in rows if isinstance(r["launch"], float)]
     p50 = timing.p50(list(launches))
@@ -106,6 +106,8 @@ async def summarize(window: plan.Window, rows: list[Row], outcome: str) -> str:
         f"# Data platform run {window}",
         "",
         f"**Outcome:** {outcome}",
+        "",
+        f"**Alerts sent:** {'; '.join(sent) if sent else 'none'} (docs/alerts.md)",
         "",
         f"**Lineage:** [every dataset, its owner, last update and freshness]({view})"
         if view
@@ -158,6 +160,7 @@ async def finish(
     error: BaseException | None,
     blocked: dict[str, str] | None = None,
     forget: set[str] | None = None,
+    sent: list[str] | None = None,
 ) -> None:
     """On any way out: cancel what is still going (unless the run completed; a child that failed
     leaves the fire-and-forget runs alone: nothing they do depends on it), then write the summary.
@@ -171,7 +174,7 @@ async def finish(
             cancelled = await children.cancel_unfinished([i for i in found if i.child.name not in keep])
         rows = run_rows(await children.refresh(found), planned, cancelled, blocked)
         try:
-            await summarize(window, rows, outcome_of(error))
+            await summarize(window, rows, outcome_of(error), sent)
         except Exception as summary_error:  # e.g. the API is gone: the run's own state still says why
             get_run_logger().error("Could not write the run summary: %s", summary_error)
 
