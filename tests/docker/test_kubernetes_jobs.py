@@ -7,8 +7,12 @@ and the platform's policy. What is not run: a cluster, its workers and the Jobs 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+from jaffle_ops.workspace import teams
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 BASE = os.environ.get("JAFFLE_BASE_IMAGE", "jaffle-base:bookworm")
@@ -32,7 +36,7 @@ def test_every_deployments_job_renders_from_the_server_and_validates(
     assert not list((home / "pids").glob("worker-*.json"))  # the workers run in the cluster
     client = platform_client(home, port)
     deployments = client.read_deployments()
-    assert len(deployments) == 8
+    assert len(deployments) == sum(len(team.deployments) for team in teams(ROOT))  # every team's, once
     for deployment in deployments:
         pool = client.read_work_pool(deployment.work_pool_name)
         assert pool.type == "kubernetes", pool.name

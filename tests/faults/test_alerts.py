@@ -26,7 +26,7 @@ START, END = date(2024, 5, 1), date(2024, 5, 2)
 WINDOW = ("--start", START.isoformat(), "--end", END.isoformat())
 OWNERS = ("platform", "ingestion", "dbt-transform", "ml-forecast", "dashboards")
 # Long enough for an alert already on its way to arrive: what a test sees after it is all there is.
-SETTLE_SECONDS = 15
+SETTLE_SECONDS = 10
 
 
 class Receiver(http.server.ThreadingHTTPServer):
