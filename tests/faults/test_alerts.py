@@ -3,7 +3,9 @@
 A platform of its own whose owners' routes are small HTTP servers on 127.0.0.1, one per team and one for
 the platform team (`JAFFLE_ALERTS_<OWNER>`), each counting what it receives. Faults are injected from
 outside: a file where the ML team's output folder goes (its forecast cannot be written), a flow run's
-processes killed, a window before the shop opened (the landing fails), a receiver answering 500.
+processes killed, a window before the shop opened (the landing fails), a receiver answering 500. The
+lineage view (the page the dashboards flow writes) shows the alerts still open, and not once the held-back
+datasets are materialized again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -25,6 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.alerts]
 START, END = date(2024, 5, 1), date(2024, 5, 2)
 WINDOW = ("--start", START.isoformat(), "--end", END.isoformat())
 OWNERS = ("platform", "ingestion", "dbt-transform", "ml-forecast", "dashboards")
+DAYS = {"start_date": START.isoformat(), "end_date": END.isoformat()}
+# The automation that alerts a team run started by itself (jaffle_ops.standalone).
+STANDALONE = "alerts: team runs started alone"
 # Long enough for an alert already on its way to arrive: what a test sees after it is all there is.
 SETTLE_SECONDS = 10
 
@@ -108,6 +114,29 @@ def ml_output_blocked(platform):
         blocker.unlink()
 
 
+def alert_runs(platform: Platform, since: datetime) -> list:
+    """The runs of the alert deployment (one per team run that failed or crashed) created since."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with platform.client() as client:
+        alert = client.read_deployment_by_name("data-platform-alert/data-platform-alert")
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[alert.id]))
+        )
+    return [run for run in runs if run.created and run.created > since]
+
+
+def open_alerts(platform: Platform, dataset: str) -> tuple[int, str]:
+    """What the lineage view the dashboards flow last drew shows for a dataset: its node's count of open
+    alerts, and its table row's open alerts."""
+    page = (platform.data / "dashboards" / "lineage.html").read_text()
+    count = re.search(rf'data-dataset="{re.escape(dataset)}" data-state="\w+" data-alerts="(\d+)"', page)
+    row = re.search(rf'<tr class="\w+" data-dataset="{re.escape(dataset)}">(.*?)</tr>', page)
+    assert count and row, f"{dataset} is not in the lineage view"
+    cell = re.search(r'<td class="open-alerts">(.*?)</td>', row.group(1))
+    return int(count.group(1)), cell.group(1) if cell else ""
+
+
 def _saved(platform: Platform) -> dict[str, str]:
     """The alert route blocks and alert automations on the server, by name: their ids."""
     with platform.client() as client:
@@ -120,7 +149,8 @@ def _saved(platform: Platform) -> dict[str, str]:
 
 def test_up_again_makes_each_route_and_automation_once(platform):
     before = _saved(platform)
-    assert {f"alert-{owner}-1" for owner in OWNERS} | {f"alerts: {owner}" for owner in OWNERS} == set(before)
+    routes = {f"alert-{owner}-1" for owner in OWNERS} | {f"alerts: {owner}" for owner in OWNERS}
+    assert routes | {STANDALONE} == set(before)
     again = platform.cli("up", "--paused-schedules")
     assert again.returncode == 0, again.stderr
     assert "alerts      " not in again.stdout  # nothing changed, nothing said
@@ -137,7 +167,7 @@ def test_a_test_alert_says_which_routes_arrived(platform, receivers):
 def test_a_failed_child_and_a_killed_one_alert_their_owners_once_and_the_parent_the_platform(
     platform, receivers, ml_output_blocked
 ):
-    before = counts(receivers)
+    before, began = counts(receivers), datetime.now(UTC)
     run = platform.start("run", *WINDOW)
     parent = parent_of(platform, f"data-platform {START}..{END}")
     # dbt-attribution is killed as it runs: Crashed (it holds back the dashboards too)
@@ -146,6 +176,14 @@ def test_a_failed_child_and_a_killed_one_alert_their_owners_once_and_the_parent_
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     assert run.wait(900) == 1, run.stdout.read() if run.stdout else ""
+    # The automation for runs started alone saw both children end, and its alert flow left them to the
+    # parent: no second alert.
+    ran = wait_for(
+        "the alert flow for each failed child",
+        lambda: len(done := [r for r in alert_runs(platform, began) if r.state.is_final()]) >= 2 and done,
+        180,
+    )
+    assert len(ran) == 2 and all(r.state.is_completed() for r in ran), [r.state for r in ran]
     now = settled(receivers, {"ml-forecast": before["ml-forecast"] + 1, "platform": before["platform"] + 1})
     new = {owner: now[owner] - before[owner] for owner in OWNERS}
     assert new == {"platform": 1, "ingestion": 0, "dbt-transform": 1, "ml-forecast": 1, "dashboards": 0}
@@ -162,6 +200,12 @@ def test_a_failed_child_and_a_killed_one_alert_their_owners_once_and_the_parent_
     said = platform.summary(parent.id)  # the run's summary lists what it sent
     assert f"ml-forecast: [ml-forecast] sales-forecast {START}..{END} ended Failed" in said
     assert f"platform: [platform] data-platform {START}..{END} failed" in said
+
+    # The lineage view, drawn again: the forecast is held back by the ML team's open alert.
+    assert trigger(platform, "dashboards/dashboards", DAYS).state.is_completed()
+    count, shown = open_alerts(platform, "ml.revenue_forecast")
+    assert count == 1 and "ml-forecast: <a href=" in shown and "/runs/flow-run/" in shown
+    assert f"[ml-forecast] sales-forecast {START}..{END} ended Failed</a>" in shown
 
 
 def test_a_cell_that_fails_every_attempt_alerts_once_and_one_that_recovers_not_at_all(
@@ -195,6 +239,29 @@ def test_a_cell_that_fails_every_attempt_alerts_once_and_one_that_recovers_not_a
     assert backfill.wait(900) == 0, backfill.stdout.read() if backfill.stdout else ""
     time.sleep(SETTLE_SECONDS)
     assert counts(receivers) == before
+    # Its dashboards cell drew the lineage view after the forecast was written again: no alert open.
+    assert open_alerts(platform, "ml.revenue_forecast") == (0, "")
+    assert open_alerts(platform, "ml.forecast_metrics") == (0, "")
+
+
+def test_a_team_run_started_by_itself_that_fails_alerts_its_owner_once(
+    platform, receivers, ml_output_blocked
+):
+    before = counts(receivers)
+    ended = trigger(platform, "sales-forecast/sales-forecast", DAYS)  # as the UI's Run button does
+    assert ended.state.is_failed(), ended.state
+    now = settled(receivers, {"ml-forecast": before["ml-forecast"] + 1})
+    assert {owner: now[owner] - before[owner] for owner in OWNERS} == {
+        "platform": 0,  # no parent
+        "ingestion": 0,
+        "dbt-transform": 0,
+        "ml-forecast": 1,
+        "dashboards": 0,
+    }
+    (text,) = receivers["ml-forecast"].texts()[before["ml-forecast"] :]
+    assert text.startswith(f"*[ml-forecast] sales-forecast {ended.name} ended Failed*"), text
+    assert "NotADirectoryError" in text and f"/runs/flow-run/{ended.id}" in text
+    assert "Holds back: dashboards" in text and "Started: by itself (no parent run)" in text
 
 
 def test_a_route_that_fails_reaches_the_platform_team_naming_it(platform, receivers):
@@ -262,10 +329,17 @@ def test_a_dataset_past_its_promise_alerts_its_owner_and_readers_once_and_once_f
     time.sleep(SETTLE_SECONDS)
     assert counts(receivers) == now
 
-    # Its producer runs again: fresh, said once to each.
-    window = {"start_date": START.isoformat(), "end_date": END.isoformat()}
-    assert trigger(platform, "sales-forecast/sales-forecast", window).state.is_completed()
-    assert trigger(platform, "data-freshness/data-freshness", check).state.is_completed()
+    # Its producer runs again: fresh, said once to each. The server stores events in batches a few seconds
+    # apart, so a check started at once may not see the new materialization yet: check until it does
+    # (checking again sends nothing more).
+    assert trigger(platform, "sales-forecast/sales-forecast", DAYS).state.is_completed()
+
+    def fresh_alert_sent() -> bool:
+        assert trigger(platform, "data-freshness/data-freshness", check).state.is_completed()
+        time.sleep(2)  # (the alert's delivery is on its way)
+        return len(receivers["ml-forecast"].received) > now["ml-forecast"]
+
+    wait_for("the fresh-again alert", fresh_alert_sent, PROMISE - 15, every=1)
     again = settled(receivers, {"ml-forecast": now["ml-forecast"] + 1, "dashboards": now["dashboards"] + 1})
     assert {owner: again[owner] - now[owner] for owner in OWNERS} == {
         "platform": 0,

@@ -1,7 +1,8 @@
 """Failure alerts from the parent flows, sent once a failure is final: a child that failed in a daily
 run (the daily parent does not retry it), a backfill cell that failed its last attempt, and the parent
-itself. Each is a Prefect event (`jaffle_contract.alerts`) naming the owner; the platform's automations
-route it to the owner's notification blocks. What a failure holds back comes from the datasets' graph.
+itself; and a team's run started by itself (standalone.py). Each is a Prefect event
+(`jaffle_contract.alerts`) naming the owner; the platform's automations route it to the owner's
+notification blocks. What a failure holds back comes from the datasets' graph.
 """
 
 from __future__ import annotations
@@ -39,18 +40,25 @@ def held_back(name: str) -> tuple[list[str], list[str]]:
             entry["name"] for entry in entries.values() if set(entry["needs"]) & frontier
         } - downstream
         downstream |= frontier
-    teams = sorted({entries[n]["team"] for n in downstream} - {entries[name]["team"]})
-    datasets = sorted({dataset for n in {name} | downstream for dataset in entries[n]["writes"]})
+    own = entries[name]["team"] if name in entries else None  # (a deployment outside the plan: nothing)
+    teams = sorted({entries[n]["team"] for n in downstream} - {own})
+    datasets = sorted(
+        {dataset for n in ({name} | downstream) & entries.keys() for dataset in entries[n]["writes"]}
+    )
     return teams, datasets
 
 
-def child_failed(child: plan.Child, run_name: str, url: str, state: str, message: str) -> None:
+def child_failed(
+    child: plan.Child, run_name: str, url: str, state: str, message: str, started: str = ""
+) -> None:
+    """A child's final failure, to its team (`started`: how the run began, when not by a parent)."""
     teams, datasets = held_back(child.name)
     lines = [
         f"{run_name} ended {state}: {message or 'no message'}",
         f"Run: {url}",
         f"Owner: {child.team}",
-        f"Holds back: {', '.join(teams) or 'no other team'} ({', '.join(datasets)})",
+        f"Holds back: {', '.join(teams) or 'no other team'} ({', '.join(datasets) or 'no dataset'})",
+        *([f"Started: {started}"] if started else []),
     ]
     _emit(
         child.team,

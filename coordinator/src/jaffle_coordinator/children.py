@@ -38,6 +38,7 @@ from jaffle_coordinator import plan
 
 SUBMIT_RETRIES = 2
 SUBMIT_RETRY_SECONDS = 5.0
+PARENT_TAG = "parent:"  # then the parent's flow run id: see `parent_tag`
 
 
 class ChildTimedOut(RuntimeError):
@@ -71,7 +72,7 @@ def parent_id() -> str:
 
 def parent_tag() -> str:
     """Children carry their parent's id as a tag, so `./dev run` can follow them and a retry find them."""
-    return f"parent:{parent_id()}"
+    return f"{PARENT_TAG}{parent_id()}"
 
 
 def child_tag(child: plan.Child) -> str:

@@ -7,12 +7,17 @@ unreachable API, a cancellation), the children it started and that are still goi
 the `platform-run-summary` artifact records the real outcome and every child: run, rerun, reused or
 never started. A retried parent reuses the children that completed and runs only the rest.
 
+Beside them, `data-freshness` checks every dataset's freshness promise (freshness.py), and
+`data-platform-alert` alerts the owner of a team's run started by itself that failed or crashed
+(standalone.py).
+
 The flows are thin: their names, parameters and docstrings are what the Prefect UI offers, their
 bodies are in the modules above.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Literal
 
@@ -20,7 +25,7 @@ from jaffle_contract.deployments import BACKFILL, BACKFILL_BOUNDS, PROMISE_BOUND
 from jaffle_contract.parameters import parameter
 from prefect import flow
 
-from jaffle_coordinator import backfill, daily, freshness, grid, plan
+from jaffle_coordinator import backfill, daily, freshness, grid, plan, standalone
 from jaffle_coordinator.settings import SETTINGS
 
 FIRST_DAY = parameter(
@@ -128,3 +133,18 @@ async def data_freshness(
     """Check each dataset's freshness promise: alert its owner and its readers once when it goes stale,
     and once when it is fresh again."""
     return await freshness.check(dict(promises_seconds or {}))
+
+
+@flow(name="data-platform-alert", flow_run_name="alert for {flow_run_id}")
+async def data_platform_alert(
+    flow_run_id: uuid.UUID | None = parameter(
+        None,
+        "Flow run",
+        "The id of a team's flow run that failed or crashed (the platform's automation gives it). Its owner "
+        "is alerted unless a parent started it (the parent alerts) or it is a canary. Empty: nothing to do.",
+    ),
+) -> dict[str, object]:
+    """Alert the owner of a team's run started by itself (no parent) that failed or crashed."""
+    if flow_run_id is None:
+        return {"alerted": None, "skipped": "no flow run given"}
+    return await standalone.alert(flow_run_id)

@@ -57,6 +57,12 @@ def deploy(
             print(f"catalog     {catalog}: where its datasets live (a Prefect Variable)")
     if paused:
         print(f"paused      {', '.join(admin.pause_schedules(platform, selected)) or 'no schedules'}")
+    from jaffle_ops import standalone  # (imports prefect: only when deploying)
+
+    # After the deploys: its automation runs the alert deployment, by its id.
+    with admin.client(platform) as prefect:
+        for changed in standalone.ensure(platform.root, prefect):
+            print(f"alerts      {changed}")
 
 
 def docker_job_variables(platform: Platform, team: Team) -> dict[str, Any]:

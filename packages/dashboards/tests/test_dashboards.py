@@ -104,10 +104,22 @@ def _materializations(count: int) -> list:
         time.sleep(0.5)
 
 
+def _alert_arrived(subject: str) -> None:
+    """Poll the events API until it holds the alert (an event is sent in the background)."""
+    import time
+
+    from jaffle_dashboards.flows import read_alerts
+
+    deadline = time.monotonic() + 60
+    while not any(a.subject == subject for a in read_alerts.fn()[0]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_an_artifact(data_dir):
     from jaffle_contract import contracts
     from jaffle_data import lineage
     from prefect import flow
+    from prefect.events import emit_event
 
     declared = {d.team: d for d in contracts.load_all(ROOT)}
 
@@ -126,7 +138,20 @@ def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_a
     forecast_run()
     with pytest.raises(RuntimeError):
         failing_build(return_state=False)
+    # the failure's alert, as the coordinator sends it (coordinator/src/jaffle_coordinator/alerts.py)
+    subject = "[dbt-transform] dbt-jaffle-shop 2020-03-14 ended Failed"
+    emit_event(
+        "jaffle.alert.failed",
+        resource={"prefect.resource.id": "jaffle.alert.test", "jaffle.owner": "dbt-transform"},
+        payload={
+            "subject": subject,
+            "owner": "dbt-transform",
+            "url": "http://ui/runs/flow-run/dbt",
+            "held_back_datasets": ["jaffle_shop.daily_store_revenue", "ml.revenue_forecast"],
+        },
+    )
     found = _materializations(before + 3)
+    _alert_arrived(subject)
     assert len(found) == before + 3
     forecast = next(m for m in found if m.dataset == "ml.revenue_forecast")
     assert forecast.owner == "ml-forecast" and forecast.upstream == ["jaffle_shop.daily_store_revenue"]
@@ -144,6 +169,9 @@ def test_the_lineage_view_draws_what_the_teams_runs_reported_and_links_it_from_a
     ):
         assert f'<g class="node {state}" data-dataset="{dataset}"' in page, dataset
     assert 'data-from="jaffle_shop.daily_store_revenue" data-to="ml.revenue_forecast"' in page
+    # the alert holds back both (the forecast last succeeded before it), and not the dashboard drawn since
+    assert set(result["lineage"]["open_alerts"]) == {"jaffle_shop.daily_store_revenue", "ml.revenue_forecast"}
+    assert f'dbt-transform: <a href="http://ui/runs/flow-run/dbt">{subject}</a>' in page
     assert 'data-from="ml.revenue_forecast" data-to="dashboards.dashboard"' in page
     kept = json.loads((data_dir / "dashboards" / "lineage.json").read_text())
     assert {"ml.revenue_forecast", "jaffle_shop.daily_store_revenue", "dashboards.dashboard"} <= {

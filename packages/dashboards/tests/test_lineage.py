@@ -92,3 +92,64 @@ def test_a_missing_or_torn_record_is_an_empty_history_and_an_empty_graph_says_so
     (tmp_path / "torn.json").write_text('[{"dataset": "raw.orders", "stat')
     assert lineage.load((tmp_path / "torn.json").read_bytes) == []
     assert "No dataset has been materialized yet" in lineage.page(lineage.build([], NOW), NOW)
+
+
+def _alert(kind, hours_ago, datasets, owner="ml", dataset_owner=None, subject=None):
+    return lineage.Alert(
+        kind,
+        NOW - timedelta(hours=hours_ago),
+        owner,
+        subject or f"[{owner}] {kind} {hours_ago}",
+        f"http://ui/runs/flow-run/{kind}-{hours_ago}",
+        list(datasets),
+        dataset_owner,
+    )
+
+
+def test_a_failure_alert_holds_its_datasets_open_until_each_materializes_again():
+    failed = _alert("failed", 5, ["ml.forecast", "page"])
+    successes = lineage.succeeded([_m("ml.forecast", 6), _m("page", 2), _m("ml.forecast", 7)])
+    assert successes == {"ml.forecast": NOW - timedelta(hours=6), "page": NOW - timedelta(hours=2)}
+    # the forecast last succeeded before the alert: still held back; the page was drawn since: closed
+    assert lineage.open_alerts([failed], successes) == {"ml.forecast": [failed]}
+    again = _alert("failed", 1, ["ml.forecast"])
+    assert lineage.open_alerts([again, failed], successes) == {"ml.forecast": [again, failed]}  # newest first
+    assert lineage.open_alerts([failed], {"ml.forecast": NOW}) == {"page": [failed]}  # never drawn: open
+    # a parent's alert names no dataset: it holds none open
+    assert lineage.open_alerts([_alert("failed", 1, [], owner="platform")], {}) == {}
+
+
+def test_a_stale_alert_is_open_until_its_fresh_again_one_and_the_owners_copy_stands_for_the_readers():
+    owners = _alert("stale", 3, ["ml.forecast"], "ml", "ml")
+    readers = _alert("stale", 3, ["ml.forecast"], "dashboards", "ml")
+    assert lineage.open_alerts([readers, owners], {}) == {"ml.forecast": [owners]}
+    fresh = [_alert("recovered", 2, ["ml.forecast"], o, "ml") for o in ("ml", "dashboards")]
+    assert lineage.open_alerts([owners, readers, *fresh], {}) == {}
+    stale_again = _alert("stale", 1, ["ml.forecast"], "dashboards", "ml")
+    # a success after a stale alert does not close it: only its fresh-again alert does
+    found = lineage.open_alerts([owners, *fresh, stale_again], {"ml.forecast": NOW})
+    assert found == {"ml.forecast": [stale_again]}
+
+
+def test_the_page_marks_each_node_with_its_open_alerts_and_lists_them_linking_the_run():
+    graph = lineage.build(EVENTS, NOW)
+    failed = _alert("failed", 0.2, ["ml.forecast", "page", "ml.metrics"], subject="[ml] forecast <failed>")
+    lineage.attach(graph, lineage.open_alerts([failed], lineage.succeeded(EVENTS)))
+    page = lineage.page(graph, NOW)
+    marked = dict(re.findall(r'data-dataset="([^"]+)" data-state="\w+" data-alerts="(\d+)"', page))
+    assert marked == {name: "0" for name in graph.nodes} | {
+        "ml.forecast": "1",
+        "page": "1",
+        "ml.metrics": "1",
+    }
+    assert page.count('<g class="alert-badge">') == 3
+    row = re.search(r'<tr class="fresh" data-dataset="ml.forecast">.*?</tr>', page)
+    assert row is not None
+    assert (
+        '<td class="open-alerts"><span class="alert">ml: <a href="http://ui/runs/flow-run/failed-0.2">'
+        "[ml] forecast &lt;failed&gt;</a></span></td>"
+    ) in row.group(0)
+    assert "3 with open alerts" in page
+    # a dataset the view had not seen is drawn all the same, with its alert
+    assert graph.nodes["ml.metrics"].state == "unknown"
+    assert '<td class="open-alerts"></td>' in page  # the others: none

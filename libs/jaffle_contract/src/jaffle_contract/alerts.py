@@ -24,3 +24,4 @@ def routes_variable(owner: str) -> str:
 STALE = "jaffle.alert.stale"
 RECOVERED = "jaffle.alert.recovered"
 EVERY = "jaffle.alert.*"  # what an owner's automation routes
+KINDS = (EVENT, STALE, RECOVERED)  # every alert (the lineage view reads them back)

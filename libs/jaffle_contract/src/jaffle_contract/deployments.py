@@ -17,8 +17,13 @@ DASHBOARDS = "dashboards"
 DATA_PLATFORM = "data-platform"
 DATA_PLATFORM_BACKFILL = "data-platform-backfill"
 DATA_FRESHNESS = "data-freshness"
-# The platform's checks, which take no window of days (every other deployment takes one).
-UNWINDOWED = (DATA_FRESHNESS,)
+# Alerts the owner of a team's run started by itself (no parent) that failed or crashed; run by the
+# automation `./dev up` makes (jaffle_ops.standalone).
+DATA_PLATFORM_ALERT = "data-platform-alert"
+# The platform's check and alert, which take no window of days (every other deployment takes one).
+UNWINDOWED = (DATA_FRESHNESS, DATA_PLATFORM_ALERT)
+# The tag of a canary run (`./dev upgrade --team`): its command reports how it ended, no alert does.
+CANARY_TAG = "canary"
 # A freshness promise given to one check, in seconds (a second to a year).
 PROMISE_BOUNDS = Bounds(1, 366 * 24 * 3600)
 

@@ -6,7 +6,8 @@ dataset read, and one `prefect.asset.materialization.succeeded` per dataset writ
 declared upstreams as related assets (the flow run is attached by Prefect's events worker). A block
 that raises emits `prefect.asset.materialization.failed` instead. Each materialization's payload
 carries the declaration (owner, location, freshness, upstreams), so a reader of the events API alone
-can draw the graph. Asset keys are `jaffle://<dataset>`.
+can draw the graph. Asset keys are `jaffle://<dataset>`. The platform's alerts are events too
+(`read_alerts`): the lineage view shows which datasets each open one holds back.
 
 prefect is imported when events are sent, not with this module, so reading the declarations needs no
 Prefect client; the library declares prefect since sending does.
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jaffle_contract import alerts
 from jaffle_contract.contracts import Declarations, Produced
 
 SCHEME = "jaffle://"
@@ -36,20 +38,32 @@ def read_latest(client: Any, days: float, status: str | None = None) -> list[Any
     """The latest materialization event of every dataset the platform's runs reported in the last
     `days` (of `status` only, `succeeded` or `failed`, if given), from the events API; `client` is a sync
     Prefect client. The server keeps the latest event of each dataset, so one page holds a platform's."""
-    from prefect.events.filters import (
-        EventFilter,
-        EventNameFilter,
-        EventOccurredFilter,
-        EventResourceFilter,
-    )
+    from prefect.events.filters import EventNameFilter, EventResourceFilter
 
     names = (
         EventNameFilter(name=[MATERIALIZED + status]) if status else EventNameFilter(prefix=[MATERIALIZED])
     )
+    return _read(client, days, names, EventResourceFilter(id_prefix=[SCHEME], distinct=True))
+
+
+def read_alerts(client: Any, days: float) -> list[Any]:
+    """Every alert the platform sent in the last `days` (`jaffle_contract.alerts`: a final failure, a
+    dataset gone stale or fresh again), oldest first, from the same events API; `client` is a sync
+    Prefect client."""
+    from prefect.events.filters import EventNameFilter
+
+    found = _read(client, days, EventNameFilter(name=list(alerts.KINDS)))
+    return sorted(found, key=lambda event: event.occurred)
+
+
+def _read(client: Any, days: float, names: Any, resource: Any = None) -> list[Any]:
+    """Every page of the events named by `names` (and of `resource`, if given) in the last `days`."""
+    from prefect.events.filters import EventFilter, EventOccurredFilter
+
     query = EventFilter(
         occurred=EventOccurredFilter(since=datetime.now(UTC) - timedelta(days=days)),
         event=names,
-        resource=EventResourceFilter(id_prefix=[SCHEME], distinct=True),
+        resource=resource,
     )
     page = client.read_events(filter=query, limit=PAGE)
     found = list(page.events)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jaffle_contract import deployments
 from packaging.version import InvalidVersion, Version
 
 from jaffle_ops import admin, versions
@@ -225,7 +226,7 @@ def _canary(platform: Platform, team: Team, back: str) -> None:
             replayed = f"the parameters of {last.name}" if last else "its defaults (no completed run yet)"
             print(f"canary      {name}: run with {replayed}")
             run = client.create_flow_run_from_deployment(
-                found.id, parameters=last.parameters if last else None, tags=["canary"]
+                found.id, parameters=last.parameters if last else None, tags=[deployments.CANARY_TAG]
             )
             deadline = time.monotonic() + CANARY_SECONDS
             while not (state := client.read_flow_run(run.id).state) or not state.is_final():

@@ -102,15 +102,54 @@ def read_materializations() -> list[lineage.Materialization]:
     return out
 
 
+@task(name="read-alerts")
+def read_alerts() -> tuple[list[lineage.Alert], list[lineage.Materialization]]:
+    """The platform's alerts (events API), and each dataset's latest successful materialization, which
+    closes a failure alert sent before it."""
+    with get_client(sync_client=True) as client:
+        found = events.read_alerts(client, LINEAGE_DAYS)
+        successes = events.read_latest(client, LINEAGE_DAYS, "succeeded")
+    out = []
+    for event in found:
+        said = event.payload or {}
+        named = said.get("held_back_datasets") or ([said["dataset"]] if said.get("dataset") else [])
+        out.append(
+            lineage.Alert(
+                kind=event.event.rsplit(".", 1)[1],
+                occurred=event.occurred,
+                owner=str(said.get("owner") or "?"),
+                subject=str(said.get("subject") or event.event),
+                run_url=said.get("url") or None,
+                datasets=[str(d) for d in named],
+                dataset_owner=said.get("dataset_owner"),
+            )
+        )
+    done = [
+        lineage.Materialization(dataset, "succeeded", event.occurred)
+        for event in successes
+        if (dataset := events.dataset_of(event.resource.id))
+    ]
+    return out, done
+
+
 @task(name="render-lineage")
-def render_lineage(output_dir: str, materializations: list[lineage.Materialization], link: bool) -> dict:
-    """Draw every dataset with its owner, last materialization and freshness, and its upstreams."""
+def render_lineage(
+    output_dir: str,
+    materializations: list[lineage.Materialization],
+    link: bool,
+    alerts: tuple[list[lineage.Alert], list[lineage.Materialization]],
+) -> dict:
+    """Draw every dataset with its owner, last materialization, freshness and open alerts, and its
+    upstreams."""
     storage = DashboardSettings().storage
     now = datetime.now(UTC)
     # What earlier drawings kept outlives the server's event retention.
     kept = posixpath.join(output_dir, "lineage.json")
     known = lineage.latest([*lineage.load(lambda: storage.read_bytes(kept)), *materializations])
     graph = lineage.build(known, now)
+    sent, successes = alerts
+    opened = lineage.open_alerts(sent, lineage.succeeded([*successes, *known]))
+    lineage.attach(graph, opened)
     target = posixpath.join(output_dir, "lineage.html")
     render.write_file(lineage.page(graph, now), storage, target)
     render.write_file(lineage.save(known), storage, kept)
@@ -129,7 +168,13 @@ def render_lineage(output_dir: str, materializations: list[lineage.Materializati
             counts["failed"],
             ", ".join(sorted(n.name for n in graph.nodes.values() if n.state in ("stale", "failed"))),
         )
-    return {"path": storage.uri(target), "datasets": len(graph.nodes), "edges": len(graph.edges), **counts}
+    return {
+        "path": storage.uri(target),
+        "datasets": len(graph.nodes),
+        "edges": len(graph.edges),
+        **counts,
+        "open_alerts": {name: [a.subject for a in alerts] for name, alerts in opened.items()},
+    }
 
 
 @task(name="render-dashboard")
@@ -209,7 +254,9 @@ def dashboards(
     )
     # This run's own materialization is still on its way to the server: the view counts it now.
     try:
-        view = render_lineage(target, [*read_materializations(), own], link=target == settings.output_dir)
+        view = render_lineage(
+            target, [*read_materializations(), own], target == settings.output_dir, read_alerts()
+        )
     except Exception as lineage_error:  # the dashboard is this flow's product; the view is a bonus
         get_run_logger().error("Could not draw the lineage view: %s", lineage_error)
         view = {"error": str(lineage_error)}

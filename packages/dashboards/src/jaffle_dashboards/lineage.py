@@ -8,6 +8,10 @@ dataset's declaration, so the page needs no team's code. A dataset's state:
 - `fresh`: otherwise;
 - `unknown`: no materialization seen (a dataset only named as an upstream).
 
+Each node also shows its open alerts (`open_alerts`, from the platform's alert events): a failure alert
+holds a dataset back until it materializes successfully after it; a dataset gone stale is open until its
+fresh-again alert.
+
 The server keeps events for days, not forever: the view keeps each dataset's latest materialization in
 `lineage.json` beside the page and merges new events into it, so a dataset nobody has written for
 weeks still shows, as stale.
@@ -23,6 +27,7 @@ from datetime import datetime, timedelta
 
 STATES = ("failed", "stale", "unknown", "fresh")  # the order the table lists them in
 COLOURS = {"fresh": "#2e7d32", "stale": "#ef6c00", "failed": "#c62828", "unknown": "#757575"}
+ALERT_COLOUR = "#c62828"
 WIDTH, HEIGHT, GAP_X, GAP_Y = 250, 64, 60, 18
 
 
@@ -41,6 +46,20 @@ class Materialization:
 
 
 @dataclass
+class Alert:
+    """One alert event, as read from the events API."""
+
+    kind: str  # failed | stale | recovered
+    occurred: datetime
+    owner: str  # who it went to
+    subject: str
+    run_url: str | None = None
+    # failed: the datasets it holds back; stale and recovered: the one dataset it is about
+    datasets: list[str] = field(default_factory=list)
+    dataset_owner: str | None = None  # stale and recovered: the dataset's own team
+
+
+@dataclass
 class Node:
     name: str
     owner: str | None = None
@@ -51,6 +70,7 @@ class Node:
     last_at: datetime | None = None
     run_url: str | None = None
     state: str = "unknown"
+    alerts: list[Alert] = field(default_factory=list)  # open ones, newest first
 
 
 @dataclass
@@ -101,6 +121,46 @@ def build(events: list[Materialization], now: datetime) -> Graph:
     for node in nodes.values():
         node.state = state_of(node, now)
     return Graph(nodes, edges)
+
+
+def succeeded(events: list[Materialization]) -> dict[str, datetime]:
+    """Each dataset's latest successful materialization."""
+    found: dict[str, datetime] = {}
+    for event in sorted(events, key=lambda e: e.occurred):
+        if event.status == "succeeded":
+            found[event.dataset] = event.occurred
+    return found
+
+
+def open_alerts(alerts: list[Alert], successes: dict[str, datetime]) -> dict[str, list[Alert]]:
+    """The alerts still open, by dataset, newest first: a failure alert for each dataset it holds back
+    that has not materialized successfully since (`successes`: each dataset's latest); a stale alert
+    when it is the dataset's latest stale or fresh-again one. The same change of freshness goes to the
+    dataset's owner and to each reader: the owner's copy stands for them."""
+    found: dict[str, list[Alert]] = {}
+    freshness: dict[str, list[Alert]] = {}
+    for alert in sorted(alerts, key=lambda a: a.occurred):
+        for dataset in alert.datasets:
+            if alert.kind != "failed":
+                freshness.setdefault(dataset, []).append(alert)
+            elif (done := successes.get(dataset)) is None or done <= alert.occurred:
+                found.setdefault(dataset, []).append(alert)
+    for dataset, said in freshness.items():
+        last = []  # the stale alerts after the last fresh-again one
+        for alert in reversed(said):
+            if alert.kind != "stale":
+                break
+            last.append(alert)
+        if last:
+            owners = [a for a in last if a.owner == a.dataset_owner]
+            found.setdefault(dataset, []).append((owners or last)[0])
+    return {d: sorted(a, key=lambda a: a.occurred, reverse=True) for d, a in sorted(found.items())}
+
+
+def attach(graph: Graph, alerts: dict[str, list[Alert]]) -> None:
+    """Give each node its open alerts; a dataset the view has not seen yet gets a node of its own."""
+    for dataset, open_ in alerts.items():
+        graph.nodes.setdefault(dataset, Node(dataset)).alerts = list(open_)
 
 
 def state_of(node: Node, now: datetime) -> str:
@@ -192,18 +252,42 @@ def svg(graph: Graph, now: datetime) -> str:
         node = graph.nodes[name]
         colour = COLOURS[node.state]
         owner = node.owner or "owner unknown"
+        said = "".join(f"\n{a.owner}: {a.subject}" for a in node.alerts)
         parts.append(
-            f'<g class="node {node.state}" data-dataset="{html.escape(name)}" data-state="{node.state}">'
-            f"<title>{html.escape(name)}: {node.state}</title>"
+            f'<g class="node {node.state}" data-dataset="{html.escape(name)}" data-state="{node.state}" '
+            f'data-alerts="{len(node.alerts)}">'
+            f"<title>{html.escape(name)}: {node.state}{html.escape(said)}</title>"
             f'<rect x="{x}" y="{y}" width="{WIDTH}" height="{HEIGHT}" rx="8" fill="#fff" stroke="{colour}" '
             f'stroke-width="{3 if node.state in ("stale", "failed") else 1.5}"/>'
             f'<text x="{x + 10}" y="{y + 22}" font-weight="600" font-size="12.5">{html.escape(name)}</text>'
             f'<text x="{x + 10}" y="{y + 41}" font-size="12" fill="#555">{html.escape(owner)}</text>'
             f'<text x="{x + 10}" y="{y + 59}" font-size="12" fill="{colour}">'
-            f"{node.state} · {html.escape(_age(node, now))}</text></g>"
+            f"{node.state} · {html.escape(_age(node, now))}</text>{_badge(node, x, y)}</g>"
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _badge(node: Node, x: int, y: int) -> str:
+    """A node's open alerts: a red disc on its top right corner with their number; none, nothing."""
+    if not node.alerts:
+        return ""
+    cx, cy = x + WIDTH - 4, y + 4
+    return (
+        f'<g class="alert-badge"><circle cx="{cx}" cy="{cy}" r="11" fill="{ALERT_COLOUR}"/>'
+        f'<text x="{cx}" y="{cy + 4}" text-anchor="middle" font-size="12" font-weight="700" fill="#fff">'
+        f"{len(node.alerts)}</text></g>"
+    )
+
+
+def _alerts_cell(node: Node) -> str:
+    """Each open alert: its owner and subject, linking the run it names."""
+    shown = []
+    for alert in node.alerts:
+        subject = html.escape(alert.subject)
+        linked = f'<a href="{html.escape(alert.run_url)}">{subject}</a>' if alert.run_url else subject
+        shown.append(f'<span class="alert">{html.escape(alert.owner)}: {linked}</span>')
+    return "<br>".join(shown)
 
 
 def table(graph: Graph, now: datetime) -> str:
@@ -218,11 +302,13 @@ def table(graph: Graph, now: datetime) -> str:
             f'<tr class="{node.state}" data-dataset="{html.escape(name)}"><td>{html.escape(name)}</td>'
             f"<td>{html.escape(node.owner or '')}</td><td>{node.state}</td>"
             f"<td>{last} {run}</td><td>{html.escape(_age(node, now))}</td><td>{freshness}</td>"
-            f"<td>{html.escape(', '.join(ups))}</td><td>{html.escape(node.location or '')}</td></tr>"
+            f"<td>{html.escape(', '.join(ups))}</td><td>{html.escape(node.location or '')}</td>"
+            f'<td class="open-alerts">{_alerts_cell(node)}</td></tr>'
         )
     return (
         "<table><thead><tr><th>dataset</th><th>owner</th><th>state</th><th>last materialization</th>"
-        "<th>age</th><th>expected within</th><th>upstream</th><th>location</th></tr></thead>"
+        "<th>age</th><th>expected within</th><th>upstream</th><th>location</th><th>open alerts</th></tr>"
+        "</thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -230,16 +316,20 @@ def table(graph: Graph, now: datetime) -> str:
 def page(graph: Graph, now: datetime) -> str:
     counts = {s: sum(1 for n in graph.nodes.values() if n.state == s) for s in STATES}
     summary = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+    alerted = sum(1 for n in graph.nodes.values() if n.alerts)
+    summary += f"; {alerted} with open alerts" if alerted else ""
     style = "".join(f".{s} td:nth-child(3){{color:{c};font-weight:600}}" for s, c in COLOURS.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Jaffle Shop data lineage</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
 table{{border-collapse:collapse;margin-top:1.5rem}}td,th{{border-bottom:1px solid #ddd;padding:.3rem .6rem;
-text-align:left;font-size:.9rem}}.graph{{overflow-x:auto}}{style}</style></head>
+text-align:left;font-size:.9rem}}.graph{{overflow-x:auto}}.alert{{color:{ALERT_COLOUR}}}{style}</style></head>
 <body><h1>Data lineage</h1>
 <p id="summary">{len(graph.nodes)} datasets, {len(graph.edges)} edges: {summary}. As of
 {now.strftime("%Y-%m-%d %H:%M UTC")}, from the platform's materialization events. A dataset is stale when
-its last successful materialization is older than its declared freshness.</p>
+its last successful materialization is older than its declared freshness. An open alert (the red
+count) is a failure that holds the dataset back until it is materialized again, or a stale alert not yet
+followed by its fresh-again one.</p>
 <div class="graph">{svg(graph, now)}</div>
 {table(graph, now)}
 </body></html>
