@@ -198,17 +198,22 @@ def dev_backfill(env: dict[str, str], days: int, before: date, platform) -> dict
                 if child.startswith("dbt-"):
                     dbt_runs.append(run.id)
         warehouse = warehouse_work(api, dbt_runs)
+    return {"wall": wall, "rows": lake_orders(env, start, end), "work": work, "warehouse": warehouse}
+
+
+def lake_orders(env: dict[str, str], start: date, end: date) -> int:
+    """The orders the platform's lake holds for start..end (its day partitions' row counts)."""
     from jaffle_ops.environments import hatch_env_path
 
     lake = Path(env["JAFFLE_PLATFORM_HOME"]) / "data" / "lake" / "raw" / "jaffle_shop" / "orders"
+    days = (end - start).days + 1
     parts = [lake / f"date={start + timedelta(days=i)}" / "part-0.parquet" for i in range(days)]
     count = "import sys, pyarrow.parquet as p; print(sum(p.read_metadata(f).num_rows for f in sys.argv[1:]))"
     python = hatch_env_path("ingestion") / "bin" / "python"
     counted = subprocess.run(
         [str(python), "-c", count, *map(str, parts)], capture_output=True, text=True, check=True
     )
-    rows = int(counted.stdout)
-    return {"wall": wall, "rows": rows, "work": work, "warehouse": warehouse}
+    return int(counted.stdout)
 
 
 BUILT = re.compile(r"Built \d+ dbt nodes of \w+ \(\w+ target\): (?P<phases>.*)")
@@ -219,17 +224,23 @@ def warehouse_work(api, run_ids: list) -> float:
     """The seconds dbt builds held the warehouse: the phases (parse, execute, publish, docs) each dbt
     run logs, summed. A dbt run's Running time also counts its wait for the warehouse slot, so summed
     run times of dbt children overlap and exceed the wall time; these do not."""
+    return sum(dbt_phases(api, run_ids).values())
+
+
+def dbt_phases(api, run_ids: list) -> dict[str, float]:
+    """Each phase dbt builds log (parse, execute, publish, docs), summed over the runs."""
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.client.schemas.sorting import LogSort
 
-    held = 0.0
+    summed: dict[str, float] = {}
     for run_id in run_ids:  # the line is among a run's last: read those only
         own = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
         for log in api.read_logs(log_filter=own, limit=50, sort=LogSort.TIMESTAMP_DESC):
             if built := BUILT.search(log.message):
-                held += sum(float(seconds) for _, seconds in PHASE.findall(built["phases"]))
+                for phase, seconds in PHASE.findall(built["phases"]):
+                    summed[phase] = summed.get(phase, 0.0) + float(seconds)
                 break
-    return held
+    return summed
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def test_the_committed_plan_is_the_one_the_datasets_make():
     assert "raw.jaffle_shop.orders" in by_name["dbt-jaffle-shop"]["needs"]["raw-data-jaffle-shop"]
     assert by_name["dbt-jaffle-shop"]["in_order"] and not by_name["sales-forecast"]["in_order"]
     assert made["caps"]["ingestion"] == 3 and made["caps"]["dashboards"] == 1
+    assert made["cells"]["ml-forecast"] == "once" and isinstance(made["cells"]["dbt-transform"], int)
+    assert made["not_last"] == {"dbt-transform": {"docs": False}}
 
 
 def test_a_dataset_nobody_produces_is_refused_naming_the_reader_and_the_dataset(copy):
@@ -96,6 +98,18 @@ def test_a_deployment_two_teams_declare_and_a_cap_below_one_are_refused(copy):
     project = copy / "packages/dashboards/pyproject.toml"
     project.write_text(project.read_text().replace("backfill-cap = 1", "backfill-cap = 0"))
     with pytest.raises(PlatformError, match="a backfill-cap is a whole number of at least 1"):
+        dataset_graph.document(copy)
+
+
+def test_a_cell_size_that_is_not_one_and_not_last_parameters_that_are_not_a_table_are_refused(copy):
+    project = copy / "packages/dashboards/pyproject.toml"
+    project.write_text(project.read_text().replace('backfill-cell = "once"', 'backfill-cell = "weekly"'))
+    with pytest.raises(
+        PlatformError, match=r"dashboards/pyproject.toml: backfill-cell 'weekly' is not a cell size"
+    ):
+        dataset_graph.document(copy)
+    project.write_text(project.read_text().replace('backfill-cell = "weekly"', 'backfill-not-last = "docs"'))
+    with pytest.raises(PlatformError, match="backfill-not-last is a table of parameters"):
         dataset_graph.document(copy)
 
 

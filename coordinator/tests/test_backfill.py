@@ -83,3 +83,22 @@ def test_the_table_of_a_backfill_tells_the_next_one_what_failed():
         "dashboards 2026-01-01..2026-01-07",
         "sales-forecast 2026-01-01..2026-01-07",
     ]
+
+
+def test_a_cell_spanning_several_columns_stands_in_its_first_and_the_failed_mode_reads_it_back():
+    window = plan.Window(date(2026, 1, 1), date(2026, 1, 14))
+    sizes = plan.cell_sizes(cells={"ingestion": 7, "dbt-transform": 14})
+    grid = Grid(plan.CHILDREN, plan.cell_windows(window, sizes), attempts=1)
+    grid.plan(Mode.ALL)
+    launch, _ = fake_runs({"dbt-attribution 2026-01-01..2026-01-14": 1})
+    tables = drive(grid, launch)
+    row = next(row for row in tables[-1] if row["child"] == "dbt-attribution")
+    assert row["2026-01-01..2026-01-07"].startswith("✘ failed") and row["2026-01-08..2026-01-14"] == ""
+    landing = next(row for row in tables[-1] if row["child"] == "raw-data-marketing")
+    assert landing["2026-01-08..2026-01-14"].startswith("✔ completed")
+    last = backfill.last_states_from(tables[-1], grid)
+    assert last["dbt-attribution 2026-01-01..2026-01-14"] == "failed"
+    assert last["raw-data-marketing 2026-01-08..2026-01-14"] == "completed"
+    # a later backfill of the range whose dbt cells are weekly: the fortnight's states are not theirs
+    weekly = Grid(plan.CHILDREN, plan.chunks(window, 7))
+    assert not any(name.startswith("dbt-") for name in backfill.last_states_from(tables[-1], weekly))

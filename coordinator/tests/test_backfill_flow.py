@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.testing.utilities import prefect_test_harness
 
 ROOT = Path(__file__).resolve().parents[2]
-RANGE = {"start_date": date(2024, 5, 1), "end_date": date(2024, 5, 14)}  # 2 chunks of 7 days
+RANGE = {"start_date": date(2024, 5, 1), "end_date": date(2024, 5, 14)}  # two weeks
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,29 +31,40 @@ async def _artifact(key: str):
 
 
 def test_a_dry_run_lists_every_cell_and_starts_nothing():
-    result = asyncio.run(data_platform_backfill(**RANGE, dry_run=True))
+    result = asyncio.run(data_platform_backfill(**RANGE, chunk_days=7, dry_run=True))
     assert len(result["would_run"]) == 2 * len(plan.CHILD_NAMES)
     assert "dbt-jaffle-shop 2024-05-08..2024-05-14" in result["would_run"]
+    # Each team's own cell size: two weeks fit in one cell of each (the forecast and dashboards: once),
+    # and a team's size given for this backfill cuts only that team's cells.
+    own = asyncio.run(data_platform_backfill(**RANGE, dry_run=True))
+    assert own["would_run"] == [f"{name} 2024-05-01..2024-05-14" for name in plan.CHILD_NAMES]
+    weekly = asyncio.run(data_platform_backfill(**RANGE, cells={"ingestion": 7}, dry_run=True))
+    landings = [name for name in weekly["would_run"] if name.startswith("raw-data-jaffle-shop ")]
+    assert landings == [
+        "raw-data-jaffle-shop 2024-05-01..2024-05-07",
+        "raw-data-jaffle-shop 2024-05-08..2024-05-14",
+    ]
+    assert "dbt-jaffle-shop 2024-05-01..2024-05-14" in weekly["would_run"]
 
     async def runs():
         async with get_client() as client:
             return await client.read_flow_runs()
 
-    assert len(asyncio.run(runs())) == 1  # the backfill itself
+    assert len(asyncio.run(runs())) == 3  # the three backfills themselves
 
 
 def test_cells_that_cannot_run_fail_by_name_block_what_needs_them_and_leave_the_grid():
     with pytest.raises(
         plan.ChildRunFailed, match=r"raw-data-jaffle-shop 2024-05-01\.\.2024-05-07.*NotDeployed"
     ):
-        asyncio.run(data_platform_backfill(**RANGE, attempts=1, backoff_seconds=0.1))
+        asyncio.run(data_platform_backfill(**RANGE, chunk_days=7, attempts=1, backoff_seconds=0.1))
     window = plan.Window(RANGE["start_date"], RANGE["end_date"])
     table = asyncio.run(_artifact(backfill.artifact_key(window)))
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     states = {row["child"]: row["2024-05-01..2024-05-07"].split()[1] for row in rows}
     assert states["raw-data-jaffle-shop"] == "failed" and states["dbt-jaffle-shop"] == "blocked"
     # the next backfill of the range, reprocess failed: every cell, as none completed
-    again = asyncio.run(data_platform_backfill(**RANGE, reprocess="failed", dry_run=True))
+    again = asyncio.run(data_platform_backfill(**RANGE, chunk_days=7, reprocess="failed", dry_run=True))
     assert len(again["would_run"]) == 2 * len(plan.CHILD_NAMES)
 
 
@@ -85,7 +96,7 @@ def test_missing_reads_the_data_through_the_catalogs_the_deploys_saved(tmp_path,
             folder = tmp_path / f"lake/raw/jaffle_shop/{table}/date={day}"
             folder.mkdir(parents=True)
             (folder / "part-0.parquet").write_bytes(b"PAR1")
-    result = asyncio.run(data_platform_backfill(**RANGE, reprocess="missing", dry_run=True))
+    result = asyncio.run(data_platform_backfill(**RANGE, chunk_days=7, reprocess="missing", dry_run=True))
     assert "raw-data-jaffle-shop 2024-05-01..2024-05-07" not in result["would_run"]
     assert len(result["would_run"]) == 2 * len(plan.CHILD_NAMES) - 1
     plan_table = asyncio.run(_artifact("backfill-plan-2024-05-01-2024-05-14"))

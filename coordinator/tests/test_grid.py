@@ -4,7 +4,7 @@ that blocks only what needs it, and the reprocess modes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from jaffle_coordinator import plan
@@ -160,3 +160,68 @@ def test_the_backfill_flows_options_are_the_declared_ones_with_their_defaults():
     options = {name: p.default for name, p in taken.items() if name not in ("start_date", "end_date")}
     declared = dataclasses.asdict(deployments.BACKFILL)
     assert {name: getattr(d, "default", d) for name, d in options.items()} == declared
+
+
+# --- cells sized per team ---------------------------------------------------------------------------
+
+YEAR = plan.Window(date(2025, 1, 1), date(2025, 12, 31))
+
+
+def test_each_team_cuts_the_range_into_its_own_cells_and_a_cell_needs_the_cells_its_window_overlaps():
+    sizes = plan.cell_sizes(cells={"ingestion": 7, "dbt-transform": 28, "ml-forecast": "once"})
+    g = Grid(plan.CHILDREN, plan.cell_windows(YEAR, sizes))
+    count = {name: len(windows) for name, windows in g.windows.items()}
+    # 52 weeks, the last of 8 days (a day alone is not worth a run); 13 times 28 days, the last of 29
+    assert count["raw-data-jaffle-shop"] == 52 and count["dbt-jaffle-shop"] == 13
+    assert len(g.windows["raw-data-jaffle-shop"][-1].days) == 8
+    assert count["sales-forecast"] == 1 and g.windows["sales-forecast"] == [YEAR]
+    # dbt's second 28 days (Jan 29..Feb 25) read the landings of the weeks they overlap: Jan 29..Feb 25
+    second = g.needs[("dbt-jaffle-shop", 1)]
+    landed = [g.cells[key].window for key in second if key[0] == "raw-data-jaffle-shop"]
+    assert [str(w) for w in landed] == [
+        "2025-01-29..2025-02-04",
+        "2025-02-05..2025-02-11",
+        "2025-02-12..2025-02-18",
+        "2025-02-19..2025-02-25",
+    ]
+    assert ("dbt-jaffle-shop", 0) in second  # in order: its previous cell
+    # the forecast, once over the year, waits for every cell of what it reads
+    assert sum(1 for key in g.needs[("sales-forecast", 0)] if key[0] == "dbt-jaffle-shop") == 13
+    # the columns: the range cut wherever some cell starts (every week start, every 28 days' start)
+    assert g.chunks[0].start == YEAR.start and g.chunks[-1].end == YEAR.end
+    assert all(
+        later.start == earlier.end + timedelta(days=1)
+        for earlier, later in zip(g.chunks, g.chunks[1:], strict=False)
+    )
+    assert sum(len(c.days) for c in g.chunks) == len(YEAR.days)
+
+
+def test_the_declared_sizes_give_a_year_few_cells_and_the_grid_runs_to_its_end():
+    g = Grid(plan.CHILDREN, plan.cell_windows(YEAR, plan.cell_sizes()))
+    g.plan(Mode.ALL)
+    assert len(g.cells) < 2 * len(plan.CHILD_NAMES) * 7  # a 7-day grid: 53 a child
+    for name, windows in g.windows.items():
+        assert windows[0].start == YEAR.start and windows[-1].end == YEAR.end, name
+    order = run_all(g)
+    assert len(order) == len(g.cells) and g.counts()[State.COMPLETED] == len(g.cells)
+    # nothing ran before what it reads
+    position = {key: at for at, key in enumerate(order)}
+    assert all(position[need] < position[key] for key, needs in g.needs.items() for need in needs)
+
+
+def test_every_cell_but_a_childs_last_runs_with_its_teams_not_last_parameters():
+    g = Grid(plan.CHILDREN, plan.cell_windows(YEAR, plan.cell_sizes(cells={"dbt-transform": 91})))
+    dbt = [g.cells[("dbt-jaffle-shop", i)] for i in range(len(g.windows["dbt-jaffle-shop"]))]
+    assert [cell.parameters.get("docs") for cell in dbt] == [False, False, False, None]  # 91, 91, 91, 92
+    assert dbt[-1].parameters == {"start_date": "2025-10-01", "end_date": "2025-12-31"}
+    assert g.cells[("raw-data-jaffle-shop", 0)].parameters.keys() == {"start_date", "end_date"}
+
+
+def test_a_cell_size_names_what_is_wrong():
+    with pytest.raises(ValueError, match=r"unknown teams \['dbt'\]"):
+        plan.cell_sizes(cells={"dbt": 7})
+    with pytest.raises(ValueError, match=r"0 is not a cell size: a number of days from 1 to 366, or 'once'"):
+        plan.cell_sizes(cells={"ingestion": 0})
+    assert plan.cell_sizes(chunk_days=3, cells={"ml-forecast": "once"}) == {
+        team: "once" if team == "ml-forecast" else 3 for team in plan.CELLS
+    }

@@ -33,6 +33,25 @@ def test_the_grid_reads_each_cells_state_and_counts_them():
     assert gridview.counts(TABLE) == {"completed": 2, "running": 1, "retrying": 1, "waiting": 1, "blocked": 1}
 
 
+def test_a_cell_spanning_columns_counts_once_and_is_drawn_across_them():
+    # dbt in one cell over the three columns, the dashboards' once cell as well
+    spanning = [
+        TABLE[0],
+        {"child": "dbt-jaffle-shop", "team": "dbt-transform", **dict.fromkeys(gridview.chunks_of(TABLE), "")},
+    ]
+    spanning[1]["2024-07-01..2024-07-03"] = (
+        "· waiting: its input raw-data-jaffle-shop 2024-07-07..2024-07-09 runs"
+    )
+    assert gridview.counts(spanning) == {"completed": 2, "running": 1, "waiting": 1}
+    assert gridview.cells_of(spanning, spanning[1]) == [
+        ("2024-07-01..2024-07-09", spanning[1]["2024-07-01..2024-07-03"])
+    ]
+    text = gridview.as_text(spanning, 30.0)
+    assert text.splitlines()[2].split()[1:] == ["waiting", gridview.SPANNED, gridview.SPANNED]
+    assert "3/4 cells ended" not in text and "2/4 cells ended" in text
+    assert "dbt-jaffle-shop 2024-07-01..2024-07-09: its input" in gridview.reasons(spanning)
+
+
 def test_the_time_left_is_the_pace_so_far_and_unknown_before_a_cell_ends():
     # 3 of 6 cells ended (2 completed, 1 blocked) in 60 s: about 60 s for the other 3.
     assert gridview.eta(TABLE, 60.0) == pytest.approx(60.0)
@@ -89,6 +108,16 @@ def test_caps_are_team_equals_a_whole_number():
         _parse_caps(["ingestion"])
 
 
+def test_cells_are_team_equals_days_or_once():
+    from jaffle_ops.commands.runs import _parse_cells
+
+    assert _parse_cells(["ingestion=14", "ml-forecast=once"]) == {"ingestion": 14, "ml-forecast": "once"}
+    assert _parse_cells(None) is None
+    for wrong in ("ingestion", "ingestion=0", "ingestion=weekly", "=7"):
+        with pytest.raises(PlatformError, match=rf"--cell takes TEAM=SIZE .* not '{wrong}'"):
+            _parse_cells([wrong])
+
+
 def test_the_backfill_flags_are_the_backfill_flows_options_with_the_same_defaults():
     import dataclasses
 
@@ -98,9 +127,10 @@ def test_the_backfill_flags_are_the_backfill_flows_options_with_the_same_default
     window = ["backfill", "--start", "2024-07-01", "--end", "2024-07-21"]
     assert backfill_options(parser().parse_args(window)) == dataclasses.asdict(deployments.BACKFILL)
     given = ["--chunk-days", "3", "--reprocess", "failed", "--cap", "ingestion=1", "--attempts", "4"]
-    given += ["--backoff-seconds", "2.5", "--dry-run"]
+    given += ["--backoff-seconds", "2.5", "--dry-run", "--cell", "ml-forecast=7", "--cell", "dashboards=once"]
     assert backfill_options(parser().parse_args(window + given)) == {
         "chunk_days": 3,
+        "cells": {"ml-forecast": 7, "dashboards": "once"},
         "reprocess": "failed",
         "caps": {"ingestion": 1},
         "attempts": 4,

@@ -31,12 +31,14 @@ def grid_artifact(platform: Platform, parent_id, prefix: str = "backfill-grid-")
 
 
 def grid_states(table: list[dict]) -> dict[str, str]:
-    """`{cell name: state}` from a grid table (cells are named `<child> <chunk>`, as their runs are)."""
+    """`{cell name: state}` from a grid table (cells are named `<child> <window>`, as their runs are;
+    a cell spanning several columns stands in its first)."""
+    from jaffle_contract.deployments import grid_cells
+
     return {
-        f"{row['child']} {chunk}": text.split()[1].rstrip(":")  # `<symbol> <state>[: why | link]`
+        f"{row['child']} {window}": text.split()[1].rstrip(":")  # `<symbol> <state>[: why | link]`
         for row in table
-        for chunk, text in row.items()
-        if chunk not in ("child", "team")
+        for window, text in grid_cells(row, [column for column in row if column not in ("child", "team")])
     }
 
 

@@ -1,4 +1,5 @@
-"""A backfill grid retries a cell that failed once and matches one run of the range row for row."""
+"""A backfill grid, its cells sized per team, retries a cell that failed once and matches one run of the
+range row for row."""
 
 from __future__ import annotations
 
@@ -82,10 +83,14 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
     platform,
     record,
 ):
-    # Three chunks are enough for a grid: a failed cell between completed ones, its retry, and cells of
-    # every team around it (it was 21 days in 7 chunks; each chunk more only repeats the first three).
-    start, end, chunks = date(2024, 7, 1), date(2024, 7, 9), 3
+    # Cells sized per team: landings of 3 days, dbt builds of 6 (a build reads the landings its days
+    # overlap, and its second cell waits for its first), the forecast and the dashboards once, as they
+    # declare. The dashboards' one cell fails once, and is retried.
+    start, end = date(2024, 7, 1), date(2024, 7, 9)
     window = f"{start}..{end}"
+    sizes = {"ingestion": "3", "dbt-transform": "6"}
+    cells = {"raw-data-jaffle-shop": 3, "raw-data-marketing": 3, "dbt-jaffle-shop": 2, "dbt-attribution": 2}
+    cells |= {name: 1 for name in PLAN_CHILDREN if name not in cells}
     # Fault from outside: a folder where the dashboards team writes its page, until a first attempt fails.
     blocker = platform.data / "dashboards" / "latest.html"
     if blocker.is_file():
@@ -98,8 +103,7 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
         start.isoformat(),
         "--end",
         end.isoformat(),
-        "--chunk-days",
-        "3",
+        *(flag for team, size in sizes.items() for flag in ("--cell", f"{team}={size}")),
         "--backoff-seconds",
         "20",
     )
@@ -122,7 +126,10 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
 
     kids = platform.children(parent.id)
     children = len(PLAN_CHILDREN)
-    assert len(kids) == children * chunks  # one cell per (team deployment, chunk)
+    made = {name: sum(1 for kid in kids if kid.startswith(f"{name} ")) for name in PLAN_CHILDREN}
+    assert made == cells  # one run per cell: per (team deployment, window of its team's size)
+    assert f"dbt-jaffle-shop {start}..{start + timedelta(days=5)}" in kids
+    assert f"sales-forecast {window}" in kids and f"dashboards {window}" in kids
     assert all(runs[-1].state.is_completed() for runs in kids.values())
     retried = {name: [r.state.name for r in runs] for name, runs in kids.items() if len(runs) > 1}
     assert retried and all(name.startswith("dashboards ") for name in retried), retried
@@ -132,7 +139,7 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
     assert states == dict.fromkeys(kids, "completed")
     last_grid = printed_grid(out, children)
     assert sorted(last_grid) == sorted(PLAN_CHILDREN)
-    assert [state for row in last_grid.values() for state in row].count("completed") == children * chunks
+    assert [state for row in last_grid.values() for state in row].count("completed") == sum(cells.values())
 
     backfilled = rows_of(platform, start, end)
     assert backfilled["lake jaffle_shop/orders"][0] > 0
@@ -140,7 +147,7 @@ def test_a_backfill_grid_retries_a_cell_that_failed_once_and_matches_one_run_of_
     assert sequential.returncode == 0, sequential.stdout
     assert rows_of(platform, start, end) == backfilled
     record(
-        "10 a 9-day backfill grid (3 chunks) with a cell that failed once",
+        "10 a 9-day backfill grid (cells sized per team) with a cell that failed once",
         passed=True,
         seconds_backfill=round(seconds, 1),
         cells=len(kids),

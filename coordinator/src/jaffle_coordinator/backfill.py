@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from jaffle_contract import deployments
 from jaffle_data.storage import DataSettings
 from prefect import get_client, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
@@ -90,18 +91,21 @@ def cell_child(cell: Cell) -> plan.Child:
 
 
 def rows(grid: Grid, why: bool = False) -> list[dict[str, Any]]:
-    """The grid as a table: one row per child, one column per chunk, each a state and its run's link
-    (a plan's cells say why instead)."""
+    """The grid as a table (`deployments.grid_cells` reads it): one row per child, one column per
+    stretch of days; each cell a state and its run's link (a plan's cells say why instead) in the
+    column of its first days, the other columns it spans empty."""
     out = []
     for child in grid.children:
         row: dict[str, Any] = {"child": child.name, "team": child.team}
-        for index, window in enumerate(grid.chunks):
+        row |= {str(column): "" for column in grid.chunks}
+        for index, _ in enumerate(grid.windows[child.name]):
             cell = grid.cells[(child.name, index)]
             if why:
                 detail = f": {cell.reason}" if cell.reason else ""
             else:
                 detail = f" [run]({cell.run_url})" if cell.run_url.startswith("http") else ""
-            row[str(window)] = f"{SYMBOL[cell.state]} {cell.state.value}{detail}"
+            column = next(str(c) for c in grid.chunks if c.start == cell.window.start)
+            row[column] = f"{SYMBOL[cell.state]} {cell.state.value}{detail}"
         out.append(row)
     return out
 
@@ -119,15 +123,18 @@ def artifact_key(window: plan.Window) -> str:
 
 
 def last_states_from(table: list[dict[str, Any]], grid: Grid) -> dict[str, str]:
-    """Each cell's state in a grid table written by an earlier backfill of the range, by cell name."""
-    by_child = {row["child"]: row for row in table}
+    """Each cell's state in a grid table written by an earlier backfill of the range, by cell name (a
+    cell of that backfill whose window is not one of this grid's is not this grid's cell)."""
     out = {}
-    for (name, index), cell in grid.cells.items():
-        words = str(by_child.get(name, {}).get(str(grid.chunks[index]), "")).split()
-        state = words[1].rstrip(":") if len(words) > 1 else ""  # `<symbol> <state>[: why | link]`
-        if state in {s.value for s in State}:
-            out[cell.name] = state
-    return out
+    for row in table:
+        columns = [column for column in row if column not in ("child", "team")]
+        for window, text in deployments.grid_cells(row, columns):
+            words = text.split()
+            state = words[1].rstrip(":") if len(words) > 1 else ""  # `<symbol> <state>[: why | link]`
+            if state in {s.value for s in State}:
+                out[f"{row['child']} {window}"] = state
+    names = {cell.name for cell in grid.cells.values()}
+    return {name: state for name, state in out.items() if name in names}
 
 
 async def plan_cells(grid: Grid, window: plan.Window, mode: Mode) -> None:
@@ -183,12 +190,12 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
     async def launch_cell(cell: Cell) -> FlowRun:
         runs = tried.setdefault(cell.name, list(earlier.get(cell.name, [])))
         child = cell_child(cell)
-        item = await children.launch(child, cell.window.parameters(), cell.name, runs, ("backfill",))
+        item = await children.launch(child, cell.parameters, cell.name, runs, ("backfill",))
         launched.append(item)
         cell.run_name, cell.run_url = item.run.name, children.ui_link(item.run)
         ended = await children.wait_resubmitting(
             item,
-            cell.window.parameters(),
+            cell.parameters,
             runs,
             SETTINGS.child_timeout_seconds,
             SETTINGS.wait_slice_seconds,
@@ -219,18 +226,16 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
         await aupdate_progress_artifact(progress, done_fraction(current))
 
     try:
-        await drive(grid, launch_cell, on_change)
-    except BaseException as error:
-        await asyncio.shield(children.cancel_unfinished(launched))
+        try:
+            await drive(grid, launch_cell, on_change)
+        except BaseException:
+            await asyncio.shield(children.cancel_unfinished(launched))
+            raise
+        _raise_failed(grid, grid.counts()[State.BLOCKED])
+    except BaseException as error:  # the backfill failed: one alert to the platform team
         alerts.parent_ended(error)
         raise
-    counts = grid.counts()
-    try:
-        _raise_failed(grid, counts[State.BLOCKED])
-    except plan.ChildRunFailed as failed:
-        alerts.parent_ended(failed)
-        raise
-    return {"window": str(window), "cells": {state.value: n for state, n in counts.items()}}
+    return {"window": str(window), "cells": {state.value: n for state, n in grid.counts().items()}}
 
 
 def _raise_failed(grid: Grid, blocked: int) -> None:

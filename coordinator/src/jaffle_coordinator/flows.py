@@ -1,5 +1,5 @@
 """The coordinator's flows: `data-platform` (daily: daily.py, summary.py) and `data-platform-backfill`
-(date ranges, as a grid of (team deployment, chunk) cells: grid.py, backfill.py).
+(date ranges, as a grid of (team deployment, window) cells: grid.py, backfill.py).
 
 Children are team deployments, started with `run_deployment(timeout=0)` and awaited event-first
 (children.py). Whatever ends the parent (a child that failed or crashed, a wait or flow timeout, an
@@ -48,6 +48,9 @@ INGEST_FROM = parameter(
 )
 # The run form's choices for it: the children no other child reads from.
 Forgettable = Literal[plan.FORGETTABLE]  # type: ignore[valid-type]
+# The teams a backfill's caps and cell sizes name.
+TEAMS = tuple(plan.CELLS)
+Team = Literal[TEAMS]  # type: ignore[valid-type]
 CHUNK_DAYS, CAP, ATTEMPTS, BACKOFF = (
     BACKFILL_BOUNDS[name] for name in ("chunk_days", "caps", "attempts", "backoff_seconds")
 )
@@ -71,11 +74,19 @@ async def data_platform_backfill(
     # when the run starts, naming both days.
     start_date: date = parameter(..., "First day", "First day of the range to backfill, inclusive."),
     end_date: date = parameter(..., "Last day", "Last day of the range to backfill, inclusive."),
-    chunk_days: Annotated[int, CHUNK_DAYS.field] = parameter(
+    chunk_days: Annotated[int, CHUNK_DAYS.field] | None = parameter(
         BACKFILL.chunk_days,
-        "Days per chunk",
-        "Each chunk is one run of every team deployment.",
+        "Days per cell",
+        "Every team's cells span this many days. Empty: each team's own ("
+        + ", ".join(f"{team} {size}" for team, size in plan.CELLS.items())
+        + ").",
         bounds=CHUNK_DAYS,
+    ),
+    cells: dict[Team, Annotated[int, CHUNK_DAYS.field] | Literal["once"]] | None = parameter(
+        BACKFILL.cells,
+        "Cell sizes",
+        'One team\'s cells, by team: days, or "once" for one cell over the whole range, e.g. '
+        '{"ml-forecast": 7} for a forecast per week.',
     ),
     reprocess: Literal["all", "missing", "failed"] = parameter(
         BACKFILL.reprocess,
@@ -83,7 +94,7 @@ async def data_platform_backfill(
         "all: every cell; missing: the cells whose outputs the data lacks for their window; "
         "failed: only the cells that did not complete in the last backfill of this range.",
     ),
-    caps: dict[str, Annotated[int, CAP.field]] | None = parameter(
+    caps: dict[Team, Annotated[int, CAP.field]] | None = parameter(
         BACKFILL.caps,
         "Caps",
         'Cells of a team at once, by team, e.g. {"ingestion": 3} (default: each team\'s own). '
@@ -105,11 +116,11 @@ async def data_platform_backfill(
         BACKFILL.dry_run, "Dry run", "List the cells that would run, and why; run nothing."
     ),
 ) -> dict[str, object]:
-    """Backfill a date range as a grid of (team deployment, chunk) cells, each started as soon as it may."""
+    """Backfill a date range as a grid of (team deployment, window) cells, each started as soon as it may."""
     window = plan.resolve_window(start_date, end_date)
     the_grid = grid.Grid(
         plan.CHILDREN,
-        plan.chunks(window, chunk_days),
+        plan.cell_windows(window, plan.cell_sizes(chunk_days, cells)),
         caps=caps,
         attempts=attempts,
         backoff_seconds=backoff_seconds,

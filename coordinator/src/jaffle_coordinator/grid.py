@@ -1,13 +1,15 @@
-"""A backfill as a grid: one cell per (child, chunk), each started as soon as the cells it needs are done.
+"""A backfill as a grid: one cell per (child, window), each started as soon as the cells it needs are done.
 
 No Prefect here: the backfill flow drives a Grid (which cells may start now, what happened to each),
 and the rules are plain functions tested as such. The rules come from the plan (plan.CHILDREN, the
-teams' declared datasets):
+teams' declared datasets, and each team's cell size: `plan.cell_windows`):
 
-- a cell needs the cells of the children it reads for the same chunk (dbt of chunk 3 waits for the
-  ingestion of chunk 3, not for the dashboards of chunk 2, nor for a landing it does not read);
+- a child's cells are its own windows: a landing may take a week per cell, dbt a month, the forecast
+  one cell over the whole range;
+- a cell needs the cells of the children it reads whose windows overlap its own (dbt's month waits for
+  the landings of its weeks, not for the dashboards, nor for a landing it does not read);
 - a child whose runs build on its own earlier output (`Child.in_order`: dbt's incremental models)
-  also needs its own cell of the previous chunk;
+  also needs its own previous cell;
 - at most `cap` cells of a team run at once (a backfill may set its own caps);
 - a failed cell is retried after a backoff that doubles, up to its attempts; one that exhausts them
   blocks only the cells that need it, transitively, and every other cell goes on.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from jaffle_contract.deployments import BACKFILL
 
@@ -53,15 +56,17 @@ class State(enum.StrEnum):
         return self in (State.COMPLETED, State.SKIPPED, State.FAILED, State.BLOCKED)
 
 
-Key = tuple[str, int]  # (child name, chunk index)
+DAY = timedelta(days=1)
+Key = tuple[str, int]  # (child name, index of the cell among the child's)
 
 
 @dataclass
 class Cell:
     child: Child
     team: str
-    chunk: int
+    chunk: int  # its index among its child's cells
     window: Window
+    last: bool = True  # the child's last cell (every other runs with the team's `not_last` parameters)
     state: State = State.WAITING
     reason: str = ""
     attempts: int = 0
@@ -78,6 +83,12 @@ class Cell:
         """The cell's flow-run name, one per cell: a rerun of the backfill finds its earlier runs."""
         return f"{self.child.name} {self.window}"
 
+    @property
+    def parameters(self) -> dict[str, object]:
+        """Its run's parameters: its window, and unless it is its child's last cell, what the team runs
+        every cell but the last with (work that belongs once per backfill, such as dbt's docs)."""
+        return {**self.window.parameters(), **({} if self.last else dict(self.child.not_last))}
+
 
 class Grid:
     """The cells of a backfill, their dependencies, and what may start next."""
@@ -85,14 +96,23 @@ class Grid:
     def __init__(
         self,
         children: Iterable[Child],
-        chunks: list[Window],
+        windows: Mapping[str, list[Window]] | list[Window],
         *,
         caps: Mapping[str, int] | None = None,
         attempts: int = BACKFILL.attempts,
         backoff_seconds: float = BACKFILL.backoff_seconds,
     ):
         self.children = tuple(children)  # each after the children it needs
-        self.chunks = chunks
+        # Each child's cell windows (one list: the same windows for every child).
+        self.windows = {
+            child.name: list(windows if isinstance(windows, list) else windows[child.name])
+            for child in self.children
+        }
+        # The table's columns: the range cut wherever some cell starts (a cell spans one or more).
+        starts = sorted({w.start for ws in self.windows.values() for w in ws})
+        ends = sorted({w.end for ws in self.windows.values() for w in ws})
+        last_days = [start - DAY for start in starts[1:]] + ends[-1:]
+        self.chunks = [Window(start, end) for start, end in zip(starts, last_days, strict=True)]
         known = {child.team for child in self.children}
         unknown = set(caps or {}) - known
         if unknown:
@@ -112,10 +132,16 @@ class Grid:
             unplaced = [name for name in child.producers if self.order.get(name, len(self.order)) >= here]
             if unplaced:
                 raise ValueError(f"{child.name} needs {unplaced}, which do not come before it in the plan")
-            for index, window in enumerate(chunks):
+            own = self.windows[child.name]
+            for index, window in enumerate(own):
                 key = (child.name, index)
-                self.cells[key] = Cell(child, child.team, index, window)
-                self.needs[key] = [(producer, index) for producer in child.producers]
+                self.cells[key] = Cell(child, child.team, index, window, last=index == len(own) - 1)
+                self.needs[key] = [
+                    (producer, at)
+                    for producer in child.producers
+                    for at, theirs in enumerate(self.windows[producer])
+                    if theirs.start <= window.end and window.start <= theirs.end
+                ]
                 if child.in_order and index:
                     self.needs[key].append((child.name, index - 1))
 
@@ -165,13 +191,13 @@ class Grid:
 
     def startable(self, now: float) -> list[Cell]:
         """Cells that may start now: their needs done, their backoff over, within their team's cap.
-        In chunk order, so the earliest chunks finish first."""
+        Earliest windows first, so the earliest days finish first."""
         running = dict.fromkeys(self.caps, 0)
         for cell in self.cells.values():
             if cell.state == State.RUNNING:
                 running[cell.team] += 1
         out = []
-        for cell in sorted(self.cells.values(), key=lambda c: (c.chunk, self.order[c.child.name])):
+        for cell in sorted(self.cells.values(), key=lambda c: (c.window.start, self.order[c.child.name])):
             if cell.state not in (State.WAITING, State.RETRYING) or cell.not_before > now:
                 continue
             if not all(self.cells[need].state.done for need in self.needs[cell.key]):

@@ -9,6 +9,7 @@ dbt-jaffle-shop does not wait for the marketing landing it does not read.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,18 @@ from typing import Any, Literal
 from jaffle_contract import deployments
 from jaffle_contract.window import Window, resolve_window
 
-__all__ = ["CHILDREN", "Child", "ChildRunFailed", "Proof", "Window", "chunks", "resolve_window"]
+__all__ = [
+    "CELLS",
+    "CHILDREN",
+    "Child",
+    "ChildRunFailed",
+    "Proof",
+    "Window",
+    "cell_sizes",
+    "cell_windows",
+    "chunks",
+    "resolve_window",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class Child:
     team: str = ""  # the team that owns it (its backfill cap is the team's)
     # The children whose datasets it reads, each with those datasets: it starts once they completed.
     needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # In a backfill, the parameters every cell of it but the last runs with (its team's `not_last`).
+    not_last: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -88,6 +102,7 @@ def _children(graph: dict[str, Any]) -> tuple[Child, ...]:
             proves=PROOFS.get(entry["name"], ()),
             team=entry["team"],
             needs=tuple((name, tuple(read)) for name, read in entry["needs"].items()),
+            not_last=tuple(graph.get("not_last", {}).get(entry["team"], {}).items()),
         )
         for entry in graph["children"]
     )
@@ -98,6 +113,8 @@ GRAPH = _graph()
 CHILDREN: tuple[Child, ...] = _children(GRAPH)
 # In a backfill, at most this many cells of a team at once (a backfill may set its own).
 CAPS: dict[str, int] = dict(GRAPH["caps"])
+# In a backfill, the days each team's cells span, or "once" (a backfill may set its own).
+CELLS: dict[str, deployments.CellSize] = dict(GRAPH["cells"])
 CHILD_NAMES = tuple(child.name for child in CHILDREN)
 # Children nobody waits on: the only ones a run may start without waiting for.
 FORGETTABLE = tuple(
@@ -108,6 +125,34 @@ FORGETTABLE = tuple(
 def chunks(window: Window, chunk_days: int) -> list[Window]:
     """Split a window into consecutive chunks of at most `chunk_days` days."""
     return window.chunks(chunk_days)
+
+
+def cell_sizes(
+    chunk_days: int | None = None, cells: Mapping[str, object] | None = None
+) -> dict[str, deployments.CellSize]:
+    """Each team's cell size in a backfill: `cells[team]`, else `chunk_days`, else its declared one.
+    ValueError naming an unknown team or a size that is not one."""
+    unknown = sorted(set(cells or {}) - set(CELLS))
+    if unknown:
+        raise ValueError(f"cells name unknown teams {unknown}; the teams are {sorted(CELLS)}")
+    sized = {team: deployments.cell_size(size) for team, size in (cells or {}).items()}
+    return {team: sized.get(team, chunk_days or size) for team, size in CELLS.items()}
+
+
+def cell_windows(window: Window, sizes: Mapping[str, deployments.CellSize]) -> dict[str, list[Window]]:
+    """Each child's cell windows over a backfill's range, by its team's cell size ("once": the range).
+    A last cell shorter than half a size joins the one before it: a cell pays a run's start whatever
+    its days, so 365 days in 91-day cells are four cells, not four and a day."""
+    return {child.name: _cut(window, sizes[child.team]) for child in CHILDREN}
+
+
+def _cut(window: Window, size: deployments.CellSize) -> list[Window]:
+    if size == deployments.ONCE:
+        return [window]
+    cells = window.chunks(int(size))
+    if len(cells) > 1 and 2 * len(cells[-1].days) < int(size):
+        cells[-2:] = [Window(cells[-2].start, cells[-1].end)]
+    return cells
 
 
 def check_fire_and_forget(names: list[str]) -> set[str]:

@@ -149,13 +149,22 @@ def _run_and_demo(sub: Commands) -> None:
 def _backfill(sub: Commands) -> None:
     """`backfill`'s flags are the backfill flow's options, with their defaults (`BACKFILL`)."""
     back = sub.add_parser(
-        "backfill", help="backfill a date range as a grid of (team deployment, chunk) cells, drawn live"
+        "backfill", help="backfill a date range as a grid of (team deployment, window) cells, drawn live"
     )
     back.set_defaults(handler=runs.cmd_backfill)
     back.add_argument("--start", type=date.fromisoformat, required=True)
     back.add_argument("--end", type=date.fromisoformat, required=True)
     back.add_argument(
-        "--chunk-days", type=int, default=BACKFILL.chunk_days, help="days per chunk (one column of the grid)"
+        "--chunk-days",
+        type=int,
+        default=BACKFILL.chunk_days,
+        help="days per cell for every team (default: each team's own cell size)",
+    )
+    back.add_argument(
+        "--cell",
+        action="append",
+        metavar="TEAM=SIZE",
+        help="one team's cells: days, or `once` for one cell over the range, e.g. --cell ml-forecast=7",
     )
     back.add_argument(
         "--reprocess",

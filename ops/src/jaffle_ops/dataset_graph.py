@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaffle_contract import contracts
+from jaffle_contract import contracts, deployments
 
 from jaffle_ops.errors import PlatformError
 from jaffle_ops.workspace import COORDINATOR, Team, teams
 
 GRAPH = "coordinator/src/jaffle_coordinator/graph.json"
 DEFAULT_CAP = 2  # cells of a team at once in a backfill, unless the team's `backfill-cap` says otherwise
+# The days a team's backfill cells span, unless its `backfill-cell` says otherwise (or "once").
+DEFAULT_CELL = 7
 
 
 @dataclass
@@ -119,7 +121,8 @@ def _cycle(nodes: list[Node]) -> list[str]:
 
 
 def document(root: Path) -> dict[str, Any]:
-    """What the coordinator reads: the children in order, what each needs, and each team's cap."""
+    """What the coordinator reads: the children in order, what each needs, and each team's backfill
+    settings: its cap, its cells' size, and the parameters every cell of it but the last runs with."""
     ordered = build(root)
     caps = {
         team.env: int(team.settings.get("backfill-cap", DEFAULT_CAP))
@@ -129,6 +132,24 @@ def document(root: Path) -> dict[str, Any]:
     small = {team: cap for team, cap in caps.items() if cap < 1}
     if small:
         raise PlatformError(f"a backfill-cap is a whole number of at least 1, not {small}")
+    cells, not_last = {}, {}
+    for team in teams(root):
+        if team.env == COORDINATOR:
+            continue
+        try:
+            cells[team.env] = deployments.cell_size(team.settings.get("backfill-cell", DEFAULT_CELL))
+        except ValueError as error:
+            raise PlatformError(
+                f"{team.package.relative_to(root)}/pyproject.toml: backfill-cell {error}"
+            ) from None
+        parameters = team.settings.get("backfill-not-last", {})
+        if not isinstance(parameters, dict):
+            raise PlatformError(
+                f"{team.package.relative_to(root)}/pyproject.toml: backfill-not-last is a table of "
+                f"parameters (e.g. {{ docs = false }}), not {parameters!r}"
+            )
+        if parameters:
+            not_last[team.env] = dict(sorted(parameters.items()))
     return {
         "children": [
             {
@@ -141,6 +162,8 @@ def document(root: Path) -> dict[str, Any]:
             for node in ordered
         ],
         "caps": caps,
+        "cells": cells,
+        "not_last": not_last,
     }
 
 

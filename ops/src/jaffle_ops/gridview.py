@@ -1,8 +1,10 @@
-"""The backfill grid in a terminal: children as rows, chunks as columns, a coloured state per cell, and a
-progress bar with an estimate of the time left.
+"""The backfill grid in a terminal: children as rows, stretches of days as columns, a coloured state per
+cell (a cell spanning several columns drawn across them), and a progress bar with an estimate of the
+time left.
 
 The backfill flow keeps its grid as a table artifact (one row per child: its team, then one column per
-chunk holding `<symbol> <state> [run](<link>)`). This module only draws what that table says, so the
+stretch of days; a cell's `<symbol> <state> [run](<link>)` in the column of its first days, the others
+it spans empty: `deployments.grid_cells`). This module only draws what that table says, so the
 terminal, the UI's artifact and the API never disagree.
 """
 
@@ -12,6 +14,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from jaffle_contract import deployments
 from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -29,6 +32,7 @@ COLOURS = {
 FINAL = {"completed", "skipped", "failed", "blocked"}
 _STATE = re.compile(r"(?P<symbol>\S+) (?P<state>[a-z]+)")
 _FIXED = ("child", "team")
+SPANNED = "─"  # a column a cell to its left spans
 
 
 def cell_state(text: str) -> tuple[str, str]:
@@ -41,8 +45,13 @@ def chunks_of(table: list[dict[str, Any]]) -> list[str]:
     return [column for column in (table[0] if table else {}) if column not in _FIXED]
 
 
+def cells_of(table: list[dict[str, Any]], row: dict[str, Any]) -> list[tuple[str, str]]:
+    """A row's cells, each as (its window, its text)."""
+    return deployments.grid_cells(row, chunks_of(table))
+
+
 def counts(table: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(cell_state(row[column])[1] for row in table for column in chunks_of(table))
+    return Counter(cell_state(text)[1] for row in table for _, text in cells_of(table, row))
 
 
 def eta(table: list[dict[str, Any]], elapsed: float) -> float | None:
@@ -67,10 +76,14 @@ def render(table: list[dict[str, Any]], elapsed: float) -> Group:
     for chunk in chunks_of(table):
         grid.add_column(_short(chunk), justify="center")
     for row in table:
-        cells = []
+        cells, style = [], ""
         for chunk in chunks_of(table):
-            symbol, state = cell_state(row[chunk])
-            cells.append(Text(symbol, style=COLOURS.get(state, "")))
+            if row.get(chunk):
+                symbol, state = cell_state(row[chunk])
+                style = COLOURS.get(state, "")
+            else:
+                symbol = SPANNED  # the cell on its left goes on over these days
+            cells.append(Text(symbol, style=style))
         grid.add_row(row.get("team", ""), row["child"], *cells)
     found = counts(table)
     total = sum(found.values()) or 1
@@ -92,7 +105,8 @@ def as_text(table: list[dict[str, Any]], elapsed: float) -> str:
     width = max((len(row["child"]) for row in table), default=5)
     lines = [f"  {'':<{width}}  " + "  ".join(_short(c) for c in chunks)]
     for row in table:
-        states = "  ".join(f"{cell_state(row[c])[1]:<{len(_short(c))}}" for c in chunks)
+        words = [cell_state(row[c])[1] if row.get(c) else SPANNED for c in chunks]
+        states = "  ".join(f"{word:<{len(_short(c))}}" for word, c in zip(words, chunks, strict=True))
         lines.append(f"  {row['child']:<{width}}  {states}")
     found = counts(table)
     final = sum(n for state, n in found.items() if state in FINAL)
@@ -109,10 +123,9 @@ def reasons(table: list[dict[str, Any]]) -> str:
     runs: list[str] = []
     skips: list[str] = []
     for row in table:
-        for chunk in chunks_of(table):
-            text = str(row[chunk])
+        for window, text in cells_of(table, row):
             state = cell_state(text)[1]
             why = text.split(": ", 1)[1] if ": " in text else ""
-            line = f"  {row['child']} {chunk}" + (f": {why}" if why else "")
+            line = f"  {row['child']} {window}" + (f": {why}" if why else "")
             (runs if state == "waiting" else skips).append(line)
     return "\n".join([f"would run ({len(runs)}):", *runs, f"would skip ({len(skips)}):", *skips])

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from jaffle_contract.parameters import Bounds
 
@@ -29,7 +30,8 @@ PROMISE_BOUNDS = Bounds(1, 366 * 24 * 3600)
 
 # The sources the ingestion team lands, each by its own deployment (`./dev land --source`).
 INGESTED: dict[str, str] = {"jaffle_shop": RAW_DATA_JAFFLE_SHOP, "marketing": RAW_DATA_MARKETING}
-SourceName = Literal["jaffle_shop", "marketing"]
+SOURCES = tuple(INGESTED)
+SourceName = Literal[SOURCES]  # type: ignore[valid-type]
 # Where an ingestion run lands a source from: generated days, or the files in its landing folder. The
 # ingestion flows' `ingest_from` parameter, the parent's per source, and JAFFLE_INGEST_FROM's grammar.
 IngestFrom = Literal["synthetic", "landing"]
@@ -57,13 +59,36 @@ def ingest_from(value: str, what: str = "JAFFLE_INGEST_FROM") -> dict[str, Inges
 REPROCESS = ("all", "missing", "failed")
 
 
+# A backfill cell's size: a number of days, or ONCE (one cell over the whole range, after every cell it
+# reads). Each team declares its own (`backfill-cell`); a backfill may set any team's (`cells`).
+ONCE: Literal["once"] = "once"
+CellSize = int | Literal["once"]
+
+
+def cell_size(value: object) -> CellSize:
+    """A cell size from a team's setting or a flag (`7`, `"7"` or `"once"`). ValueError naming it."""
+    if value == ONCE:
+        return ONCE
+    low, high = (int(bound) for bound in BACKFILL_BOUNDS["chunk_days"])
+    try:
+        days = int(str(value)) if not isinstance(value, bool) else None
+    except ValueError:
+        days = None
+    if days is None or not low <= days <= high:
+        raise ValueError(f"{value!r} is not a cell size: a number of days from {low} to {high}, or {ONCE!r}")
+    return days
+
+
 @dataclass(frozen=True)
 class BackfillOptions:
     """A backfill's options beyond its range, and their defaults: the backfill flow's parameters (its run
     form in the UI) and `./dev backfill`'s flags, each the same name with dashes (`caps` is the repeated
-    `--cap STAGE=N`). Tests hold the flow and the CLI to this list."""
+    `--cap TEAM=N`, `cells` the repeated `--cell TEAM=SIZE`). Tests hold the flow and the CLI to this list.
 
-    chunk_days: int = 7
+    A team's cells span `cells[team]`, else `chunk_days` days, else the team's declared size."""
+
+    chunk_days: int | None = None
+    cells: dict[str, CellSize] | None = None
     reprocess: str = "all"
     caps: dict[str, int] | None = None
     attempts: int = 2
@@ -72,6 +97,23 @@ class BackfillOptions:
 
 
 BACKFILL = BackfillOptions()
+
+
+def grid_cells(row: Mapping[str, Any], columns: Sequence[str]) -> list[tuple[str, str]]:
+    """The cells of one row of a backfill's grid table, each as (its window, its text).
+
+    The table (the backfill flow writes it, `./dev backfill` draws it) has a row per child and a column
+    per stretch of days (`<first>..<last>`), cut wherever some cell starts; a cell's text stands in the
+    column of its first days, and the empty columns after it are its own too."""
+    out: list[tuple[str, str]] = []
+    for column in columns:
+        text = str(row.get(column, ""))
+        if text or not out:
+            out.append((column, text))
+        else:
+            first, _ = out[-1]
+            out[-1] = (f"{first.split('..')[0]}..{column.split('..')[-1]}", out[-1][1])
+    return out
 
 
 # The numeric options' bounds: the backfill flow's parameter schema (its run form refuses a value out of

@@ -156,24 +156,41 @@ def cmd_run(platform: Platform, args: argparse.Namespace) -> int:
 
 def backfill_options(args: argparse.Namespace) -> dict[str, Any]:
     """The backfill flow's options from `./dev backfill`'s flags: each option's flag is its name with
-    dashes, except `caps`, the repeated `--cap STAGE=N`."""
+    dashes, except `caps`, the repeated `--cap TEAM=N`, and `cells`, the repeated `--cell TEAM=SIZE`."""
+    repeated = {"caps": _parse_caps(args.cap), "cells": _parse_cells(args.cell)}
     return {
-        option.name: _parse_caps(args.cap) if option.name == "caps" else getattr(args, option.name)
+        option.name: repeated[option.name] if option.name in repeated else getattr(args, option.name)
         for option in dataclasses.fields(deployments.BackfillOptions)
     }
 
 
+def _pairs(flag: str, pairs: list[str], value: Callable[[str], Any], what: str) -> dict[str, Any]:
+    """`--flag TEAM=VALUE ...` as a dict by team; PlatformError naming the pair that is not one."""
+    found = {}
+    for pair in pairs:
+        team, _, text = pair.rpartition("=")
+        try:
+            found[team] = value(text) if team else None
+        except ValueError:
+            found[team] = None
+        if found[team] is None:
+            raise PlatformError(f"{flag} takes TEAM={what}, not {pair!r}")
+    return found
+
+
 def _parse_caps(pairs: list[str] | None) -> dict[str, int] | None:
     """`--cap ingestion=3 --cap dbt-transform=1` as the backfill's `caps` parameter."""
-    if not pairs:
-        return None
-    caps = {}
-    for pair in pairs:
-        team, _, value = pair.rpartition("=")
-        if not team or not value.isdigit():
-            raise PlatformError(f"--cap takes TEAM=N (a team and a whole number), not {pair!r}")
-        caps[team] = int(value)
-    return caps
+    return (
+        _pairs("--cap", pairs, lambda text: int(text) if text.isdigit() else None, "N (a whole number)")
+        if pairs
+        else None
+    )
+
+
+def _parse_cells(pairs: list[str] | None) -> dict[str, deployments.CellSize] | None:
+    """`--cell ml-forecast=7 --cell dashboards=once` as the backfill's `cells` parameter."""
+    sizes = "SIZE (a number of days, or once)"
+    return _pairs("--cell", pairs, deployments.cell_size, sizes) if pairs else None
 
 
 def cmd_land(platform: Platform, args: argparse.Namespace) -> int:

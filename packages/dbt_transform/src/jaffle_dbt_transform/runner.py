@@ -335,11 +335,21 @@ def run(
                     f"the {project} build database did not match the published warehouse (an earlier "
                     "build ended before it published); starting from the published one"
                 )
+            results_file = settings.artifacts_dir(project) / "target" / "run_results.json"
+            invoked = time.time()
             with _timed(seconds, "build"), environment(project, settings, window):
                 outcome = invoke(build_args(project, full_refresh, settings))
+            returned = time.time()
             results = results_of(project, outcome)
             execute = round(float(getattr(outcome.result, "elapsed_time", 0.0) or 0.0), 2)
-            seconds["parse"], seconds["execute"] = round(seconds.pop("build") - execute, 2), execute
+            # dbt writes its run results as it ends; what `invoke` took after that is the invoker's own
+            # wrap-up (prefect-dbt's per-node task runs and logs), and what is left of the build is
+            # dbt's start and parse.
+            written = results_file.stat().st_mtime if results_file.exists() else returned
+            report = round(max(0.0, returned - written) if written >= invoked else 0.0, 2)
+            build = seconds.pop("build")
+            seconds["parse"] = round(max(0.0, build - execute - report), 2)
+            seconds["execute"], seconds["report"] = execute, report
             # PostgreSQL needs no handoff copy: dbt swaps its tables in transactions readers never see.
             if settings.dbt_target == "local":
                 with _timed(seconds, "publish"):
