@@ -14,7 +14,6 @@ from typing import Any
 from jaffle_contract import alerts as contract
 from jaffle_data import lineage
 from prefect import get_client
-from prefect.settings import PREFECT_UI_URL
 from prefect.variables import Variable
 
 from jaffle_coordinator import alerts
@@ -38,12 +37,12 @@ class Seen:
 def latest() -> list[Seen]:
     with get_client(sync_client=True) as client:
         found = lineage.read_latest(client, LOOKBACK_DAYS, "succeeded")
-    ui, seen = PREFECT_UI_URL.value(), []
+    seen = []
     for event in found:
         dataset, said = lineage.dataset_of(event.resource.id), event.payload or {}
         if dataset is None:
             continue
-        hours, run = said.get("freshness_hours"), lineage.flow_run_of(event)
+        hours = said.get("freshness_hours")
         seen.append(
             Seen(
                 dataset,
@@ -51,7 +50,7 @@ def latest() -> list[Seen]:
                 event.occurred,
                 float(hours) * 3600 if hours else None,
                 tuple(said.get("upstream") or ()),
-                f"{ui}/runs/flow-run/{run}" if ui and run else "",
+                lineage.run_url(event) or "",
             )
         )
     return seen
@@ -72,11 +71,12 @@ async def check(promises_seconds: dict[str, float]) -> dict[str, Any]:
     now = datetime.now(UTC)
     seen = latest()
     before: set[str] = set(await Variable.aget(STATE, default=[]) or [])
+    promise = {each.dataset: promises_seconds.get(each.dataset, each.promise_seconds) for each in seen}
     stale = {
         each.dataset
         for each in seen
-        if (promise := promises_seconds.get(each.dataset, each.promise_seconds)) is not None
-        and (now - each.occurred).total_seconds() > promise
+        if (promised := promise[each.dataset]) is not None
+        and (now - each.occurred).total_seconds() > promised
     }
     stale |= before - {each.dataset for each in seen}  # not seen since: still stale
     read_by = readers(seen)
@@ -88,7 +88,6 @@ async def check(promises_seconds: dict[str, float]) -> dict[str, Any]:
             kind = contract.RECOVERED
         else:
             continue
-        promise = promises_seconds.get(each.dataset, each.promise_seconds) or 0
         alerts.freshness_changed(
             kind,
             each.dataset,
@@ -96,7 +95,7 @@ async def check(promises_seconds: dict[str, float]) -> dict[str, Any]:
             read_by.get(each.dataset, []),
             each.occurred,
             each.run_url,
-            promise,
+            promise[each.dataset] or 0,
         )
         sent.append(f"{each.dataset}: {kind.rsplit('.', 1)[1]}")
     await Variable.aset(STATE, sorted(stale), overwrite=True)

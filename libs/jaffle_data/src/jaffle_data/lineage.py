@@ -81,6 +81,14 @@ def flow_run_of(event: Any) -> str | None:
     return None
 
 
+def run_url(event: Any) -> str | None:
+    """The UI page of the flow run that sent `event` (None without a UI address or a run)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    ui, run = PREFECT_UI_URL.value(), flow_run_of(event)
+    return f"{ui}/runs/flow-run/{run}" if ui and run else None
+
+
 def asset_key(dataset: str) -> str:
     return f"{SCHEME}{dataset}"
 

@@ -20,7 +20,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.settings import PREFECT_UI_URL
 
 from jaffle_dashboards import lineage, render
 from jaffle_dashboards.settings import DashboardSettings
@@ -71,12 +70,6 @@ def team_runs() -> list[dict]:
     return rows
 
 
-def _run_url(event) -> str | None:
-    """The UI page of the flow run that sent `event`."""
-    ui, run = PREFECT_UI_URL.value(), events.flow_run_of(event)
-    return f"{ui}/runs/flow-run/{run}" if ui and run else None
-
-
 @task(name="read-materializations")
 def read_materializations() -> list[lineage.Materialization]:
     """The latest materialization of every dataset the platform's runs reported (events API)."""
@@ -96,7 +89,7 @@ def read_materializations() -> list[lineage.Materialization]:
                 freshness_hours=said.get("freshness_hours"),
                 upstream=list(said.get("upstream") or []),
                 location=said.get("location"),
-                run_url=_run_url(event),
+                run_url=events.run_url(event),
             )
         )
     return out
