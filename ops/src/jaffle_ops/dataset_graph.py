@@ -27,7 +27,7 @@ from jaffle_ops.workspace import COORDINATOR, Team, teams
 GRAPH = "coordinator/src/jaffle_coordinator/graph.json"
 DEFAULT_CAP = 2  # cells of a team at once in a backfill, unless the team's `backfill-cap` says otherwise
 # The days a team's backfill cells span, unless its `backfill-cell` says otherwise (or "once").
-DEFAULT_CELL = 7
+DEFAULT_CELL = 30
 
 
 @dataclass
