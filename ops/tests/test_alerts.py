@@ -1,11 +1,13 @@
 """Alert routes as written (the registry and JAFFLE_ALERTS_<OWNER>), and a route's delivery: retries with
-a doubling backoff on what may pass, none on what will not, each attempt logged; a real HTTP server on
-127.0.0.1 answers. (tests/faults/test_alerts.py routes real failures through a real platform.)"""
+a doubling backoff on what may pass, none on what will not, each attempt logged; a real HTTP server and a
+real mail server (aiosmtpd) on 127.0.0.1 answer. (tests/faults/test_alerts.py routes real failures through
+a real platform.)"""
 
 from __future__ import annotations
 
 import asyncio
 import http.server
+import socket
 import threading
 from pathlib import Path
 
@@ -101,3 +103,88 @@ def test_a_route_that_gives_up_sends_the_alert_to_the_platform_team_naming_itsel
     (sent,) = platform.bodies
     assert b"alert route ml-forecast failed: [ml-forecast] sales-forecast ended Failed" in sent
     assert b"failed after 2 attempt(s): HTTP 500" in sent and b"the forecast failed" in sent
+
+
+class Mailbox:
+    """A mail server on 127.0.0.1 that keeps every message it accepts, or answers `refuse` (e.g. "550 ...")
+    to each; `route(to)` is the alert route to it."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self.refuse = ""
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                if box.refuse:
+                    return box.refuse
+                from email import message_from_bytes, policy
+
+                box.messages.append(
+                    (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default))
+                )
+                return "250 OK"
+
+        with socket.socket() as free:  # the controller checks it is up by connecting: a real port
+            free.bind(("127.0.0.1", 0))
+            self.port = free.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def route(self, to: str = "ml-team@example.com") -> str:
+        return f"smtp://127.0.0.1:{self.port}/{to}?from=alerts@example.com"
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    yield box
+    box.stop()
+
+
+def test_a_mail_route_sends_the_alert_as_an_email_and_retries_only_what_may_pass(mailbox, caplog):
+    route = alerts.parse(mailbox.route("ml-team@example.com,oncall@example.com"))
+    assert route.style == "email" and route.shown.startswith(
+        "email to ml-team@example.com,oncall@example.com via"
+    )
+    assert _deliver(route.spec) == ""
+    ((to, message),) = mailbox.messages
+    assert to == ["ml-team@example.com", "oncall@example.com"]
+    assert message["Subject"] == "subject" and message["From"] == "alerts@example.com"
+    assert message.get_content().strip() == "text"
+    mailbox.refuse = "451 try again later"  # a 4xx: retried
+    assert _deliver(route.spec, attempts=3) == "SMTP 451: try again later"
+    assert sum("failed: SMTP 451" in r.message for r in caplog.records) == 3
+    mailbox.refuse = "550 no such mailbox"  # a 5xx: final
+    assert _deliver(route.spec, attempts=3) == "SMTP 550: no such mailbox"
+    assert sum("failed: SMTP 550" in r.message for r in caplog.records) == 1
+    with pytest.raises(ValueError, match="smtp://host/to@address"):
+        alerts.parse("smtp://127.0.0.1:25/")  # no recipient
+
+
+def test_a_webhook_that_gives_up_falls_back_to_the_platform_teams_mail_route(mailbox):
+    from prefect.blocks.abstract import NotificationError
+    from pydantic import SecretStr
+
+    broken = Answers(503)
+    route = alerts.AlertRoute(
+        owner="dashboards",
+        url=SecretStr(broken.url),
+        attempts=2,
+        backoff_seconds=0.01,
+        fallback=[SecretStr(mailbox.route("platform@example.com"))],
+    )
+    with pytest.raises(NotificationError) as failed:
+        asyncio.run(route.notify("the page failed", "[dashboards] dashboards ended Failed"))
+    assert "sent to the platform team's email to platform@example.com via 127.0.0.1" in failed.value.log
+    ((to, message),) = mailbox.messages
+    assert to == ["platform@example.com"]
+    assert (
+        message["Subject"] == "[platform] alert route dashboards failed: [dashboards] dashboards ended Failed"
+    )
+    assert "failed after 2 attempt(s): HTTP 503" in message.get_content()

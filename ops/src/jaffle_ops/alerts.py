@@ -7,17 +7,20 @@ is a secret, so it usually lives in the environment, not in git). A route is wri
 
 - `https://hooks.slack.com/...` or `slack+https://host/path`: a Slack-compatible webhook (`{"text": ...}`);
 - `https://host/path` (or `http://`): a JSON webhook (`{"subject", "text", "owner"}`);
-- `block:<block-type-slug>/<name>`: a notification block made in Prefect (an email block, Teams, ...).
+- `smtp://[user:password@]host[:port]/to@example.com[,...][?from=...&starttls=1]` (or `smtps://`, TLS
+  from the start): an email through a mail server;
+- `block:<block-type-slug>/<name>`: a notification block made in Prefect (SendGrid email, Teams, ...).
 
-`ensure` (run by `./dev up` and `./dev deploy`) saves each webhook route as an `AlertRoute` block named
-`alert-<owner>-<n>` and one automation per owner, `alerts: <owner>`, that sends each alert event of that
+`ensure` (run by `./dev up` and `./dev deploy`) saves each webhook or mail route as an `AlertRoute` block
+named `alert-<owner>-<n>` and one automation per owner, `alerts: <owner>`, that sends each alert event of that
 owner through its routes; a team without routes of its own uses the platform team's. Again, it changes
 nothing; a changed route is updated, a removed one deleted.
 
-An `AlertRoute` retries a failed delivery (no answer, 429 or 5xx) with a doubling backoff, logging each
-attempt; when it gives up, it sends the alert, naming the route that failed, through the platform team's
-routes, then fails (the automation's action shows it failed). This module is a Prefect collection (ops'
-entry point `prefect.collections`), so the server loads the block type to run its automations.
+An `AlertRoute` retries a failed delivery (no answer, HTTP 429 or 5xx, SMTP 4xx) with a doubling
+backoff, logging each attempt; when it gives up, it sends the alert, naming the route that failed,
+through the platform team's routes, then fails (the automation's action shows it failed). This module
+is a Prefect collection (ops' entry point `prefect.collections`), so the server loads the block type to
+run its automations.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("jaffle.alerts")
 AUTOMATION_PREFIX = "alerts: "
 BLOCK_PREFIX = "alert-"
-Style = Literal["json", "slack"]
+Style = Literal["json", "slack", "email"]
+MAIL_SCHEMES = ("smtp", "smtps")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,10 @@ class Route:
         """The route without its secret parts (a webhook's path is its key)."""
         if self.block:
             return f"block {self.block}"
-        return f"{self.style} webhook at {urlsplit(self.url).netloc}"
+        where = urlsplit(self.url)
+        if self.style == "email":
+            return f"email to {where.path.strip('/')} via {where.hostname}:{where.port or ''}".rstrip(":")
+        return f"{self.style} webhook at {where.netloc}"
 
 
 def parse(spec: str, owner: str = "") -> Route:
@@ -74,9 +81,12 @@ def parse(spec: str, owner: str = "") -> Route:
     if spec.startswith(("http://", "https://")):
         slack = urlsplit(spec).netloc == "hooks.slack.com"
         return Route(spec, "slack" if slack else "json", spec)
+    where = urlsplit(spec)
+    if where.scheme in MAIL_SCHEMES and where.hostname and "@" in where.path:
+        return Route(spec, "email", spec)
     raise ValueError(
-        f"alert route {spec!r}{f' of {owner}' if owner else ''} is not an http(s) URL, slack+URL or "
-        "block:<block-type>/<name> (docs/alerts.md)"
+        f"alert route {spec!r}{f' of {owner}' if owner else ''} is not an http(s) URL, slack+URL, "
+        "smtp://host/to@address or block:<block-type>/<name> (docs/alerts.md)"
     )
 
 
@@ -100,28 +110,18 @@ def owners(root: Path) -> dict[str, Path | None]:
 
 
 async def deliver(route: Route, subject: str, text: str, owner: str, attempts: int, backoff: float) -> str:
-    """Post one alert to a webhook route, retrying what may pass (no answer, 429, 5xx) with a doubling
-    backoff; '' when it arrived, else why not. Each attempt is logged."""
-    body: dict[str, Any] = (
-        {"text": f"*{subject}*\n{text}"}
-        if route.style == "slack"
-        else {"subject": subject, "text": text, "owner": owner}
-    )
+    """Send one alert through a webhook or mail route, retrying what may pass (no answer, HTTP 429 or 5xx,
+    SMTP 4xx) with a doubling backoff; '' when it arrived, else why not. Each attempt is logged."""
     why = ""
     async with httpx.AsyncClient(timeout=10) as client:
         for attempt in range(1, attempts + 1):
-            try:
-                answer = await client.post(route.url, json=body)
-            except httpx.HTTPError as error:
-                why, retry = f"{type(error).__name__}: {error}".rstrip(": "), True
+            if route.style == "email":
+                why, retry = await asyncio.to_thread(_mail, route.url, subject, text)
             else:
-                if answer.is_success:
-                    logger.info("alert route %s (%s): delivered, attempt %d", owner, route.shown, attempt)
-                    return ""
-                why, retry = (
-                    f"HTTP {answer.status_code}",
-                    answer.status_code == 429 or answer.status_code >= 500,
-                )
+                why, retry = await _post(client, route, subject, text, owner)
+            if not why:
+                logger.info("alert route %s (%s): delivered, attempt %d", owner, route.shown, attempt)
+                return ""
             logger.warning(
                 "alert route %s (%s): attempt %d of %d failed: %s", owner, route.shown, attempt, attempts, why
             )
@@ -132,16 +132,71 @@ async def deliver(route: Route, subject: str, text: str, owner: str, attempts: i
     return why
 
 
+async def _post(
+    client: httpx.AsyncClient, route: Route, subject: str, text: str, owner: str
+) -> tuple[str, bool]:
+    """One POST to a webhook: ('', _) when it arrived, else (why, whether a retry may pass)."""
+    body: dict[str, Any] = (
+        {"text": f"*{subject}*\n{text}"}
+        if route.style == "slack"
+        else {"subject": subject, "text": text, "owner": owner}
+    )
+    try:
+        answer = await client.post(route.url, json=body)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}".rstrip(": "), True
+    if answer.is_success:
+        return "", False
+    return f"HTTP {answer.status_code}", answer.status_code == 429 or answer.status_code >= 500
+
+
+def _mail(url: str, subject: str, text: str) -> tuple[str, bool]:
+    """One email through the route's mail server: ('', _) when it took it, else (why, whether a retry may
+    pass: no answer, or a 4xx reply; a 5xx reply is final)."""
+    import smtplib
+    from email.message import EmailMessage
+    from urllib.parse import parse_qs, unquote
+
+    where = urlsplit(url)
+    options = {key: values[-1] for key, values in parse_qs(where.query).items()}
+    message = EmailMessage()
+    message["Subject"], message["To"] = subject, where.path.strip("/")
+    message["From"] = options.get("from", f"jaffle-alerts@{where.hostname}")
+    message.set_content(text)
+    secure = where.scheme == "smtps"
+    kind = smtplib.SMTP_SSL if secure else smtplib.SMTP
+    try:
+        with kind(where.hostname or "", where.port or (465 if secure else 25), timeout=10) as server:
+            if options.get("starttls") == "1":
+                server.starttls()
+            if where.username:
+                server.login(unquote(where.username), unquote(where.password or ""))
+            server.send_message(message)
+    except smtplib.SMTPResponseException as error:
+        said = (
+            error.smtp_error.decode(errors="replace")
+            if isinstance(error.smtp_error, bytes)
+            else error.smtp_error
+        )
+        return f"SMTP {error.smtp_code}: {said}", 400 <= error.smtp_code < 500
+    except (smtplib.SMTPException, OSError) as error:
+        return f"{type(error).__name__}: {error}".rstrip(": "), True
+    return "", False
+
+
 class AlertRoute(NotificationBlock):
-    """A webhook route of one owner's alerts, with retries and the platform team's routes as fallback."""
+    """A webhook or mail route of one owner's alerts, with retries and the platform team's routes as
+    fallback."""
 
     _block_type_name = "Jaffle alert route"
     _block_type_slug = "jaffle-alert-route"
-    _description = "A webhook an owner's failure alerts go to (JSON or Slack-compatible), with retries."
+    _description = (
+        "Where an owner's failure alerts go (a JSON or Slack-compatible webhook, or email), with retries."
+    )
 
     owner: str = Field(description="The team whose alerts it carries")
-    url: SecretStr = Field(description="The webhook's URL")
-    style: Style = Field("json", description="json: {subject, text, owner}; slack: {text}")
+    url: SecretStr = Field(description="The webhook's URL, or the mail route (smtp://host/to@address)")
+    style: Style = Field("json", description="json: {subject, text, owner}; slack: {text}; email")
     attempts: int = Field(4, ge=1, le=10, description="Deliveries tried before the fallback")
     backoff_seconds: float = Field(2.0, ge=0, le=60, description="Wait before the second try; doubles")
     fallback: list[SecretStr] = Field(
