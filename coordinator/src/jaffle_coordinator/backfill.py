@@ -190,7 +190,7 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
     async def launch_cell(cell: Cell) -> FlowRun:
         runs = tried.setdefault(cell.name, list(earlier.get(cell.name, [])))
         child = cell_child(cell)
-        item = await children.launch(child, cell.parameters, cell.name, runs, ("backfill",))
+        item = await children.launch(child, cell.parameters, cell.name, runs, (children.BACKFILL_TAG,))
         launched.append(item)
         cell.run_name, cell.run_url = item.run.name, children.ui_link(item.run)
         ended = await children.wait_resubmitting(
@@ -200,7 +200,7 @@ async def run(grid: Grid, window: plan.Window) -> dict[str, object]:
             SETTINGS.child_timeout_seconds,
             SETTINGS.wait_slice_seconds,
             SETTINGS.server_unreachable_seconds,
-            ("backfill",),
+            (children.BACKFILL_TAG,),
         )
         runs.append(ended)
         return ended

@@ -39,6 +39,7 @@ from jaffle_coordinator import plan
 SUBMIT_RETRIES = 2
 SUBMIT_RETRY_SECONDS = 5.0
 PARENT_TAG = "parent:"  # then the parent's flow run id: see `parent_tag`
+BACKFILL_TAG = "backfill"  # a backfill's cells (which also carry their parent's tag)
 
 
 class ChildTimedOut(RuntimeError):

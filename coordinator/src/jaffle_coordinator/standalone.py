@@ -18,13 +18,11 @@ from typing import Any
 from jaffle_contract import alerts as contract
 from jaffle_contract.deployments import CANARY_TAG
 from prefect import get_client, get_run_logger
-from prefect.settings import PREFECT_UI_URL
 
 from jaffle_coordinator import alerts, plan
-from jaffle_coordinator.children import PARENT_TAG
+from jaffle_coordinator.children import BACKFILL_TAG, PARENT_TAG, ui_link
 
 TEAM_TAG = "team:"  # every team deployment's tag, `team:<team>`; its runs carry it
-BACKFILL_TAG = "backfill"  # a backfill's cells (which also carry their parent's tag)
 FAILED = ("FAILED", "CRASHED")
 
 
@@ -68,8 +66,7 @@ async def alert(flow_run_id: uuid.UUID) -> dict[str, Any]:
         logger.info("No alert for %s: %s", run.name, why)
         return {"run": run.name, "alerted": None, "skipped": why}
     child = child_of(f"{flow.name}/{deployment.name}", list(run.tags))
-    ui = PREFECT_UI_URL.value()
-    url = f"{ui}/runs/flow-run/{run.id}" if ui else str(run.id)
+    url = ui_link(run)
     # A run started alone has a generated name (`witty-beetle`): the alert names its deployment too.
     name = run.name if run.name.startswith(child.name) else f"{child.name} {run.name}"
     said = state.name or state.type.value.title()
